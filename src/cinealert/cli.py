@@ -1,0 +1,163 @@
+"""Command line: ``cinealert run|demo|send|broker|render|scene|prewarm|validate|classify|validate-config|...``.
+
+Each command imports its stage lazily, so ``validate`` and ``classify`` never import torch or PyAV.
+Exit codes: 0 success, 2 invalid input or configuration, 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INVALID = 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # returns Settings; lazy import
+    from cinealert.config import load
+
+    return load(getattr(args, "config", None))
+
+
+def cmd_validate_config(args: argparse.Namespace) -> int:
+    from cinealert.config import ConfigError, load
+
+    try:
+        load(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source}: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"OK {args.file or 'defaults'}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from cinealert.cap import CapError, parse_alert
+    from cinealert.config import ConfigError
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            alert = parse_alert(_read(path, settings.cap.max_bytes), settings=settings.cap)
+        except CapError as exc:
+            print(f"INVALID {path}: {exc.reason}")
+            status = EXIT_INVALID
+            continue
+        print(f"OK {path}")
+        if args.profile:
+            for warning in alert.warnings:
+                print(f"WARNING {path}: {warning}")
+    return status
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from cinealert.cap import CapError, classify, parse_alert
+    from cinealert.config import ConfigError
+
+    try:
+        settings = _settings(args)
+        alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except CapError as exc:
+        print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
+        return EXIT_INVALID
+    result = classify(alert)
+    now = datetime.now(UTC)
+    doc = {
+        "identifier": alert.identifier,
+        "sender": alert.sender,
+        "sent": alert.sent_text,
+        "msg_type": alert.msg_type,
+        "status": alert.status,
+        "disaster": result.disaster.value,
+        "confidence": round(result.confidence, 3),
+        "reason": result.reason,
+        "languages": list(alert.languages),
+        "headline": {i.language: i.headline for i in alert.infos if i.headline},
+        "expires": alert.expires.isoformat() if alert.expires else None,
+        "expired": alert.is_expired(now),
+        "references": [str(r.key) for r in alert.references],
+        "warnings": list(alert.warnings),
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        print(f"{args.file}: {doc['disaster']} ({doc['confidence']}) — {doc['reason']}")
+    return EXIT_OK
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    """Read at most ``max_bytes + 1`` so an oversized file is rejected without loading it whole."""
+    from cinealert.cap import CapError
+
+    try:
+        with path.open("rb") as fh:
+            return fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise CapError(f"cannot read file: {exc.strerror or exc}") from None
+
+
+def _lazy(module: str, name: str) -> Command:
+    """A command implemented in a stage module, imported only when that command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        func: Command = getattr(importlib.import_module(module), name)
+        return func(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cinealert", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Command, help_text: str, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if config:
+            p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate-config", cmd_validate_config, "check a settings file; every problem with its key path", False)
+    p.add_argument("file", type=Path, nargs="?", default=None)
+
+    p = add("validate", cmd_validate, "validate CAP files: one line per file, exit 2 if any is invalid")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    p.add_argument("--profile", action="store_true", help="also print IPAWS-style profile warnings")
+
+    p = add("classify", cmd_classify, "classify a CAP alert to a disaster type")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Settings sections, one class per stage. Each stage reads only its own section.
+
+Every field has a default: the empty config is a valid, working config (embedded broker, procedural scenes).
+``config/cinealert.example.toml`` documents the same keys; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from cinealert.config.base import Section
+
+DisasterName = Literal["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake"]
+ALL_DISASTERS: tuple[DisasterName, ...] = (
+    "flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake",
+)  # fmt: skip
+
+
+class KafkaSettings(Section):
+    bootstrap: str = Field("embedded", description='"embedded" starts a local broker; else host:port,host:port')
+    alerts_topic: str = "cap.alerts"
+    media_topic: str = "cap.media"
+    dead_letter_topic: str = "cap.dead"
+    group_id: str = "cinealert"
+    client_id: str = "cinealert"
+    session_timeout_ms: int = Field(6000, ge=1000, le=300_000)
+    max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(
+        None, description="never put it in the TOML: use $CREDENTIALS_DIRECTORY/kafka.sasl_password or env"
+    )
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    reconnect_backoff_initial_s: float = Field(0.5, gt=0)
+    reconnect_backoff_max_s: float = Field(30.0, gt=0)
+    embedded_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    embedded_partitions: int = Field(4, ge=1, le=64)
+
+
+class CapSettings(Section):
+    max_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    signature_policy: Literal["off", "verify", "require"] = "off"
+    trusted_ca_bundle: Path | None = None
+
+    @field_validator("trusted_ca_bundle")
+    @classmethod
+    def _bundle_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"trusted CA bundle {value} does not exist or is not a file")
+        return value
+
+
+class HandlerSettings(Section):
+    accept_statuses: tuple[Literal["Actual", "Exercise", "System", "Test", "Draft"], ...] = ("Actual",)
+    accept_expired: bool = False
+    concurrency: int = Field(2, ge=1, le=64)
+    shutdown_grace_s: float = Field(20.0, ge=0)
+    dedup_state_dir: Path = Path("var/state")
+
+
+class RenderSettings(Section):
+    backend: Literal["procedural", "ml"] = "procedural"
+    resolution: Literal["720p", "1080p", "2160p"] = "1080p"
+    duration_s: float = Field(6.0, gt=0, le=120)
+    camera: Literal["static", "circular", "up-down", "dolly"] = "circular"
+    camera_amplitude: float = Field(1.0, ge=0.0, le=2.0, description="1.0 = house default parallax")
+    variants: int = Field(3, ge=1, le=16)
+    cache_dir: Path = Path("var/cache")
+    cache_max_bytes: int = Field(8 * 1024**3, ge=16 * 1024**2)
+    memory_cache_items: int = Field(4, ge=0, le=64)
+    prewarm: tuple[DisasterName, ...] = ALL_DISASTERS
+    prewarm_before_ready: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class BroadcastSettings(Section):
+    output_dir: Path = Path("var/out")
+    mode: Literal["burn-in", "rich-media"] = "burn-in"
+    profiles: tuple[Literal["atsc1", "atsc3", "hls"], ...] = ("atsc1",)
+    base_url: str = Field("", description="prefix for URLs in announcements and AEAT; empty = file paths")
+    timezone: str = Field("Asia/Seoul", description="local time shown on screen for areas without one")
+    languages: tuple[str, ...] = ("ko", "en")
+    tts_engine: Literal["espeak-ng"] = "espeak-ng"
+    loudness_lkfs: float = Field(-24.0, ge=-40, le=-10)
+    true_peak_dbtp: float = Field(-2.0, ge=-12, le=0)
+    segment_s: float = Field(2.002, gt=0.5, le=10)
+
+
+class MLSettings(Section):
+    """Local model directories for the photoreal path. Empty means the built-in CPU backend for that stage."""
+
+    prompt_model_dir: Path | None = None
+    prompt_adapter_dir: Path | None = None
+    prompt_max_new_tokens: int = Field(96, ge=8, le=512)
+    diffusion_model_dir: Path | None = None
+    diffusion_steps: int = Field(25, ge=1, le=200)
+    guidance_scale: float = Field(7.5, ge=0)
+    grounding_model_dir: Path | None = None
+    sam_model_dir: Path | None = None
+    depth_model_dir: Path | None = None
+    box_threshold: float = Field(0.3, ge=0, le=1)
+    text_threshold: float = Field(0.25, ge=0, le=1)
+
+
+class MetricsSettings(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"

@@ -1,0 +1,50 @@
+"""The contract between message handling and media production.
+
+Handlers decide *what* to do with a CAP message (publish, supersede, withdraw, drop); a ``Stage`` does it and
+returns only after the result is durable on disk. The daemon commits a Kafka offset only after a ``Stage``
+method has returned, which is what makes ingestion at-least-once; ``existing`` makes it effectively-once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cinealert.cap.model import Alert, AlertKey, Classification
+
+
+class StageCancelled(Exception):
+    """The work was stopped between frames because the daemon is shutting down; nothing was published."""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    key: AlertKey
+    disaster: str
+    directory: Path
+    files: tuple[Path, ...]
+    urls: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
+        """Render and durably publish ``alert``; raise ``StageCancelled`` if ``cancel`` is set mid-way."""
+        ...
+
+    def existing(self, key: AlertKey) -> Published | None:
+        """The completed publication of ``key``, if any (a redelivered alert must not be rendered twice)."""
+        ...
+
+    def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
+        """Mark the output of ``key`` superseded by ``by`` (CAP Update); the marker path, or None if unknown."""
+        ...
+
+    def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
+        """Withdraw the output of ``key`` because of the Cancel ``by``; the marker path, or None if unknown."""
+        ...
