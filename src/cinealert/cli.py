@@ -39,6 +39,13 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_config_example(args: argparse.Namespace) -> int:
+    from cinealert.config.example import render_example
+
+    sys.stdout.write(render_example())
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from cinealert.cap import CapError, parse_alert
     from cinealert.config import ConfigError
@@ -125,7 +132,9 @@ def _lazy(module: str, name: str) -> Command:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cinealert", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="cinealert", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Command, help_text: str, config: bool = True) -> argparse.ArgumentParser:
@@ -135,8 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("validate-config", cmd_validate_config, "check a settings file; every problem with its key path", False)
+    p = add(
+        "validate-config",
+        cmd_validate_config,
+        "check a settings file; every problem with its key path",
+        False,
+    )
     p.add_argument("file", type=Path, nargs="?", default=None)
+
+    add("config-example", cmd_config_example, "print the documented example settings file", False)
 
     p = add("validate", cmd_validate, "validate CAP files: one line per file, exit 2 if any is invalid")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")

@@ -20,7 +20,9 @@ ALL_DISASTERS: tuple[DisasterName, ...] = (
 
 
 class KafkaSettings(Section):
-    bootstrap: str = Field("embedded", description='"embedded" starts a local broker; else host:port,host:port')
+    bootstrap: str = Field(
+        "embedded", description='"embedded" starts a local broker; else host:port,host:port'
+    )
     alerts_topic: str = "cap.alerts"
     media_topic: str = "cap.media"
     dead_letter_topic: str = "cap.dead"

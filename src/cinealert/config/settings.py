@@ -33,7 +33,8 @@ from cinealert.config.sections import (
 
 ENV_PREFIX = "CINEALERT_"
 CONFIG_PATH_ENV = "CINEALERT_CONFIG"
-_PLACEHOLDER = re.compile(r"^\{(cred|env):([A-Za-z0-9_.\-]+)\}$")
+_PLACEHOLDER = re.compile(r"^\{(cred|env):([^{}]*)\}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 class Settings(Section):
@@ -71,7 +72,8 @@ def parse(obj: Mapping[str, Any], source: str = "config") -> Settings:
         return Settings.model_validate(dict(obj))
     except ValidationError as exc:
         problems = [
-            ConfigProblem(".".join(str(p) for p in err["loc"]) or "<root>", _message(err)) for err in exc.errors()
+            ConfigProblem(".".join(str(p) for p in err["loc"]) or "<root>", _message(err))
+            for err in exc.errors()
         ]
         raise ConfigError(problems, source) from None
 
@@ -175,14 +177,18 @@ def _resolve_placeholders(
         if match is None:
             continue
         kind, name = match.groups()
-        if kind == "env":
+        if not _SAFE_NAME.match(name):
+            problems.append(
+                ConfigProblem(".".join(here), f"{kind} name {name!r} is not a plain file/variable name")
+            )
+        elif kind == "env":
             if name not in env:
                 problems.append(ConfigProblem(".".join(here), f"environment variable {name} is not set"))
             else:
                 node[key] = env[name]
         elif cred_dir is None:
             problems.append(ConfigProblem(".".join(here), f"{{cred:{name}}} needs $CREDENTIALS_DIRECTORY"))
-        elif not (cred_dir / name).is_file() or "/" in name or name.startswith("."):
+        elif not (cred_dir / name).is_file():
             problems.append(ConfigProblem(".".join(here), f"credential {name} not found in {cred_dir}"))
         else:
             node[key] = (cred_dir / name).read_text(encoding="utf-8").rstrip("\r\n")
