@@ -162,6 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true")
 
+    # -- daemon commands (cinealert.daemon) --
+    add("run", _lazy("cinealert.daemon.service", "cmd_run"), "run the daemon: Kafka alerts in, media + events out")
+    p = add("send", _lazy("cinealert.daemon.send", "cmd_send"), "send CAP files to the alerts topic (acks=all)")
+    p.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    p.add_argument("--bootstrap", default=None, help="host:port (default: kafka.bootstrap)")
+    p.add_argument("--topic", default=None, help="default: kafka.alerts_topic")
+    p = add("demo", _lazy("cinealert.daemon.demo", "cmd_demo"), "embedded broker + daemon + bundled samples")
+    p.add_argument("--samples", type=Path, default=None, help="folder with *.xml and hostile/ (default: samples)")
+    p.add_argument("--stage", choices=("media", "summary"), default=None, help="override handlers.stage")
+    p.add_argument("--output-dir", type=Path, default=None, help="default: <broadcast.output_dir>/demo/<time>")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the daemon")
+    p.add_argument("--verbose", action="store_true", help="show the daemon's log")
+    p = add("broker", _lazy("cinealert.daemon.broker", "cmd_broker"), "run the embedded Kafka broker alone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")
+    p.add_argument("--port-file", type=Path, default=None, help="write the bound port here")
+
     return parser
 
 

@@ -43,6 +43,9 @@ class KafkaSettings(Section):
     reconnect_backoff_max_s: float = Field(30.0, gt=0)
     embedded_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
     embedded_partitions: int = Field(4, ge=1, le=64)
+    heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000)
+    request_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    ssl_check_hostname: bool = True
 
 
 class CapSettings(Section):
@@ -64,6 +67,15 @@ class HandlerSettings(Section):
     concurrency: int = Field(2, ge=1, le=64)
     shutdown_grace_s: float = Field(20.0, ge=0)
     dedup_state_dir: Path = Path("var/state")
+    stage: Literal["media", "summary"] = Field(
+        "media", description='"media" renders video; "summary" publishes a JSON summary only (fast, for tests)'
+    )
+    other_policy: Literal["publish", "skip"] = Field(
+        "publish", description='alerts classified "other": render the generic scene, or skip (counted)'
+    )
+    summary_delay_s: float = Field(0.0, ge=0, le=600, description="artificial per-alert delay of the summary stage")
+    max_attempts: int = Field(3, ge=1, le=100, description="stage attempts before an alert is dead-lettered")
+    retry_backoff_s: float = Field(1.0, ge=0, le=300)
 
 
 class RenderSettings(Section):

@@ -1,0 +1,192 @@
+"""``cinealert demo``: embedded broker + daemon + the bundled samples, end to end, in one command.
+
+It sends every ``samples/*.xml`` and ``samples/hostile/*`` file, waits until each message is finished by the
+daemon (published, skipped by policy, or dead-lettered), reads the announcements back from the media topic and
+the refusals from the dead-letter topic to show they really went out, prints a table, and exits 0 only if
+every message was accounted for and every announcement/dead letter arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from cinealert.config import Settings
+from cinealert.handlers.process import Outcome
+
+
+def sample_files(root: Path) -> list[Path]:
+    files = sorted(p for p in root.glob("*.xml") if p.is_file())
+    hostile = root / "hostile"
+    if hostile.is_dir():
+        files += sorted(p for p in hostile.iterdir() if p.is_file() and not p.name.startswith("."))
+    return files
+
+
+def default_samples() -> Path:
+    here = Path.cwd() / "samples"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[3] / "samples"
+
+
+async def count_topic(bootstrap: str, settings: Settings, topic: str, want: int, timeout_s: float) -> int:
+    """Messages on ``topic`` read from the beginning (no group), stopping at ``want`` or ``timeout_s``."""
+    from cinealert.daemon.service import client_options
+
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka, bootstrap), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # the topic may be new to this client
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        deadline = time.monotonic() + timeout_s
+        while seen < want and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            seen += sum(len(v) for v in batch.values())
+        return seen
+    finally:
+        await consumer.stop()
+
+
+async def run_demo(settings: Settings, files: list[Path], timeout_s: float) -> int:
+    from cinealert.daemon.broker import EmbeddedBroker
+    from cinealert.daemon.metrics import Metrics, serve
+    from cinealert.daemon.send import send_files
+    from cinealert.daemon.service import Daemon
+    from cinealert.daemon.systemd import Notifier
+    from cinealert.handlers.factory import make_stage
+
+    k = settings.kafka
+    broker = EmbeddedBroker(
+        port=k.embedded_port,
+        topics=(k.alerts_topic, k.media_topic, k.dead_letter_topic),
+        partitions=k.embedded_partitions,
+    )
+    await asyncio.to_thread(broker.start)
+    metrics = Metrics()
+    server, port = serve(metrics.registry, settings.metrics.host, 0)
+    outcomes: dict[tuple[int, int], Outcome | None] = {}
+    progress = asyncio.Event()
+
+    def on_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome | None) -> None:
+        outcomes[(record.partition, record.offset)] = outcome
+        progress.set()
+
+    stage = make_stage(settings)
+    print(
+        f"broker {broker.bootstrap}; stage {type(stage).__name__}; metrics http://{settings.metrics.host}:{port}/"
+    )
+    daemon = Daemon(
+        settings,
+        stage=stage,
+        bootstrap=broker.bootstrap,
+        metrics=metrics,
+        notifier=Notifier({}),
+        on_outcome=on_outcome,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    try:
+        sent = await send_files(settings, broker.bootstrap, k.alerts_topic, files)
+        print(f"sent {len(sent)} sample(s) to {k.alerts_topic}; waiting for the daemon ...", flush=True)
+        wanted = {(partition, offset) for _p, partition, offset in sent}
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= outcomes.keys() and time.monotonic() < deadline and not task.done():
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), 1.0)
+            except TimeoutError:
+                continue
+        announced = sum(len(o.announced) for o in outcomes.values() if o is not None)
+        dead = sum(1 for o in outcomes.values() if o is None or o.status == "rejected")
+        media_seen = await count_topic(broker.bootstrap, settings, k.media_topic, announced, 10)
+        dead_seen = await count_topic(broker.bootstrap, settings, k.dead_letter_topic, dead, 10)
+    finally:
+        stop.set()
+        await task
+        server.shutdown()
+        await asyncio.to_thread(broker.stop)
+    _print_table(sent, outcomes, stage_dir=settings.broadcast.output_dir)
+    missing = [p for p, partition, offset in sent if (partition, offset) not in outcomes]
+    print(
+        f"\n{len(sent)} sent, {len(sent) - len(missing)} finished; "
+        f"{media_seen}/{announced} announcements on {k.media_topic}, {dead_seen}/{dead} on {k.dead_letter_topic}"
+    )
+    print(f"outputs under {settings.broadcast.output_dir.resolve()}")
+    ok = not missing and media_seen >= announced and dead_seen >= dead
+    if missing:
+        print(f"NOT FINISHED: {', '.join(str(p) for p in missing)}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _print_table(
+    sent: list[tuple[Path, int, int]], outcomes: dict[tuple[int, int], Outcome | None], stage_dir: Path
+) -> None:
+    rows = [("FILE", "RESULT", "DETAIL", "OUTPUT")]
+    for path, partition, offset in sent:
+        key = (partition, offset)
+        if key not in outcomes:
+            rows.append((path.name, "unfinished", "", ""))
+            continue
+        o = outcomes[key]
+        if o is None:
+            rows.append((path.name, "rejected", "internal error", ""))
+            continue
+        detail = o.disaster or o.reason
+        if o.superseded:
+            detail += f" (superseded {o.superseded})"
+        if o.withdrawn:
+            detail += f" (withdrew {o.withdrawn})"
+        output = str(stage_dir / o.key.slug()) if o.key and o.status in ("published", "duplicate") else ""
+        rows.append((path.name, o.status, detail, output))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cinealert.config import ConfigError, load
+    from cinealert.daemon.logging import configure_logging
+
+    try:
+        settings = load(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.stage:
+        settings = settings.model_copy(
+            update={"handlers": settings.handlers.model_copy(update={"stage": args.stage})}
+        )
+    # A fresh folder per run, so every run renders (a reused one would only report "duplicate").
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = args.output_dir or settings.broadcast.output_dir / "demo" / stamp
+    state = settings.handlers.dedup_state_dir / "demo" / stamp
+    settings = settings.model_copy(
+        update={
+            "broadcast": settings.broadcast.model_copy(update={"output_dir": out}),
+            "handlers": settings.handlers.model_copy(update={"dedup_state_dir": state}),
+        }
+    )
+    configure_logging(
+        settings.log.model_copy(update={"level": "warning"}) if not args.verbose else settings.log
+    )
+    root = args.samples or default_samples()
+    files = sample_files(root)
+    if not files:
+        print(f"demo: no samples in {root}", file=sys.stderr)
+        return 2
+    return asyncio.run(run_demo(settings, files, args.timeout))

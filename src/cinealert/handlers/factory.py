@@ -1,0 +1,38 @@
+"""Pick the ``Stage`` named by ``handlers.stage``; a media stage that cannot load is reported, never silent."""
+
+from __future__ import annotations
+
+import structlog
+
+from cinealert.config import Settings
+from cinealert.handlers.stage import Stage
+from cinealert.handlers.summary_stage import SummaryStage
+
+log = structlog.get_logger("cinealert.handlers")
+
+
+class StageUnavailableError(RuntimeError):
+    """The configured stage cannot be built (its module is missing or failed to import)."""
+
+
+def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
+    h = settings.handlers
+    summary = SummaryStage(settings.broadcast.output_dir, delay_s=h.summary_delay_s)
+    if h.stage == "summary":
+        return summary
+    try:
+        import importlib
+
+        media_stage = importlib.import_module("cinealert.handlers.pipeline").MediaStage
+        stage: Stage = media_stage(settings)
+    except (ImportError, AttributeError) as exc:
+        if not fallback:
+            raise StageUnavailableError(f"media stage unavailable: {exc}") from exc
+        log.error(
+            "media_stage_unavailable",
+            error=repr(exc),
+            fallback="summary",
+            hint='set handlers.stage = "summary" to silence this, or install the render/broadcast stages',
+        )
+        return summary
+    return stage

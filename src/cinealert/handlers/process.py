@@ -1,0 +1,363 @@
+"""From raw Kafka bytes to a durable output and its announcement, effectively once per alert key.
+
+Per message: parse (refusals go to the dead-letter topic with the reason), apply policy (``handlers.policy``),
+then per msgType:
+
+* Alert  -> ``stage.existing(key)`` or ``stage.publish``; announce ``published`` unless already announced.
+* Update -> the same for the new alert, then ``stage.supersede`` each referenced output; announce ``superseded``.
+* Cancel -> ``stage.withdraw`` each referenced output; announce ``withdrawn`` (no new clip). A Cancel whose target
+  is not published (yet) leaves a tombstone so that the target, if it arrives later, is not published.
+
+Idempotence: the daemon commits an offset only after ``handle`` returns, so a crash replays messages. A replay
+finds the output through ``stage.existing`` (no second render) and an ``ANNOUNCED.*.json`` marker written durably
+next to the output after the announcement was acknowledged (no second announcement). The only window left is a
+crash between the broker's acknowledgement and the marker's fsync; each announcement carries a deterministic
+``event_id`` so consumers can drop that rare duplicate.
+
+Errors::
+
+    StageCancelled   shutdown mid-render: nothing published, the offset is not committed (replayed later)
+    StageFailedError      the stage kept failing after ``handlers.max_attempts``: dead-lettered, offset committed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import structlog
+
+from cinealert.broadcast.publish import atomic_write
+from cinealert.cap.model import Alert, AlertKey, Classification
+from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
+from cinealert.handlers.policy import decide, render_decision
+from cinealert.handlers.stage import Published, Stage, StageCancelled
+
+log = structlog.get_logger("cinealert.handlers")
+
+T = TypeVar("T")
+Announce = Callable[[Mapping[str, Any]], Awaitable[None]]
+DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
+ParseFn = Callable[[bytes], Alert]
+ClassifyFn = Callable[[Alert], Classification]
+EventType = Literal["published", "superseded", "withdrawn"]
+Status = Literal["published", "duplicate", "withdrawn", "skipped", "rejected"]
+
+
+class StageFailedError(RuntimeError):
+    """The stage raised on every attempt; the alert is dead-lettered with this message."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: Status
+    reason: str = ""
+    key: AlertKey | None = None
+    disaster: str | None = None
+    sent: datetime | None = None
+    announced: list[str] = field(default_factory=list)
+    superseded: int = 0
+    withdrawn: int = 0
+    timings_s: dict[str, float] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def reject_label(exc: Exception) -> str:
+    """A bounded label from the CapError subclass: ``CapSecurityError`` -> ``security``."""
+    name = type(exc).__name__
+    if name.startswith("Cap") and name.endswith("Error") and len(name) > len("CapError"):
+        return name[3:-5].lower()
+    return "invalid"
+
+
+def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
+    return hashlib.sha256(f"{event}|{key}|{by}".encode()).hexdigest()[:32]
+
+
+def announced_marker(directory: Path, event: str, by: AlertKey) -> Path:
+    digest = hashlib.sha256(str(by).encode("utf-8")).hexdigest()[:16]
+    return directory / f"ANNOUNCED.{event}.{digest}.json"
+
+
+def _key_doc(key: AlertKey) -> dict[str, str]:
+    return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
+
+
+def _cap_function(name: str) -> Callable[..., Any]:
+    """``cinealert.cap.<name>``, imported on first use so that ``handlers`` stays cheap to import."""
+    import importlib
+
+    func: Callable[..., Any] = getattr(importlib.import_module("cinealert.cap"), name)
+    return func
+
+
+def _default_parse(cap: CapSettings) -> ParseFn:
+    parse_alert = _cap_function("parse_alert")
+
+    def parse(data: bytes) -> Alert:
+        alert: Alert = parse_alert(data, settings=cap)
+        return alert
+
+    return parse
+
+
+def _default_classify() -> ClassifyFn:
+    classify = _cap_function("classify")
+
+    def run(alert: Alert) -> Classification:
+        result: Classification = classify(alert)
+        return result
+
+    return run
+
+
+class Processor:
+    def __init__(
+        self,
+        stage: Stage,
+        handlers: HandlerSettings,
+        announce: Announce,
+        dead_letter: DeadLetter,
+        *,
+        cap: CapSettings | None = None,
+        broadcast: BroadcastSettings | None = None,
+        parse: ParseFn | None = None,
+        classify: ClassifyFn | None = None,
+    ) -> None:
+        self.stage = stage
+        self.settings = handlers
+        self.broadcast = broadcast or BroadcastSettings()
+        self.announce = announce
+        self.dead_letter = dead_letter
+        self.parse = parse or _default_parse(cap or CapSettings())
+        self.classify = classify or _default_classify()
+        self.tombstones = handlers.dedup_state_dir / "cancelled"
+        self._locks: dict[AlertKey, asyncio.Lock] = {}
+
+    # -- entry point ---------------------------------------------------------------------------------------
+    async def handle(
+        self,
+        data: bytes,
+        *,
+        received_at: float,
+        cancel: threading.Event,
+        before_references: Callable[[], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """Process one message; returns once every effect is durable. Raises ``StageCancelled`` only."""
+        t0 = time.perf_counter()
+        try:
+            alert = await asyncio.to_thread(self.parse, data)
+        except Exception as exc:
+            label, reason = reject_label(exc), str(getattr(exc, "reason", "") or exc) or type(exc).__name__
+            if not hasattr(exc, "reason"):
+                label = "parser_crash"  # not a CapError: a parser bug, still never fatal
+                log.error("parse_crashed", error=repr(exc))
+            log.warning("alert_rejected", reason=reason, label=label)
+            await self.dead_letter(data, label, reason, "parse")
+            return Outcome("rejected", label)
+        parse_s = time.perf_counter() - t0
+        structlog.contextvars.bind_contextvars(alert=str(alert.key), msg_type=alert.msg_type)
+        decision = decide(alert, self.settings, datetime.now(UTC))
+        if decision.action == "skip":
+            log.info("alert_skipped", reason=decision.reason, status=alert.status)
+            return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
+        if decision.action in ("update", "cancel") and before_references is not None:
+            await before_references()  # earlier messages of the partition first: an Update follows its Alert
+        async with self._lock(alert.key):
+            if decision.action == "cancel":
+                outcome = await self._cancel(alert, received_at)
+            else:
+                outcome = await self._publish(alert, received_at, cancel, data)
+        outcome.timings_s["parse"] = parse_s
+        return outcome
+
+    # -- msgType handlers ----------------------------------------------------------------------------------
+    async def _publish(
+        self, alert: Alert, received_at: float, cancel: threading.Event, data: bytes
+    ) -> Outcome:
+        key = alert.key
+        if await asyncio.to_thread(self._tombstone(key).is_file):
+            log.info("alert_skipped", reason="cancelled_before_publish")
+            return Outcome("skipped", "cancelled_before_publish", key=key, sent=alert.sent)
+        classification = await asyncio.to_thread(self.classify, alert)
+        skip = render_decision(classification, self.settings)
+        if skip is not None:
+            log.info("alert_skipped", reason=skip.reason)
+            return Outcome("skipped", skip.reason, key=key, sent=alert.sent)
+        outcome = Outcome("published", key=key, disaster=classification.disaster.value, sent=alert.sent)
+        published = await asyncio.to_thread(self.stage.existing, key)
+        if published is not None:
+            outcome.status = "duplicate"
+            log.info("alert_already_published", directory=str(published.directory))
+        else:
+            t0 = time.perf_counter()
+            try:
+                published = await self._attempts(
+                    "publish", cancel, self.stage.publish, alert, classification, cancel
+                )
+            except StageFailedError as exc:
+                await self.dead_letter(data, "stage_error", str(exc), "render")
+                return Outcome("rejected", "stage_error", key=key, sent=alert.sent)
+            outcome.timings_s["render"] = time.perf_counter() - t0
+            outcome.extra = published.extra
+            log.info("alert_published", disaster=published.disaster, directory=str(published.directory))
+        extra_timings = {"received_to_published": (time.time() - received_at) * 1000}
+        if await self._announce_once(
+            "published", published.directory, key, key, alert, published, classification, extra_timings
+        ):
+            outcome.announced.append("published")
+        if alert.msg_type == "Update":
+            for ref in alert.references:
+                marker = await self._attempts("supersede", cancel, self.stage.supersede, ref.key, key)
+                if marker is None:
+                    log.info("supersede_unknown_reference", reference=str(ref.key))
+                    continue
+                outcome.superseded += 1
+                if await self._announce_once(
+                    "superseded", marker.parent, ref.key, key, alert, None, None, {}
+                ):
+                    outcome.announced.append("superseded")
+        return outcome
+
+    async def _cancel(self, alert: Alert, received_at: float) -> Outcome:
+        outcome = Outcome("withdrawn", key=alert.key, sent=alert.sent)
+        never_cancel = threading.Event()  # withdrawing is a marker write: always finish it
+        for ref in alert.references:
+            marker = await self._attempts("withdraw", never_cancel, self.stage.withdraw, ref.key, alert.key)
+            if marker is None:
+                # Not published (yet): remember, so a late or replayed original is not published after its Cancel.
+                doc = {
+                    "key": _key_doc(ref.key),
+                    "by": _key_doc(alert.key),
+                    "at": datetime.now(UTC).isoformat(),
+                }
+                await asyncio.to_thread(atomic_write, self._tombstone(ref.key), json.dumps(doc).encode())
+                log.info("withdraw_unknown_reference", reference=str(ref.key))
+                continue
+            outcome.withdrawn += 1
+            if await self._announce_once(
+                "withdrawn", marker.parent, ref.key, alert.key, alert, None, None, {}
+            ):
+                outcome.announced.append("withdrawn")
+        if not outcome.withdrawn:
+            outcome.status, outcome.reason = "skipped", "unknown_reference"
+        return outcome
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _tombstone(self, key: AlertKey) -> Path:
+        return self.tombstones / f"{key.slug()}.json"
+
+    def _lock(self, key: AlertKey) -> _KeyLock:
+        return _KeyLock(self._locks, key)
+
+    async def _attempts(self, what: str, cancel: threading.Event, func: Callable[..., T], *args: Any) -> T:
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await asyncio.to_thread(func, *args)
+            except StageCancelled:
+                raise
+            except Exception as exc:
+                log.warning("stage_failed", call=what, attempt=attempt, of=attempts, error=repr(exc))
+                if attempt == attempts:
+                    raise StageFailedError(
+                        f"{what} failed {attempts} times: {type(exc).__name__}: {exc}"
+                    ) from exc
+                deadline = time.monotonic() + self.settings.retry_backoff_s * attempt
+                while time.monotonic() < deadline:
+                    if cancel.is_set():
+                        raise StageCancelled(f"{what} cancelled during retry") from exc
+                    await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _announce_once(
+        self,
+        event: EventType,
+        directory: Path,
+        key: AlertKey,
+        by: AlertKey,
+        alert: Alert,
+        published: Published | None,
+        classification: Classification | None,
+        timings: Mapping[str, float],
+    ) -> bool:
+        marker = announced_marker(directory, event, by)
+        if await asyncio.to_thread(marker.is_file):
+            return False
+        doc = self._event(event, key, by, alert, published, classification, directory, timings)
+        await self.announce(doc)
+        await asyncio.to_thread(atomic_write, marker, (json.dumps(doc, ensure_ascii=False) + "\n").encode())
+        return True
+
+    def _event(
+        self,
+        event: EventType,
+        key: AlertKey,
+        by: AlertKey,
+        alert: Alert,
+        published: Published | None,
+        classification: Classification | None,
+        directory: Path,
+        timings: Mapping[str, float],
+    ) -> dict[str, Any]:
+        files = [str(p) for p in published.files] if published else []
+        urls = list(published.urls) if published else []
+        if published and not urls and self.broadcast.base_url:
+            base = self.broadcast.base_url.rstrip("/")
+            root = self.broadcast.output_dir
+            urls = [f"{base}/{_relative(p, root)}" for p in published.files]
+        doc: dict[str, Any] = {
+            "event": event,
+            "event_id": event_id(event, key, by),
+            "key": _key_doc(key),
+            "key_str": str(key),
+            "by": _key_doc(by),
+            "msg_type": alert.msg_type,
+            "status": alert.status,
+            "sent": alert.sent_text,
+            "directory": str(directory),
+            "files": files,
+            "urls": urls,
+            "announced_at": datetime.now(UTC).isoformat(),
+        }
+        if published is not None:
+            doc["disaster"] = published.disaster
+            doc["duration_s"] = published.duration_s
+            doc["timings_ms"] = {**published.timings_ms, **{k: round(v, 3) for k, v in timings.items()}}
+        if classification is not None:
+            doc["confidence"] = classification.confidence
+            doc["classified_by"] = classification.reason
+        return doc
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+class _KeyLock:
+    """One asyncio lock per alert key, dropped when nobody holds or waits for it (no unbounded growth)."""
+
+    def __init__(self, table: dict[AlertKey, asyncio.Lock], key: AlertKey) -> None:
+        self.table = table
+        self.key = key
+
+    async def __aenter__(self) -> None:
+        lock = self.table.setdefault(self.key, asyncio.Lock())
+        await lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        lock = self.table[self.key]
+        lock.release()
+        if not lock.locked() and not getattr(lock, "_waiters", None):
+            del self.table[self.key]

@@ -1,0 +1,126 @@
+"""The simplest real output: a durable JSON summary of the alert, with the media stage's directory layout.
+
+``output_dir/<key.slug()>/summary.json`` then ``result.json`` (written last: its presence means "complete");
+``SUPERSEDED.json`` / ``WITHDRAWN.json`` markers beside it. Used by tests and benchmarks for speed, and by
+installations that only want the announcement stream. ``delay_s`` simulates a render (checked for cancellation
+every ``step_s``) so tests have a window to kill the daemon mid-render.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cinealert.broadcast.publish import atomic_write
+from cinealert.cap.model import Alert, AlertKey, Classification
+from cinealert.handlers.stage import Published, StageCancelled
+
+RESULT = "result.json"
+SUMMARY = "summary.json"
+SUPERSEDED = "SUPERSEDED.json"
+WITHDRAWN = "WITHDRAWN.json"
+
+
+def _key_doc(key: AlertKey) -> dict[str, str]:
+    return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+class SummaryStage:
+    def __init__(self, output_dir: Path, delay_s: float = 0.0, step_s: float = 0.05) -> None:
+        self.output_dir = Path(output_dir)
+        self.delay_s = delay_s
+        self.step_s = step_s
+
+    def directory(self, key: AlertKey) -> Path:
+        return self.output_dir / key.slug()
+
+    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
+        started = time.perf_counter()
+        deadline = started + self.delay_s
+        while True:
+            if cancel.is_set():
+                raise StageCancelled(f"summary of {alert.key} cancelled")
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            time.sleep(min(self.step_s, left))
+        render_ms = (time.perf_counter() - started) * 1000
+        directory = self.directory(alert.key)
+        summary = {
+            "key": _key_doc(alert.key),
+            "msg_type": alert.msg_type,
+            "status": alert.status,
+            "scope": alert.scope,
+            "disaster": classification.disaster.value,
+            "confidence": classification.confidence,
+            "classified_by": classification.reason,
+            "languages": list(alert.languages),
+            "events": {i.language: i.event for i in alert.infos},
+            "headlines": {i.language: i.headline for i in alert.infos if i.headline},
+            "instructions": {i.language: i.instruction for i in alert.infos if i.instruction},
+            "areas": sorted({a.area_desc for i in alert.infos for a in i.areas}),
+            "expires": alert.expires.isoformat() if alert.expires else None,
+            "references": [str(r.key) for r in alert.references],
+        }
+        t0 = time.perf_counter()
+        summary_path = atomic_write(directory / SUMMARY, _dump(summary))
+        write_ms = (time.perf_counter() - t0) * 1000
+        timings = {"render": round(render_ms, 3), "write": round(write_ms, 3)}
+        result = {
+            "key": _key_doc(alert.key),
+            "disaster": classification.disaster.value,
+            "files": [SUMMARY],
+            "duration_s": 0.0,
+            "timings_ms": timings,
+            "published_at": datetime.now(UTC).isoformat(),
+            "stage": "summary",
+        }
+        atomic_write(directory / RESULT, _dump(result))
+        return Published(
+            key=alert.key,
+            disaster=classification.disaster.value,
+            directory=directory,
+            files=(summary_path,),
+            timings_ms=timings,
+        )
+
+    def existing(self, key: AlertKey) -> Published | None:
+        directory = self.directory(key)
+        try:
+            doc = json.loads((directory / RESULT).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # unreadable result: treat as not published, the alert is rendered again
+        return Published(
+            key=key,
+            disaster=str(doc.get("disaster", "other")),
+            directory=directory,
+            files=tuple(directory / str(f) for f in doc.get("files", ())),
+            duration_s=float(doc.get("duration_s", 0.0)),
+            timings_ms=dict(doc.get("timings_ms", {})),
+        )
+
+    def _mark(self, key: AlertKey, by: AlertKey, name: str) -> Path | None:
+        directory = self.directory(key)
+        if not (directory / RESULT).is_file():
+            return None
+        marker = directory / name
+        if marker.is_file():
+            return marker  # idempotent: the first Update/Cancel that marked it stays recorded
+        doc = {"key": _key_doc(key), "by": _key_doc(by), "at": datetime.now(UTC).isoformat()}
+        return atomic_write(marker, _dump(doc))
+
+    def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
+        return self._mark(key, by, SUPERSEDED)
+
+    def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
+        return self._mark(key, by, WITHDRAWN)

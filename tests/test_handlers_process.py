@@ -1,0 +1,233 @@
+"""Handler logic on the real parser and the real summary stage: publish once, Update, Cancel, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cinealert.cap.model import AlertKey
+from cinealert.config.sections import HandlerSettings
+from cinealert.handlers.process import Processor, event_id, reject_label
+from cinealert.handlers.stage import StageCancelled
+from cinealert.handlers.summary_stage import RESULT, SUPERSEDED, WITHDRAWN, SummaryStage
+from conftest import cap_xml
+
+SENDER = "test@cinealert.example"
+SENT = "2026-11-26T09:00:00+09:00"
+
+
+@dataclass
+class Sinks:
+    events: list[Mapping[str, Any]] = field(default_factory=list)
+    dead: list[tuple[bytes, str, str, str]] = field(default_factory=list)
+    fail_announce: int = 0
+
+    async def announce(self, event: Mapping[str, Any]) -> None:
+        if self.fail_announce:
+            self.fail_announce -= 1
+            raise StageCancelled("broker gone during shutdown")
+        self.events.append(event)
+
+    async def dead_letter(self, data: bytes, label: str, reason: str, stage: str) -> None:
+        self.dead.append((data, label, reason, stage))
+
+
+def cap_functions() -> tuple[Any, Any]:
+    """The real ``cinealert.cap`` parser and classifier; a keyword shim only while ``classify`` has not landed."""
+    import cinealert.cap as cap
+    from cinealert.cap.model import Classification, DisasterType
+    from cinealert.cap.parse import parse_alert
+
+    def shim(alert: Any) -> Classification:
+        text = " ".join(i.event for i in alert.infos).lower()
+        hit = "flood" in text
+        return Classification(
+            DisasterType.FLOOD if hit else DisasterType.OTHER, 1.0 if hit else 0.0, "event", ""
+        )
+
+    return getattr(cap, "parse_alert", parse_alert), getattr(cap, "classify", shim)
+
+
+def make(
+    tmp_path: Path, stage: SummaryStage | None = None, **handler: Any
+) -> tuple[Processor, Sinks, SummaryStage]:
+    sinks = Sinks()
+    stage = stage or SummaryStage(tmp_path / "out")
+    settings = HandlerSettings(dedup_state_dir=tmp_path / "state", retry_backoff_s=0.0, **handler)
+    parse, classify = cap_functions()
+    return (
+        Processor(stage, settings, sinks.announce, sinks.dead_letter, parse=parse, classify=classify),
+        sinks,
+        stage,
+    )
+
+
+async def handle(proc: Processor, data: bytes, cancel: threading.Event | None = None) -> Any:
+    return await proc.handle(data, received_at=time.time(), cancel=cancel or threading.Event())
+
+
+def key(identifier: str) -> AlertKey:
+    return AlertKey(SENDER, identifier, SENT)
+
+
+async def test_alert_is_published_once_and_announced_once(tmp_path: Path) -> None:
+    proc, sinks, _stage = make(tmp_path)
+    data = cap_xml("A-1")
+    first = await handle(proc, data)
+    second = await handle(proc, data)  # a redelivery after a crash before the commit
+    assert (first.status, second.status) == ("published", "duplicate")
+    assert [e["event"] for e in sinks.events] == ["published"]
+    event = sinks.events[0]
+    assert event["key"] == {"sender": SENDER, "identifier": "A-1", "sent": SENT}
+    assert event["event_id"] == event_id("published", key("A-1"), key("A-1"))
+    assert event["files"] and Path(event["files"][0]).is_file()  # noqa: ASYNC240 - a test reads back what it checks
+    assert "received_to_published" in event["timings_ms"]
+    dirs = list((tmp_path / "out").iterdir())
+    assert [d.name for d in dirs] == [key("A-1").slug()]
+    summary = json.loads((dirs[0] / "summary.json").read_text())
+    assert summary["headlines"] == {"en-US": "Flash flood warning"}
+
+
+async def test_lost_announcement_is_sent_on_redelivery(tmp_path: Path) -> None:
+    proc, sinks, _stage = make(tmp_path)
+    sinks.fail_announce = 1
+    with pytest.raises(StageCancelled):
+        await handle(proc, cap_xml("A-2"))
+    assert sinks.events == []
+    again = await handle(proc, cap_xml("A-2"))
+    assert again.status == "duplicate"  # rendered once only ...
+    assert [e["event"] for e in sinks.events] == ["published"]  # ... but announced, once
+
+
+async def test_update_supersedes_and_replay_is_silent(tmp_path: Path) -> None:
+    proc, sinks, stage = make(tmp_path)
+    await handle(proc, cap_xml("A-3"))
+    update = cap_xml("A-3u", msg_type="Update", sent=SENT, references=((SENDER, "A-3", SENT),))
+    outcome = await handle(proc, update)
+    assert outcome.status == "published" and outcome.superseded == 1
+    assert [e["event"] for e in sinks.events] == ["published", "published", "superseded"]
+    marker = json.loads((stage.directory(key("A-3")) / SUPERSEDED).read_text())
+    assert marker["by"]["identifier"] == "A-3u"
+    assert (stage.directory(key("A-3u")) / RESULT).is_file()
+    await handle(proc, update)
+    assert len(sinks.events) == 3
+
+
+async def test_cancel_withdraws_and_a_late_original_is_not_published(tmp_path: Path) -> None:
+    proc, sinks, stage = make(tmp_path)
+    await handle(proc, cap_xml("A-4"))
+    cancel = cap_xml("A-4c", msg_type="Cancel", references=((SENDER, "A-4", SENT), (SENDER, "A-5", SENT)))
+    outcome = await handle(proc, cancel)
+    assert outcome.status == "withdrawn" and outcome.withdrawn == 1
+    assert (stage.directory(key("A-4")) / WITHDRAWN).is_file()
+    assert not stage.directory(key("A-4c")).exists()  # a Cancel renders nothing
+    assert [e["event"] for e in sinks.events] == ["published", "withdrawn"]
+    late = await handle(proc, cap_xml("A-5"))  # cancelled before it arrived
+    assert (late.status, late.reason) == ("skipped", "cancelled_before_publish")
+    assert not stage.directory(key("A-5")).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "label"),
+    [
+        (b"", "size"),
+        (b"\x00\x01binary", "encoding"),
+        (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><alert/>', "security"),
+        (b"<alert", "syntax"),
+        (b"<html/>", "structure"),
+    ],
+)
+async def test_hostile_input_is_dead_lettered_with_a_reason(tmp_path: Path, data: bytes, label: str) -> None:
+    proc, sinks, _stage = make(tmp_path)
+    outcome = await handle(proc, data)
+    assert (outcome.status, outcome.reason) == ("rejected", label)
+    assert len(sinks.dead) == 1
+    dead_data, dead_label, reason, stage = sinks.dead[0]
+    assert (dead_data, dead_label, stage) == (data, label, "parse")
+    assert reason
+    assert sinks.events == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "settings", "reason"),
+    [
+        ({"status": "Test"}, {}, "status_test"),
+        ({"status": "Exercise"}, {}, "status_exercise"),
+        ({"msg_type": "Ack", "references": ((SENDER, "x", SENT),)}, {}, "msgtype_ack"),
+        ({"expires": "2001-01-01T00:00:00+09:00"}, {}, "expired"),
+        ({"msg_type": "Cancel", "references": ((SENDER, "nope", SENT),)}, {}, "unknown_reference"),
+    ],
+)
+async def test_policy_skips_are_counted_by_reason(
+    tmp_path: Path, kwargs: dict[str, Any], settings: dict[str, Any], reason: str
+) -> None:
+    proc, sinks, _stage = make(tmp_path, **settings)
+    outcome = await handle(proc, cap_xml("P-1", **kwargs))
+    assert (outcome.status, outcome.reason) == ("skipped", reason)
+    assert sinks.events == [] and sinks.dead == []
+    assert not (tmp_path / "out" / key("P-1").slug()).exists()
+
+
+async def test_policy_can_accept_exercises_and_expired(tmp_path: Path) -> None:
+    proc, _sinks, _stage = make(tmp_path, accept_statuses=("Actual", "Exercise"), accept_expired=True)
+    outcome = await handle(proc, cap_xml("P-2", status="Exercise", expires="2001-01-01T00:00:00+09:00"))
+    assert outcome.status == "published"
+
+
+async def test_failing_stage_is_retried_then_dead_lettered(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the output folder should be")
+    proc, sinks, _stage = make(tmp_path, stage=SummaryStage(blocker), max_attempts=2)
+    outcome = await handle(proc, cap_xml("F-1"))
+    assert (outcome.status, outcome.reason) == ("rejected", "stage_error")
+    (_data, label, reason, stage) = sinks.dead[0]
+    assert (label, stage) == ("stage_error", "render")
+    assert "publish failed 2 times" in reason
+
+
+async def test_cancel_event_stops_a_slow_render_without_output(tmp_path: Path) -> None:
+    proc, sinks, stage = make(tmp_path, stage=SummaryStage(tmp_path / "out", delay_s=30.0))
+    cancel = threading.Event()
+    task = asyncio.create_task(handle(proc, cap_xml("C-1"), cancel))
+    await asyncio.sleep(0.2)
+    cancel.set()
+    with pytest.raises(StageCancelled):
+        await asyncio.wait_for(task, 5)
+    assert stage.existing(key("C-1")) is None
+    assert sinks.events == []
+
+
+def test_reject_label_is_bounded() -> None:
+    from cinealert.cap.errors import CapError, CapSecurityError
+
+    assert reject_label(CapSecurityError("x")) == "security"
+    assert reject_label(CapError("x")) == "invalid"
+    assert reject_label(ValueError("x")) == "invalid"
+
+
+def test_existing_reads_back_what_publish_wrote(tmp_path: Path) -> None:
+    from cinealert.cap.model import Classification, DisasterType
+
+    stage = SummaryStage(tmp_path)
+    alert = cap_functions()[0](cap_xml("E-1"))
+    assert stage.existing(alert.key) is None
+    published = stage.publish(
+        alert, Classification(DisasterType.FLOOD, 0.9, "event", "flood"), threading.Event()
+    )
+    again = stage.existing(alert.key)
+    assert again is not None
+    assert (again.key, again.disaster, again.files) == (published.key, "flood", published.files)
+    assert stage.supersede(key("unknown"), alert.key) is None
+    first = stage.withdraw(alert.key, key("c1"))
+    assert (
+        first is not None and stage.withdraw(alert.key, key("c2")) == first
+    )  # the first Cancel stays recorded
+    assert json.loads(first.read_text())["by"]["identifier"] == "c1"
