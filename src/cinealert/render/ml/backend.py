@@ -1,0 +1,133 @@
+"""The ``ml`` scene backend: prompt -> Stable Diffusion -> fluid masks -> depth -> layered scene.
+
+Each stage uses its local model when ``[ml]`` names one and a built-in CPU stand-in when not (template prompt,
+the procedural backend's picture as the "photo", classical masks, depth prior), so the backend always works and
+every configured model is exercised on the same path. Models load on the first ``build`` and stay loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+import structlog
+
+from cinealert.cap.model import DisasterType
+from cinealert.render.ml.layers import photo_scene
+from cinealert.render.ml.mask import DISASTER_FLUIDS
+from cinealert.render.ml.runtime import stable_seed
+from cinealert.render.scene import RGB, Scene
+
+if TYPE_CHECKING:
+    from cinealert.config.settings import Settings
+    from cinealert.render.ml.depth import DepthEstimator
+    from cinealert.render.ml.mask import Masker
+    from cinealert.render.ml.t2i import TextToImage
+    from cinealert.render.prompt import PromptWriter
+
+log = structlog.get_logger(__name__)
+
+#: Camera shake (px at 1080p) for earthquakes, where the ground itself is what moves.
+EARTHQUAKE_SHAKE = 6.0
+
+
+def _resize(image: RGB, width: int, height: int) -> RGB:
+    if image.shape[:2] == (height, width):
+        return image
+    from PIL import Image
+
+    return np.asarray(
+        Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS), dtype=np.uint8
+    )
+
+
+class MLBackend:
+    """``SceneBackend`` named ``ml``. With no settings given it loads them (``$CINEALERT_CONFIG``, env)."""
+
+    name = "ml"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        if settings is None:
+            from cinealert.config import load
+
+            settings = load()
+        self.settings = settings
+        ml = settings.ml
+        dirs = [
+            ml.prompt_model_dir,
+            ml.prompt_adapter_dir,
+            ml.diffusion_model_dir,
+            ml.grounding_model_dir,
+            ml.sam_model_dir,
+            ml.depth_model_dir,
+        ]
+        # Another model is another picture: the configured models are part of the cache key.
+        self.version = f"1-{stable_seed(*dirs, ml.diffusion_steps, ml.guidance_scale, ml.depth_layers):08x}"
+        self._lock = threading.Lock()
+        self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
+
+    def stages(self) -> tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator]:
+        """Load every configured model once (first call), so a misconfigured dir fails before any render."""
+        with self._lock:
+            if self._stages is None:
+                from cinealert.render.ml.depth import make_depth
+                from cinealert.render.ml.mask import make_masker
+                from cinealert.render.prompt import make_prompt_writer
+
+                ml = self.settings.ml
+                t2i = None
+                if ml.diffusion_model_dir is not None:
+                    from cinealert.render.ml.t2i import TextToImage
+
+                    t2i = TextToImage(
+                        ml.diffusion_model_dir,
+                        steps=ml.diffusion_steps,
+                        guidance=ml.guidance_scale,
+                        negative_prompt=ml.negative_prompt,
+                    )
+                self._stages = (make_prompt_writer(self.settings), t2i, make_masker(ml), make_depth(ml))
+            return self._stages
+
+    def photo(
+        self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int, prompt: str
+    ) -> RGB:
+        """The picture to animate: Stable Diffusion when configured, else the procedural backend's drawing."""
+        from cinealert.render.ml.t2i import generation_size
+
+        t2i = self.stages()[1]
+        if t2i is None:
+            from cinealert.render.backends import get_backend
+
+            return get_backend("procedural").build(disaster, variant, width, height, seed=seed).image
+        gw, gh = generation_size(width, height, self.settings.ml.diffusion_max_side)
+        image = t2i.generate(
+            prompt, width=gw, height=gh, seed=stable_seed("t2i", seed, disaster.value, variant)
+        )
+        return _resize(image, width, height)
+
+    def build(self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int) -> Scene:
+        writer, t2i, masker, depth = self.stages()
+        prompt = writer.write(disaster, None, variant=variant)
+        image = self.photo(disaster, variant, width, height, seed=seed, prompt=prompt)
+        masks = masker.masks(image, DISASTER_FLUIDS[disaster])
+        nearness = depth.nearness(image)
+        scene = photo_scene(
+            disaster,
+            variant,
+            image,
+            nearness,
+            masks,
+            max_layers=self.settings.ml.depth_layers,
+            seed=seed,
+            prompt=prompt,
+            shake=EARTHQUAKE_SHAKE if disaster is DisasterType.EARTHQUAKE else 0.0,
+            meta={
+                "prompt": getattr(writer, "last_source", "template"),
+                "image": "diffusion" if t2i is not None else "procedural",
+                "masks": masker.name,
+                "depth": depth.name,
+            },
+        )
+        log.info("ml_scene", disaster=disaster.value, variant=variant, layers=len(scene.layers), **scene.meta)
+        return scene

@@ -1,0 +1,440 @@
+"""Prompt writer: turns an alert (or just a disaster type) into a text-to-image prompt.
+
+Two backends behind one small interface. The template backend is the default and needs nothing but the alert: it
+is deterministic, so the same alert always asks for the same picture. The LLM backend (the paper's "metadata
+generator": a causal LM fine-tuned with LoRA on BLIP captions) lives in ``render.ml.prompter`` and is imported
+only when ``ml.prompt_model_dir`` is set. Whatever writes the prompt, :func:`clean_generated` is the one gate it
+passes: stray tokens stripped, people removed, the no-humans directive appended, and off-topic text rejected so
+the caller falls back to the template.
+
+This module is torch-free on purpose: ``cinealert classify``/``validate`` may import it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cinealert.cap.model import Alert, DisasterType, Info
+
+if TYPE_CHECKING:
+    from cinealert.config.settings import Settings
+
+NO_HUMANS = "Do not include any humans."
+
+DISPLAY_NAME: dict[DisasterType, str] = {
+    DisasterType.FLOOD: "Flood",
+    DisasterType.LANDSLIDE: "Landslide",
+    DisasterType.DROUGHT: "Drought",
+    DisasterType.WILDFIRE: "Wildfire",
+    DisasterType.HEAVY_SNOW: "Heavy snow",
+    DisasterType.TYPHOON: "Typhoon",
+    DisasterType.EARTHQUAKE: "Earthquake",
+    DisasterType.OTHER: "Severe weather",
+}
+
+# Words that show a generated description is about the disaster asked for. A prompt with none of them is
+# off-topic (the LLM drifted, or an untrained adapter babbled) and the template replaces it.
+VOCABULARY: dict[DisasterType, frozenset[str]] = {
+    DisasterType.FLOOD: frozenset(
+        [
+            "flood",
+            "floods",
+            "flooded",
+            "flooding",
+            "floodwater",
+            "floodwaters",
+            "water",
+            "waters",
+            "river",
+            "inundated",
+            "submerged",
+            "overflowing",
+            "overflow",
+            "torrent",
+            "muddy",
+            "stream",
+            "deluge",
+        ]
+    ),
+    DisasterType.LANDSLIDE: frozenset(
+        [
+            "landslide",
+            "landslides",
+            "mudslide",
+            "mudslides",
+            "mud",
+            "muddy",
+            "debris",
+            "slope",
+            "hillside",
+            "collapsed",
+            "rocks",
+            "boulders",
+            "soil",
+            "earth",
+            "rubble",
+        ]
+    ),
+    DisasterType.DROUGHT: frozenset(
+        [
+            "drought",
+            "dry",
+            "dried",
+            "arid",
+            "cracked",
+            "parched",
+            "barren",
+            "dust",
+            "dusty",
+            "withered",
+            "scorched",
+            "riverbed",
+            "reservoir",
+            "heat",
+        ]
+    ),
+    DisasterType.WILDFIRE: frozenset(
+        [
+            "wildfire",
+            "wildfires",
+            "fire",
+            "fires",
+            "flame",
+            "flames",
+            "burning",
+            "blaze",
+            "smoke",
+            "smoky",
+            "ember",
+            "embers",
+            "forest",
+            "ablaze",
+            "charred",
+        ]
+    ),
+    DisasterType.HEAVY_SNOW: frozenset(
+        [
+            "snow",
+            "snowy",
+            "snowfall",
+            "snowstorm",
+            "blizzard",
+            "snowdrift",
+            "snowdrifts",
+            "drifts",
+            "frozen",
+            "ice",
+            "icy",
+            "winter",
+            "buried",
+            "white",
+        ]
+    ),
+    DisasterType.TYPHOON: frozenset(
+        [
+            "typhoon",
+            "typhoons",
+            "storm",
+            "storms",
+            "hurricane",
+            "cyclone",
+            "wind",
+            "winds",
+            "gale",
+            "waves",
+            "rain",
+            "torrential",
+            "surge",
+            "bent",
+        ]
+    ),
+    DisasterType.EARTHQUAKE: frozenset(
+        [
+            "earthquake",
+            "earthquakes",
+            "quake",
+            "collapsed",
+            "rubble",
+            "cracked",
+            "cracks",
+            "damaged",
+            "ruins",
+            "debris",
+            "fallen",
+            "crumbled",
+            "destroyed",
+        ]
+    ),
+    DisasterType.OTHER: frozenset(["storm", "weather", "sky", "clouds", "wind", "rain"]),
+}
+
+_SEVERITY = {
+    "extreme": "catastrophic",
+    "severe": "severe",
+    "moderate": "serious",
+    "minor": "minor",
+}
+
+_URBAN = re.compile(
+    r"\b(city|cities|downtown|urban|street|streets|district|metropolitan|metro|town|avenue|station|apartment|"
+    r"seoul|busan|incheon|daegu|daejeon|gwangju|ulsan)\b|(?:시|구|동|특별시|광역시)(?:\b|$|\s)",
+    re.IGNORECASE,
+)
+_RURAL = re.compile(
+    r"\b(village|villages|farm|farms|farmland|rural|countryside|mountain|mountains|valley|forest|coast|coastal|"
+    r"island|field|fields|county|river|lake|reservoir)\b|(?:군|읍|면|리|산|섬)(?:\b|$|\s)",
+    re.IGNORECASE,
+)
+
+_WEATHER: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"heavy rain|torrential|downpour|호우|폭우", re.I), "under torrential rain"),
+    (re.compile(r"\brain|비\b", re.I), "in steady rain"),
+    (re.compile(r"blizzard|heavy snow|대설|폭설", re.I), "in a blizzard"),
+    (re.compile(r"\bsnow|눈\b", re.I), "with snow falling"),
+    (re.compile(r"gale|strong wind|high wind|강풍|태풍", re.I), "in gale-force wind"),
+    (re.compile(r"\bwind", re.I), "in strong wind"),
+    (re.compile(r"\bfog|안개", re.I), "in thick fog"),
+    (re.compile(r"heat|폭염|hot\b", re.I), "in scorching heat"),
+    (re.compile(r"\bdry|건조", re.I), "in dry air"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scene:
+    setting: str
+    place: str
+    sky: str
+
+
+# Per disaster: (urban setting, rural setting) -> what the picture holds, then the moving fluid.
+_TEMPLATES: dict[DisasterType, tuple[_Scene, _Scene, str]] = {
+    DisasterType.FLOOD: (
+        _Scene("a city street", "parked cars and shop fronts half under water", "heavy grey clouds"),
+        _Scene(
+            "a rural valley",
+            "farmland and a small bridge swallowed by the overflowing river",
+            "low rain clouds",
+        ),
+        "Fast muddy brown floodwater flows across the whole foreground",
+    ),
+    DisasterType.LANDSLIDE: (
+        _Scene("a hillside road above the town", "a retaining wall torn open", "an overcast sky"),
+        _Scene("a steep mountain slope", "uprooted trees and boulders", "an overcast sky"),
+        "A river of wet mud and rock debris slides down the slope into the foreground",
+    ),
+    DisasterType.DROUGHT: (
+        _Scene("the edge of a city reservoir", "a dried, cracked reservoir bed", "a hazy white sky"),
+        _Scene("open farmland", "withered crops and a cracked, parched riverbed", "a hazy white sky"),
+        "Heat shimmer and drifting dust hang over the cracked earth",
+    ),
+    DisasterType.WILDFIRE: (
+        _Scene(
+            "the forested edge of a town",
+            "burning trees behind empty houses",
+            "an orange sky thick with smoke",
+        ),
+        _Scene(
+            "a mountain pine forest", "tall pines ablaze along the ridge", "an orange sky thick with smoke"
+        ),
+        "Bright flames leap from the trees and dense grey smoke rolls upward",
+    ),
+    DisasterType.HEAVY_SNOW: (
+        _Scene("a city street", "cars and road signs buried in deep snowdrifts", "a low white sky"),
+        _Scene("a mountain village road", "roofs and fences buried in deep snowdrifts", "a low white sky"),
+        "Thick snow falls steadily and drifts across the foreground",
+    ),
+    DisasterType.TYPHOON: (
+        _Scene(
+            "a coastal city waterfront",
+            "palm trees bent double and debris on the promenade",
+            "dark storm clouds",
+        ),
+        _Scene("a fishing harbour", "boats tossed against the breakwater", "dark storm clouds"),
+        "Wind-driven rain sweeps sideways and huge waves crash over the sea wall",
+    ),
+    DisasterType.EARTHQUAKE: (
+        _Scene("a city block", "collapsed buildings, cracked asphalt and fallen rubble", "a dusty grey sky"),
+        _Scene("a small town", "collapsed houses and a cracked road", "a dusty grey sky"),
+        "Fine dust and smoke drift up from the rubble",
+    ),
+    DisasterType.OTHER: (
+        _Scene("a city skyline", "empty streets", "a dramatic stormy sky"),
+        _Scene("open countryside", "empty fields", "a dramatic stormy sky"),
+        "Clouds race across the sky",
+    ),
+}
+
+
+class PromptWriter(Protocol):
+    """Anything that writes a text-to-image prompt for a disaster. ``variant`` asks for a different picture."""
+
+    def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str: ...
+
+
+def _info(alert: Alert | None) -> Info | None:
+    if alert is None or not alert.infos:
+        return None
+    return alert.info_for("en") or alert.infos[0]
+
+
+def _all_text(alert: Alert | None) -> str:
+    if alert is None:
+        return ""
+    parts: list[str] = []
+    for info in alert.infos:
+        parts += [info.event, info.headline or "", info.description or ""]
+        parts += [area.area_desc for area in info.areas]
+    return " ".join(p for p in parts if p)
+
+
+def _area_text(alert: Alert | None) -> str:
+    if alert is None:
+        return ""
+    return " ".join(area.area_desc for info in alert.infos for area in info.areas)
+
+
+def is_urban(alert: Alert | None) -> bool:
+    """Urban unless the area description leans rural (more rural than urban words). No area: urban."""
+    text = _area_text(alert)
+    return len(_URBAN.findall(text)) >= len(_RURAL.findall(text))
+
+
+def time_of_day(when: datetime, tz: tzinfo) -> str:
+    hour = when.astimezone(tz).hour
+    if 5 <= hour < 7:
+        return "at dawn, in cold blue light"
+    if 7 <= hour < 11:
+        return "in the morning, in soft daylight"
+    if 11 <= hour < 15:
+        return "at midday, in flat daylight"
+    if 15 <= hour < 18:
+        return "in the afternoon, in warm low sunlight"
+    if 18 <= hour < 20:
+        return "at dusk, in fading amber light"
+    return "at night, lit by streetlights"
+
+
+def weather_words(alert: Alert | None) -> str:
+    text = _all_text(alert)
+    for pattern, phrase in _WEATHER:
+        if pattern.search(text):
+            return phrase
+    return ""
+
+
+def _when(alert: Alert | None) -> datetime | None:
+    info = _info(alert)
+    if info is not None and info.effective is not None:
+        return info.effective
+    return alert.sent if alert is not None else None
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Asia/Seoul'") from exc
+
+
+def alert_keywords(disaster: DisasterType, alert: Alert | None = None, timezone: str = "Asia/Seoul") -> str:
+    """The LLM's instruction: disaster name first (what the adapter was trained on), then alert context."""
+    words = [DISPLAY_NAME[disaster]]
+    if alert is not None:
+        words.append("urban" if is_urban(alert) else "rural")
+        when = _when(alert)
+        if when is not None:
+            words.append(time_of_day(when, _zone(timezone)).split(",")[0])
+        weather = weather_words(alert)
+        if weather:
+            words.append(weather)
+        info = _info(alert)
+        if info is not None and info.severity.lower() in _SEVERITY:
+            words.append(_SEVERITY[info.severity.lower()])
+    return ", ".join(words)
+
+
+class TemplatePromptWriter:
+    """Deterministic prompts filled from the alert: setting, time of day in local time, weather, severity."""
+
+    def __init__(self, timezone: str = "Asia/Seoul") -> None:
+        self._tz = _zone(timezone)
+
+    def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str:
+        urban_scene, rural_scene, fluid = _TEMPLATES[disaster]
+        urban = is_urban(alert)
+        # Odd variants swap the setting so that prewarmed variants of one type are not the same picture.
+        scene = urban_scene if urban != bool(variant % 2) else rural_scene
+        info = _info(alert)
+        severity = _SEVERITY.get(info.severity.lower(), "severe") if info is not None else "severe"
+        when = _when(alert)
+        light = time_of_day(when, self._tz) if when is not None else "in dramatic daylight"
+        weather = weather_words(alert)
+        name = DISPLAY_NAME[disaster].lower()
+        head = f"A photorealistic wide-angle photograph of {severity} {name} in {scene.setting}, {light}"
+        if weather:
+            head += f", {weather}"
+        body = f"{head}. {scene.place.capitalize()} under {scene.sky}. {fluid}. Cinematic, highly detailed."
+        return f"{body} {NO_HUMANS}"
+
+
+# --- post-processing shared by every generated prompt ------------------------------------------------------
+
+_STRAY = re.compile(
+    r"</s>|<s>|<eos>|<bos>|<pad>|<unk>|<end_of_turn>|<start_of_turn>|<\|[^|>]*\|>|\[/?INST\]|\[/?SYS\]|<<SYS>>",
+    re.IGNORECASE,
+)
+_HUMAN = re.compile(
+    r"\b(human|humans|person|people|persons|man|men|woman|women|child|children|kid|kids|boy|boys|girl|girls|"
+    r"crowd|crowds|resident|residents|firefighter|firefighters|rescuer|rescuers|worker|workers|pedestrian|"
+    r"pedestrians|driver|drivers|family|families|someone|somebody|face|faces|victim|victims|survivor|survivors)\b",
+    re.IGNORECASE,
+)
+_DIRECTIVE = re.compile(r"\b(do not|don't|dont|no)\b[^.!?]*\b(humans?|people|persons?)\b[^.!?]*[.!?]?", re.I)
+_SENTENCE = re.compile(r"[^.!?]+[.!?]")
+_WORD = re.compile(r"[a-z]+")
+
+
+def clean_generated(text: str, disaster: DisasterType, instruction: str = "") -> str | None:
+    """A usable prompt from raw model text, or ``None`` when the text is empty or off-topic.
+
+    Everything after the first end/turn marker is dropped (models ramble on into a new instruction), an echoed
+    instruction is removed, sentences that mention people are dropped (the picture must not show any), an
+    unfinished trailing fragment is cut, and the no-humans directive ends the prompt exactly once.
+    """
+    first = _STRAY.search(text)
+    if first is not None:
+        head = text[: first.start()]
+        # An echo of "[INST] keywords [/INST] answer": the answer follows the closing marker.
+        if not head.strip() and first.group(0).lower() in ("[inst]", "<s>", "<bos>", "<start_of_turn>"):
+            text = _STRAY.sub(" ", text[first.end() :], count=1)
+            second = _STRAY.search(text)
+            text = text[: second.start()] if second is not None else text
+        else:
+            text = head
+    if instruction and text.strip().lower().startswith(instruction.strip().lower()):
+        text = text.strip()[len(instruction.strip()) :]
+    text = _DIRECTIVE.sub(" ", text)
+    text = " ".join(text.split())
+    sentences = [s.strip() for s in _SENTENCE.findall(text)]
+    if not sentences and len(text.split()) >= 4:
+        sentences = [text.rstrip(",;: ") + "."]  # a single unterminated sentence is still a description
+    kept = [s for s in sentences if not _HUMAN.search(s)]
+    body = " ".join(kept).strip()
+    words = set(_WORD.findall(body.lower()))
+    if len(body.split()) < 3 or not words & VOCABULARY[disaster]:
+        return None
+    return f"{body} {NO_HUMANS}"
+
+
+def make_prompt_writer(settings: Settings) -> PromptWriter:
+    """The template writer, or the LLM writer (falling back to the template) when a model dir is set."""
+    template = TemplatePromptWriter(settings.broadcast.timezone)
+    if settings.ml.prompt_model_dir is None:
+        return template
+    from cinealert.render.ml.prompter import LLMPromptWriter
+
+    return LLMPromptWriter.from_settings(settings.ml, fallback=template, timezone=settings.broadcast.timezone)
