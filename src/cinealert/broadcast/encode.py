@@ -1,0 +1,463 @@
+"""Encode and segment with PyAV (FFmpeg's libraries in-process; no ffmpeg subprocess in the product).
+
+* ``ts`` (ATSC 1.0, HLS): every segment is a standalone MPEG-TS starting with an IDR frame. Each segment gets
+  its own short-lived video encoder (so the GOP is exactly the segment and the segment can be handed to the
+  publisher the moment its last frame is encoded); audio is encoded once for the whole clip and its packets are
+  distributed to the segments by timestamp, so AAC/AC-3 priming happens once and timestamps are continuous.
+* ``fmp4`` (ATSC 3.0 DASH): one continuous encoder per representation writes fragmented MP4 into memory; the
+  byte stream is cut at top-level boxes into the init segment (``ftyp`` + ``moov``) and media segments
+  (``moof`` + ``mdat``), one per GOP (video; keyint = frames per segment, no scene cut) or per segment
+  duration (audio). Cached media segments can be re-timed by patching ``tfdt``/``mfhd`` in place, which is how
+  rich-media output reuses a scene's video without re-encoding.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from cinealert.render.loop import NTSC_FPS, Frame
+
+RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
+AUDIO_RATE = 48_000
+Samples = npt.NDArray[np.float32]
+
+#: Called with (file name, bytes, duration seconds) for each finished segment, in order.
+Emit = Callable[[str, bytes, float], None]
+
+
+class EncodeError(RuntimeError):
+    """The encoder or muxer failed; the message names the profile and the stage."""
+
+
+class EncodeCancelledError(Exception):
+    """Stopped between frames because the cancel event was set."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: Literal["atsc1", "atsc3", "hls"]
+    container: Literal["ts", "fmp4"]
+    video_codec: str
+    audio_codec: str
+    width: int
+    height: int
+    fps: Fraction = NTSC_FPS
+    preset: str = "veryfast"
+    video_kbps: int = 6000
+    audio_kbps: int = 128
+
+    @property
+    def hevc(self) -> bool:
+        return self.video_codec == "libx265"
+
+
+def make_profile(
+    name: Literal["atsc1", "atsc3", "hls"],
+    resolution: str = "1080p",
+    *,
+    size: tuple[int, int] | None = None,
+    x264_preset: str = "veryfast",
+    x265_preset: str = "ultrafast",
+) -> Profile:
+    """The delivery profile; ``size`` overrides the picture size (tests use small frames)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"unknown resolution {resolution!r}; expected one of {sorted(RESOLUTIONS)}")
+    width, height = size or RESOLUTIONS[resolution]
+    kbps = max(500, round(6000 * width * height / (1920 * 1080)))
+    if name == "atsc1":
+        if height > 1080 and size is None:
+            width, height = RESOLUTIONS["1080p"]  # ATSC 1.0 (A/53) tops out at 1080 lines
+        return Profile(name, "ts", "libx264", "ac3", width, height, preset=x264_preset, video_kbps=kbps)
+    if name == "hls":
+        return Profile(name, "ts", "libx264", "aac", width, height, preset=x264_preset, video_kbps=kbps)
+    if name == "atsc3":
+        return Profile(name, "fmp4", "libx265", "aac", width, height, preset=x265_preset, video_kbps=kbps)
+    raise ValueError(f"unknown profile {name!r}")
+
+
+def frames_per_segment(segment_s: float, fps: Fraction = NTSC_FPS) -> int:
+    return max(1, round(segment_s * fps))
+
+
+def video_options(profile: Profile, gop: int) -> dict[str, str]:
+    vbv = f"vbv-maxrate={profile.video_kbps}:vbv-bufsize={profile.video_kbps}"
+    if profile.hevc:
+        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:crf=26:log-level=error"
+        return {"preset": profile.preset, "tune": "zerolatency", "x265-params": params}
+    params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:crf=23:repeat-headers=1"
+    return {"preset": profile.preset, "tune": "zerolatency", "x264-params": params}
+
+
+def _add_video_stream(container: Any, profile: Profile, gop: int) -> Any:
+    stream = container.add_stream(profile.video_codec, rate=profile.fps)
+    stream.width, stream.height, stream.pix_fmt = profile.width, profile.height, "yuv420p"
+    stream.time_base = 1 / profile.fps
+    stream.codec_context.time_base = 1 / profile.fps
+    stream.codec_context.options = video_options(profile, gop)
+    if profile.hevc:
+        stream.codec_tag = "hvc1"
+    return stream
+
+
+def _add_audio_stream(container: Any, profile: Profile) -> Any:
+    stream = container.add_stream(profile.audio_codec, rate=AUDIO_RATE)
+    stream.layout = "mono"
+    stream.bit_rate = profile.audio_kbps * 1000
+    return stream
+
+
+def _video_frame(arr: Frame, pts: int, profile: Profile) -> Any:
+    import av
+
+    if arr.shape != (profile.height, profile.width, 3):
+        raise EncodeError(
+            f"{profile.name}: frame {arr.shape} does not match {profile.height}x{profile.width}x3"
+        )
+    frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+    frame.pts = pts
+    frame.time_base = 1 / profile.fps
+    return frame
+
+
+def encode_audio(samples: Samples, codec: str, kbps: int = 128) -> list[Any]:
+    """The whole clip's audio packets (time base 1/48000), priming included exactly once."""
+    import av
+
+    ctx: Any = av.CodecContext.create(codec, "w")
+    ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "mono", "fltp"
+    ctx.bit_rate = kbps * 1000
+    ctx.time_base = Fraction(1, AUDIO_RATE)
+    ctx.open()
+    size = ctx.frame_size or 1024
+    data = np.ascontiguousarray(samples, dtype=np.float32)
+    packets: list[Any] = []
+    for start in range(0, len(data), size):
+        chunk = data[start : start + size]
+        if len(chunk) < size:
+            chunk = np.concatenate([chunk, np.zeros(size - len(chunk), np.float32)])
+        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
+        packets.extend(ctx.encode(frame))
+    packets.extend(ctx.encode(None))
+    return packets
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise EncodeCancelledError("encode cancelled")
+
+
+# --- MPEG-TS --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    name: str
+    start_s: float
+    duration_s: float
+    size: int
+
+
+def encode_ts(
+    frames: Iterable[Frame],
+    num_frames: int,
+    audio: Samples,
+    profile: Profile,
+    seg_frames: int,
+    emit: Emit,
+    cancel: threading.Event | None = None,
+    prefix: str = "seg_",
+) -> list[SegmentInfo]:
+    """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete."""
+    import av
+
+    apackets = encode_audio(audio, profile.audio_codec, profile.audio_kbps)
+    frame_iter: Iterator[Frame] = iter(frames)
+    out: list[SegmentInfo] = []
+    nseg = math.ceil(num_frames / seg_frames)
+    apos = 0
+    for k in range(nseg):
+        first, last = k * seg_frames, min(num_frames, (k + 1) * seg_frames)
+        t_end = last / profile.fps
+        buf = io.BytesIO()
+        try:
+            container = av.open(buf, "w", format="mpegts")
+            vstream = _add_video_stream(container, profile, seg_frames)
+            astream = _add_audio_stream(container, profile)
+            for index in range(first, last):
+                _check(cancel)
+                try:
+                    arr = next(frame_iter)
+                except StopIteration:
+                    raise EncodeError(
+                        f"{profile.name}: frame source ended at {index} of {num_frames}"
+                    ) from None
+                for packet in vstream.encode(_video_frame(arr, index, profile)):
+                    container.mux(packet)
+            for packet in vstream.encode(None):
+                container.mux(packet)
+            # Audio packets starting before this segment's end (the last segment takes the rest).
+            while apos < len(apackets) and (
+                k == nseg - 1 or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end
+            ):
+                packet = apackets[apos]
+                packet.stream = astream
+                container.mux(packet)
+                apos += 1
+            container.close()
+        except av.FFmpegError as exc:
+            raise EncodeError(f"{profile.name}: segment {k}: {exc}") from exc
+        name = f"{prefix}{k:05d}.ts"
+        data = buf.getvalue()
+        duration = float((last - first) / profile.fps)
+        emit(name, data, duration)
+        out.append(SegmentInfo(name, float(first / profile.fps), duration, len(data)))
+    return out
+
+
+def m3u8_media(segments: Iterable[SegmentInfo], target_s: float) -> str:
+    segs = list(segments)
+    target = math.ceil(max([target_s, *(s.duration_s for s in segs)]))
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for seg in segs:
+        lines += [f"#EXTINF:{seg.duration_s:.3f},", seg.name]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def m3u8_master(media: str, profile: Profile, subtitles: dict[str, str] | None = None) -> str:
+    bandwidth = (profile.video_kbps + profile.audio_kbps) * 1000
+    codecs = "avc1.640028,mp4a.40.2" if profile.audio_codec == "aac" else "avc1.640028,ac-3"
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    sub_attr = ""
+    for lang, uri in (subtitles or {}).items():
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{lang}",LANGUAGE="{lang}",'
+            f'AUTOSELECT=YES,DEFAULT=NO,URI="{uri}"'
+        )
+        sub_attr = ',SUBTITLES="subs"'
+    lines.append(
+        f"#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={profile.width}x{profile.height},"
+        f'FRAME-RATE={float(profile.fps):.3f},CODECS="{codecs}"{sub_attr}'
+    )
+    lines.append(media)
+    return "\n".join(lines) + "\n"
+
+
+# --- fragmented MP4 -------------------------------------------------------------------------------------------
+
+
+def iter_boxes(
+    data: bytes | bytearray | memoryview, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, int, int, int]]:
+    """``(type, box start, payload start, box end)`` of the complete boxes in ``data[start:end]``."""
+    end = len(data) if end is None else end
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > end:
+                return
+            (size,) = struct.unpack_from(">Q", data, pos + 8)
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return
+        yield bytes(kind), pos, pos + header, pos + size
+        pos += size
+
+
+def _find(
+    data: bytes | bytearray, path: tuple[bytes, ...], start: int = 0, end: int | None = None
+) -> int | None:
+    """Payload offset of the first box at ``path`` (e.g. ``(b'moof', b'traf', b'tfdt')``)."""
+    for kind, _b, payload, box_end in iter_boxes(data, start, end):
+        if kind == path[0]:
+            return payload if len(path) == 1 else _find(data, path[1:], payload, box_end)
+    return None
+
+
+def timescale(init: bytes) -> int:
+    off = _find(init, (b"moov", b"trak", b"mdia", b"mdhd"))
+    if off is None:
+        raise EncodeError("init segment has no mdhd")
+    version = init[off]
+    return int(struct.unpack_from(">I", init, off + (20 if version == 1 else 12))[0])
+
+
+def tfdt(segment: bytes) -> int:
+    off = _find(segment, (b"moof", b"traf", b"tfdt"))
+    if off is None:
+        raise EncodeError("media segment has no tfdt")
+    if segment[off] == 1:
+        return int(struct.unpack_from(">Q", segment, off + 4)[0])
+    return int(struct.unpack_from(">I", segment, off + 4)[0])
+
+
+def retime(segment: bytes, base_decode_time: int, sequence: int) -> bytes:
+    """A copy of a media segment with a new ``tfdt`` and ``mfhd`` sequence number (no re-encode)."""
+    out = bytearray(segment)
+    off = _find(out, (b"moof", b"traf", b"tfdt"))
+    seq = _find(out, (b"moof", b"mfhd"))
+    if off is None or seq is None:
+        raise EncodeError("media segment has no tfdt/mfhd to re-time")
+    if out[off] == 1:
+        struct.pack_into(">Q", out, off + 4, base_decode_time)
+    else:
+        if base_decode_time >= 1 << 32:
+            raise EncodeError("decode time overflows a version-0 tfdt")
+        struct.pack_into(">I", out, off + 4, base_decode_time)
+    struct.pack_into(">I", out, seq + 4, sequence)
+    return bytes(out)
+
+
+class _FragmentSplitter:
+    """A write-only file object for the mp4 muxer that hands out the init and each complete fragment."""
+
+    def __init__(self, on_init: Callable[[bytes], None], on_fragment: Callable[[bytes], None]) -> None:
+        self._buf = bytearray()
+        self._on_init = on_init
+        self._on_fragment = on_fragment
+        self._init_done = False
+        self._frag_start = 0
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        self._drain()
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def _drain(self) -> None:
+        consumed = 0
+        for kind, start, _payload, end in iter_boxes(self._buf):
+            if not self._init_done:
+                if kind == b"moov":
+                    self._on_init(bytes(self._buf[:end]))
+                    self._init_done = True
+                    consumed = end
+                continue
+            if kind == b"mdat":
+                self._on_fragment(bytes(self._buf[consumed:end]))
+                consumed = end
+            elif kind == b"mfra":
+                consumed = end
+            del start
+        if consumed:
+            del self._buf[:consumed]
+
+
+@dataclass(slots=True)
+class FragmentedTrack:
+    """What a fragmented encode produced: init segment, media segments, their decode times and durations."""
+
+    init: bytes = b""
+    timescale: int = 0
+    segments: list[bytes] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+
+
+def _open_fmp4(splitter: _FragmentSplitter, movflags: str, extra: dict[str, str] | None = None) -> Any:
+    import av
+
+    options = {"movflags": movflags, "flush_packets": "1", **(extra or {})}
+    return av.open(splitter, "w", format="mp4", options=options)
+
+
+def encode_fmp4_video(
+    frames: Iterable[Frame],
+    num_frames: int,
+    profile: Profile,
+    seg_frames: int,
+    on_segment: Callable[[int, bytes, bytes], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> FragmentedTrack:
+    """One GOP per fragment; ``on_segment(index, init, segment)`` fires as each fragment completes."""
+    import av
+
+    track = FragmentedTrack()
+
+    def on_init(data: bytes) -> None:
+        track.init = data
+
+    def on_fragment(data: bytes) -> None:
+        track.segments.append(data)
+        track.starts.append(tfdt(data))
+        if on_segment is not None:
+            on_segment(len(track.segments) - 1, track.init, data)
+
+    splitter = _FragmentSplitter(on_init, on_fragment)
+    try:
+        container = _open_fmp4(splitter, "frag_keyframe+empty_moov+default_base_moof+skip_trailer")
+        stream = _add_video_stream(container, profile, seg_frames)
+        for index, arr in enumerate(frames):
+            if index >= num_frames:
+                break
+            _check(cancel)
+            for packet in stream.encode(_video_frame(arr, index, profile)):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+        container.close()
+    except av.FFmpegError as exc:
+        raise EncodeError(f"{profile.name}: video fMP4: {exc}") from exc
+    if not track.init:
+        raise EncodeError(f"{profile.name}: the muxer wrote no init segment")
+    track.timescale = timescale(track.init)
+    return track
+
+
+def encode_fmp4_audio(samples: Samples, profile: Profile, segment_s: float) -> FragmentedTrack:
+    """Audio-only fragmented MP4 cut every ``segment_s`` (at the next audio frame boundary)."""
+    import av
+
+    track = FragmentedTrack()
+
+    def on_init(data: bytes) -> None:
+        track.init = data
+
+    def on_fragment(data: bytes) -> None:
+        track.segments.append(data)
+        track.starts.append(tfdt(data))
+
+    splitter = _FragmentSplitter(on_init, on_fragment)
+    try:
+        container = _open_fmp4(
+            splitter,
+            "empty_moov+default_base_moof+skip_trailer",
+            {"frag_duration": str(round(segment_s * 1_000_000))},
+        )
+        stream = _add_audio_stream(container, profile)
+        for packet in encode_audio(samples, profile.audio_codec, profile.audio_kbps):
+            packet.stream = stream
+            container.mux(packet)
+        container.close()
+    except av.FFmpegError as exc:
+        raise EncodeError(f"{profile.name}: audio fMP4: {exc}") from exc
+    track.timescale = timescale(track.init)
+    return track
+
+
+def hevc_codecs(height: int) -> str:
+    level = 93 if height <= 720 else 120 if height <= 1080 else 150
+    return f"hvc1.1.6.L{level}.90"
