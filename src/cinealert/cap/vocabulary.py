@@ -244,8 +244,8 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("진앙", QUAKE, 0.8), ("진원", QUAKE, 0.8), ("흔들림", QUAKE, 0.5),
     # Korean: other
     ("한파", OTHER, 1.0), ("폭염", OTHER, 1.0), ("무더위", OTHER, 0.8), ("황사", OTHER, 0.9),
-    ("미세먼지", OTHER, 0.9), ("유해화학물질", OTHER, 1.0), ("화학물질", OTHER, 0.9), ("화학사고", OTHER, 1.0), ("화학", OTHER, 0.7),
-    ("폭발", OTHER, 0.8), ("가스 누출", OTHER, 1.0),
+    ("미세먼지", OTHER, 0.9), ("유해화학물질", OTHER, 1.0), ("화학물질", OTHER, 0.9),
+    ("화학사고", OTHER, 1.0), ("화학", OTHER, 0.7), ("폭발", OTHER, 0.8), ("가스 누출", OTHER, 1.0),
     ("가스누출", OTHER, 1.0), ("누출", OTHER, 0.6), ("유출", OTHER, 0.5), ("방사능", OTHER, 0.9),
     ("방사선", OTHER, 0.8), ("원전", OTHER, 0.8), ("테러", OTHER, 1.0), ("실종", OTHER, 0.8), ("배회", OTHER, 0.5),
     ("유괴", OTHER, 1.0), ("앰버", OTHER, 1.0), ("정전", OTHER, 0.9), ("단수", OTHER, 0.6), ("감염병", OTHER, 0.9),

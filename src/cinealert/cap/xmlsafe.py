@@ -121,7 +121,9 @@ def _parse(data: bytes) -> etree._Element:
         lowered = message.lower()
         if "excessive depth" in lowered:
             raise CapSecurityError("XML nesting is too deep (libxml2 depth limit 256 reached)") from None
-        if "premature end" in lowered or "end of data" in lowered:
+        last_line = data.rstrip().count(b"\n") + 1
+        at_end = exc.position[0] >= last_line and "extra content" not in lowered
+        if "premature end" in lowered or "end of data" in lowered or at_end:
             raise CapSyntaxError(f"truncated XML: the document ends early ({message})") from None
         if "document is empty" in lowered or "start tag expected" in lowered:
             raise CapSyntaxError(f"not XML: no root element found ({message})") from None
