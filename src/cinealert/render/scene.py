@@ -56,7 +56,9 @@ class Layer:
     ``depth`` is metres-like (larger = farther), a scalar for a flat card or an ``HxW`` map; the camera moves a
     layer by its mean depth (parallax ∝ 1/depth). ``fluid`` names the kind that moves *in this layer*, and
     ``fluid_mask`` is where it moves in layer space, including parts nearer layers hide (``None``: use the
-    scene's composite mask of that kind). ``wrap`` marks a periodic particle sheet that scrolls with wrap-around.
+    scene's composite mask of that kind). ``wrap`` marks a periodic particle sheet that scrolls with wrap-around
+    at ``velocity`` (px/frame, x then y; snapped by the animator to whole wraps per loop so it loops exactly).
+    ``sway`` (0..1) makes the layer bend back and forth like trees in a gale, more at the top than at the base.
     """
 
     name: str
@@ -65,6 +67,8 @@ class Layer:
     fluid: FluidKind | None = None
     fluid_mask: Mask | None = None
     wrap: bool = False
+    velocity: tuple[float, float] | None = None
+    sway: float = 0.0
 
     @property
     def mean_depth(self) -> float:

@@ -1,0 +1,347 @@
+"""Animate a scene into a seamless loop: Eulerian fluid motion + particle sheets + sway + 3D camera (torch).
+
+Fluids (Holynski et al. 2021, "Animating Pictures with Eulerian Motion Fields"): each fluid region has a
+constant velocity field ``v``. Euler integration traces where the content at ``x`` came from after ``t`` steps
+(``p <- p - v(p)``) and where it will be after ``N - t`` steps (``p <- p + v(p)``); the frame blends the two
+samples with weights ``1 - t/N`` and ``t/N`` (symmetric blending), so frame ``N`` equals frame ``0`` and the
+clip loops. Velocity is zero outside a region, so trajectories stall at its edge: motion is confined to the
+mask exactly. Surface fluids (water, mud) flow their colour under a fixed silhouette; volumetric ones
+(fire, smoke, haze) flow colour and coverage together.
+
+Particle sheets (snow, rain, dust) are periodic textures scrolled by a whole number of wraps per loop; sway and
+earthquake shake are periodic in the loop too. Then every layer is placed by the camera pose for its depth and
+alpha-composited far -> near. Work is confined to each layer's bounding box; tensors stay on one device.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from cinealert.render.camera import CameraName, cover_zoom, max_shift, pose
+from cinealert.render.scene import FluidKind, Layer, Scene, layer_for_fluid
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+SURFACE_KINDS = frozenset({FluidKind.WATER, FluidKind.MUD})
+#: earthquake shake bursts: (start as a fraction of the loop, decay time as a fraction, relative strength)
+SHAKE_BURSTS = ((0.06, 0.07, 1.0), (0.52, 0.06, 0.7))
+SWAY_CYCLES = 3  # gusts per loop
+SWAY_AT_TOP = 0.014  # of frame height, at sway = 1
+DRIFT_AT = 0.01  # sideways drift of particle sheets, of frame height
+LOWRES_HEIGHT = 180  # displacement fields are integrated at this height (they are smooth)
+
+
+class RenderCancelled(Exception):  # noqa: N818  # mirrors handlers.StageCancelled
+    """Rendering stopped between frames because the cancel event was set."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderParams:
+    camera: CameraName = "circular"
+    amplitude: float = 1.0
+    num_frames: int = 180
+    shake: bool = True
+
+
+def shake_offset(t: int, n: int, strength: float) -> tuple[float, float]:
+    """Decaying bursts of shaking, zero at the loop seam (both ends), px."""
+    if strength <= 0:
+        return (0.0, 0.0)
+    u = t / n
+    dx = dy = 0.0
+    for start, decay, rel in SHAKE_BURSTS:
+        if u < start:
+            continue
+        env = rel * math.exp(-(u - start) / decay) * math.sin(math.pi * min(1.0, (u - start) / 0.01) / 2)
+        ph = (u - start) * n
+        dx += env * (math.sin(ph * 2.1) + 0.5 * math.sin(ph * 3.7 + 1.0))
+        dy += env * (math.sin(ph * 2.9 + 0.5) + 0.4 * math.sin(ph * 5.3))
+    seam = math.sin(math.pi * u) ** 0.25  # forces 0 at u = 0 and u = 1
+    return (strength * dx * seam / 1.5, strength * dy * seam / 1.5)
+
+
+def wraps_per_loop(velocity: tuple[float, float], n: int, width: int, height: int) -> tuple[int, int]:
+    """Nearest whole number of wraps per loop (at least one along the main axis), so a sheet loops exactly."""
+    vx, vy = velocity
+    kx, ky = round(vx * n / width), round(vy * n / height)
+    if kx == 0 and ky == 0 and (vx or vy):
+        if abs(vy) * width >= abs(vx) * height:
+            ky = 1 if vy > 0 else -1
+        else:
+            kx = 1 if vx > 0 else -1
+    return kx, ky
+
+
+class _Prepared:
+    """One layer moved to the device with what each frame needs."""
+
+    def __init__(self, layer: Layer, index: int, tex: Tensor, rows: tuple[int, int], cols: tuple[int, int]):
+        self.layer = layer
+        self.index = index
+        self.tex = tex  # (C, H, W) [straight rgb, alpha, (mask)] or premultiplied
+        self.rows = rows
+        self.cols = cols
+        self.depth = layer.mean_depth
+        self.kind: FluidKind | None = None
+        self.flow_f: Tensor | None = None  # low-res integrated displacements, (N+1, 2, h, w)
+        self.flow_b: Tensor | None = None
+        self.sway_profile: Tensor | None = None  # (H,) 0 at base .. 1 at top
+        self.scroll: tuple[int, int] = (0, 0)
+        self.drift_phase = 0.0
+
+
+class Animator:
+    """Prepared once per (scene, params); ``frames()`` yields ``HxWx3`` uint8 numpy frames lazily."""
+
+    def __init__(self, scene: Scene, params: RenderParams, device: torch.device | None = None) -> None:
+        import torch
+
+        from cinealert.render.device import get_device
+
+        self.torch = torch
+        self.scene = scene
+        self.params = params
+        self.device = device if device is not None else get_device()
+        self.n = int(params.num_frames)
+        if self.n < 2:
+            raise ValueError("a loop needs at least 2 frames")
+        h, w = scene.height, scene.width
+        self.h, self.w = h, w
+        self.shake = scene.shake * h / 1080.0 if params.shake else 0.0
+        nearest = min(layer.mean_depth for layer in scene.layers)
+        sx, sy = max_shift(params.camera, params.amplitude, nearest, h)
+        sway_px = max((layer.sway for layer in scene.layers), default=0.0) * SWAY_AT_TOP * h
+        self.zoom = cover_zoom(w, h, (sx + 1.6 * self.shake + sway_px, sy + 1.6 * self.shake))
+        fluid_layer: dict[int, FluidKind] = {}
+        for kind in scene.motion:
+            idx = layer_for_fluid(scene, kind)
+            if idx is not None and not scene.layers[idx].wrap:
+                fluid_layer[idx] = kind
+        self.prepared = [self._prepare(i, layer, fluid_layer.get(i)) for i, layer in enumerate(scene.layers)]
+        self.xs = torch.arange(w, device=self.device, dtype=torch.float32) + 0.5
+        self.ys = torch.arange(h, device=self.device, dtype=torch.float32) + 0.5
+
+    # ------------------------------------------------------------------------------------------ preparation
+
+    def _prepare(self, index: int, layer: Layer, kind: FluidKind | None) -> _Prepared:
+        torch = self.torch
+        rgba = torch.from_numpy(np.ascontiguousarray(layer.rgba)).to(self.device)
+        rgba = rgba.permute(2, 0, 1).float().div_(255.0)
+        alpha = rgba[3:4]
+        h, w = self.h, self.w
+        if layer.wrap or index == 0:
+            rows, cols = (0, h), (0, w)
+        else:
+            occupied = alpha[0] > 0
+            if kind is not None and kind not in SURFACE_KINDS:
+                occupied = occupied | torch.from_numpy(self._region(layer, kind)).to(self.device)
+            rr = torch.nonzero(occupied.any(dim=1)).flatten()
+            cc = torch.nonzero(occupied.any(dim=0)).flatten()
+            rows = (int(rr[0]), int(rr[-1]) + 1) if len(rr) else (0, 0)
+            cols = (int(cc[0]), int(cc[-1]) + 1) if len(cc) else (0, 0)
+        if kind is None:
+            tex = torch.cat([rgba[:3] * alpha, alpha])
+            if layer.wrap:
+                tex = torch.nn.functional.pad(tex[None], (1, 1, 1, 1), mode="circular")[0]
+            prep = _Prepared(layer, index, tex, rows, cols)
+        else:
+            mask = torch.from_numpy(self._region(layer, kind).astype(np.float32)).to(self.device)[None]
+            if kind in SURFACE_KINDS:
+                tex = torch.cat([rgba[:3], alpha, mask])
+            else:
+                tex = torch.cat([rgba[:3] * alpha, alpha, mask])
+            prep = _Prepared(layer, index, tex, rows, cols)
+            prep.kind = kind
+            prep.flow_f, prep.flow_b = self._integrate(self.scene.motion[kind], mask[0])
+        if layer.wrap:
+            v = layer.velocity
+            if v is None:
+                flow = self.scene.motion.get(layer.fluid) if layer.fluid is not None else None
+                v = (
+                    (float(flow[..., 0].mean()), float(flow[..., 1].mean()))
+                    if flow is not None
+                    else (0.0, 1.0)
+                )
+            prep.scroll = wraps_per_loop(v, self.n, w, h)
+            prep.drift_phase = (index * 1.7) % (2 * math.pi)
+        if layer.sway > 0:
+            occ_rows = torch.nonzero((alpha[0] > 0.5).any(dim=1)).flatten()
+            top, base = (int(occ_rows[0]), int(occ_rows[-1])) if len(occ_rows) else (0, h)
+            prof = (
+                (base - torch.arange(h, device=self.device, dtype=torch.float32)) / max(base - top, 1)
+            ).clamp(0, 1)
+            prep.sway_profile = prof**2 * layer.sway * SWAY_AT_TOP * h
+        return prep
+
+    def _region(self, layer: Layer, kind: FluidKind) -> npt.NDArray[np.bool_]:
+        if layer.fluid_mask is not None:
+            return layer.fluid_mask
+        mask = self.scene.masks.get(kind)
+        if mask is None:
+            return np.asarray(layer.rgba[..., 3] > 0)
+        return mask
+
+    def _integrate(self, motion: npt.NDArray[np.float32], mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Euler-integrate the masked velocity field forward and backward for every step of the loop."""
+        torch = self.torch
+        fn = torch.nn.functional
+        h, w = self.h, self.w
+        lh = min(h, LOWRES_HEIGHT)
+        lw = max(2, round(w * lh / h))
+        sx, sy = lw / w, lh / h
+        v = torch.from_numpy(np.ascontiguousarray(motion)).to(self.device).permute(2, 0, 1) * mask[None]
+        v = fn.interpolate(v[None], size=(lh, lw), mode="area")[0]
+        v[0] *= sx
+        v[1] *= sy
+        base_x = (torch.arange(lw, device=self.device, dtype=torch.float32) + 0.5).expand(lh, lw)
+        base_y = (torch.arange(lh, device=self.device, dtype=torch.float32) + 0.5)[:, None].expand(lh, lw)
+        base = torch.stack([base_x, base_y])
+
+        def trace(sign: float) -> Any:
+            out = torch.empty((self.n + 1, 2, lh, lw), device=self.device)
+            pos = base.clone()
+            out[0] = 0
+            for k in range(1, self.n + 1):
+                grid = torch.stack([pos[0] / lw * 2 - 1, pos[1] / lh * 2 - 1], dim=-1)[None]
+                vel = fn.grid_sample(
+                    v[None], grid, mode="bilinear", padding_mode="border", align_corners=False
+                )[0]
+                pos = pos + sign * vel
+                pos[0].clamp_(0, lw)
+                pos[1].clamp_(0, lh)
+                out[k] = pos - base
+            out[:, 0] /= sx  # back to full-resolution px
+            out[:, 1] /= sy
+            return out
+
+        return trace(-1.0), trace(1.0)
+
+    # ----------------------------------------------------------------------------------------------- frames
+
+    def frames(self, cancel: threading.Event | None = None) -> Iterator[npt.NDArray[np.uint8]]:
+        torch = self.torch
+        with torch.inference_mode():
+            for t in range(self.n):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled(f"render cancelled at frame {t}/{self.n}")
+                frame = self.frame(t)
+                yield frame.permute(1, 2, 0).contiguous().cpu().numpy()
+
+    def frame(self, t: int) -> Tensor:
+        """Frame ``t`` as a (3, H, W) uint8 tensor on the device."""
+        torch = self.torch
+        h, w = self.h, self.w
+        out = torch.zeros((3, h, w), device=self.device)
+        shx, shy = shake_offset(t, self.n, self.shake)
+        cx, cy = w / 2.0, h / 2.0
+        for prep in self.prepared:
+            p = pose(self.params.camera, self.params.amplitude, prep.depth, t, self.n, h)
+            scale = p.scale * self.zoom
+            dx, dy = p.dx + shx, p.dy + shy
+            # screen rows/cols this layer can touch
+            if prep.layer.wrap or prep.index == 0:
+                r0, r1, c0, c1 = 0, h, 0, w
+            else:
+                r0, r1 = prep.rows
+                c0, c1 = prep.cols
+                if r1 <= r0 or c1 <= c0:
+                    continue
+                pad = 2.0 + (float(prep.sway_profile.max()) if prep.sway_profile is not None else 0.0)
+                r0 = max(0, math.floor(cy + (r0 - cy) * scale + dy - pad))
+                r1 = min(h, math.ceil(cy + (r1 - cy) * scale + dy + pad))
+                c0 = max(0, math.floor(cx + (c0 - cx) * scale + dx - pad))
+                c1 = min(w, math.ceil(cx + (c1 - cx) * scale + dx + pad))
+                if r1 <= r0 or c1 <= c0:
+                    continue
+            # layer-space sample positions (px) for the screen window
+            px = cx + (self.xs[c0:c1] - cx - dx) / scale
+            py = cy + (self.ys[r0:r1] - cy - dy) / scale
+            gx = px[None, :].expand(r1 - r0, c1 - c0)
+            gy = py[:, None].expand(r1 - r0, c1 - c0)
+            if prep.sway_profile is not None:
+                gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
+                gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+                prof = self._sample_rows(prep.sway_profile, py)
+                gx = gx - prof[:, None] * gust
+            if prep.layer.wrap:
+                layer = self._sample_wrap(prep, gx, gy, t)
+            elif prep.kind is not None:
+                layer = self._sample_fluid(prep, gx, gy, t)
+            else:
+                layer = self._sample(prep.tex, gx, gy)
+            view = out[:, r0:r1, c0:c1]
+            view.mul_(1.0 - layer[3:4]).add_(layer[:3])
+        return cast("Tensor", out.clamp_(0.0, 1.0).mul_(255.0).add_(0.5).to(self.torch.uint8))
+
+    def _sample_rows(self, profile: Tensor, py: Tensor) -> Tensor:
+        idx = py.floor().long().clamp(0, self.h - 1)
+        row: Tensor = profile[idx]
+        return row
+
+    def _sample(self, tex: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
+        """Bilinear sample of a (C, H, W) texture at layer-space px positions; edges clamp."""
+        fn = self.torch.nn.functional
+        h, w = tex.shape[-2:]
+        grid = self.torch.stack([gx * (2.0 / w) - 1.0, gy * (2.0 / h) - 1.0], dim=-1)[None]
+        out: Tensor = fn.grid_sample(
+            tex[None], grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        return out[0]
+
+    def _sample_wrap(self, prep: _Prepared, gx: Tensor, gy: Tensor, t: int) -> Tensor:
+        w, h = self.w, self.h
+        kx, ky = prep.scroll
+        drift = DRIFT_AT * h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
+        sx = kx * w * t / self.n + drift
+        sy = ky * h * t / self.n
+        ux = self.torch.remainder(gx - sx, w) + 1.0  # +1: the texture carries a 1 px circular pad
+        uy = self.torch.remainder(gy - sy, h) + 1.0
+        return self._sample(prep.tex, ux, uy)
+
+    def _sample_fluid(self, prep: _Prepared, gx: Tensor, gy: Tensor, t: int) -> Tensor:
+        torch = self.torch
+        assert prep.flow_f is not None and prep.flow_b is not None
+        rest = self._sample(prep.tex, gx, gy)  # [colour(3), alpha, mask] at rest
+        df = self._sample(
+            prep.flow_f[t], gx * prep.flow_f.shape[-1] / self.w, gy * prep.flow_f.shape[-2] / self.h
+        )
+        db = self._sample(
+            prep.flow_b[self.n - t], gx * prep.flow_b.shape[-1] / self.w, gy * prep.flow_b.shape[-2] / self.h
+        )
+        wb = t / self.n
+        surface = prep.kind in SURFACE_KINDS
+        chans = prep.tex[:3] if surface else prep.tex[:4]
+        a = self._sample(chans, gx + df[0], gy + df[1])
+        b = self._sample(chans, gx + db[0], gy + db[1])
+        moved = a * (1.0 - wb) + b * wb
+        m = rest[4:5]
+        if surface:
+            rgb = rest[:3] * (1.0 - m) + moved * m
+            alpha = rest[3:4]
+            return cast("Tensor", torch.cat([rgb * alpha, alpha]))
+        return cast("Tensor", rest[:4] * (1.0 - m) + moved * m)
+
+
+def render_loop(
+    scene: Scene,
+    params: RenderParams,
+    *,
+    out: npt.NDArray[np.uint8] | None = None,
+    cancel: threading.Event | None = None,
+) -> npt.NDArray[np.uint8]:
+    """All frames into ``out`` (``(N, H, W, 3)`` uint8, e.g. a memory map) or a new array."""
+    anim = Animator(scene, params)
+    if out is None:
+        out = np.empty((params.num_frames, scene.height, scene.width, 3), dtype=np.uint8)
+    for t, frame in enumerate(anim.frames(cancel)):
+        out[t] = frame
+    return out

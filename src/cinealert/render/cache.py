@@ -1,0 +1,290 @@
+"""Content-addressed scene cache on disk, shared safely by several daemons, plus a small in-memory tier.
+
+An entry is a directory ``<root>/<key[:2]>/<key>/`` holding ``scene.npz`` (layers, depth, masks, motion),
+``frames.npy`` (the rendered loop, raw ``(N, H, W, 3)`` uint8, memory-mapped on read: the fastest read-back we
+measured, see ``bench/bench_render.py``) and ``meta.json``. Entries are write-once: a writer fills a private
+temporary directory, fsyncs every file, and renames it into place. A rename either lands whole or not at all, so
+readers never see a partial entry; when two writers race, the first rename wins and the loser's copy is dropped.
+Reads touch ``meta.json``'s mtime; after every write the oldest entries are evicted until the cache fits
+``max_bytes`` (evicting renames to a trash name first, so a concurrent reader sees a miss, never half an entry;
+a reader that already mapped ``frames.npy`` keeps reading the unlinked file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cinealert.cap.model import DisasterType
+from cinealert.render.scene import FluidKind, Layer, Scene
+
+FORMAT_VERSION = 1
+FRAMES = "frames.npy"
+SCENE = "scene.npz"
+META = "meta.json"
+Frames = npt.NDArray[np.uint8]
+
+
+def cache_key(fields: Mapping[str, Any]) -> str:
+    """sha256 over the canonical JSON of everything that changes the pixels."""
+    doc = json.dumps({"format": FORMAT_VERSION, **fields}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def save_scene(scene: Scene, path: Path) -> None:
+    kinds = sorted(scene.motion)
+    mask_kinds = sorted(scene.masks)
+    arrays: dict[str, Any] = {
+        "layers": np.stack([layer.rgba for layer in scene.layers]),
+        "layer_depth": np.stack([layer.depth_map(scene.height, scene.width) for layer in scene.layers]),
+        "image": scene.image,
+        "depth": scene.depth,
+        "masks": np.stack([scene.masks[k] for k in mask_kinds]) if mask_kinds else np.zeros((0, 1, 1), bool),
+        "motion": np.stack([scene.motion[k] for k in kinds]) if kinds else np.zeros((0, 1, 1, 2), np.float32),
+    }
+    for i, layer in enumerate(scene.layers):
+        if layer.fluid_mask is not None:
+            arrays[f"fluid_mask_{i}"] = layer.fluid_mask
+    meta = {
+        "disaster": scene.disaster.value,
+        "variant": scene.variant,
+        "backend": scene.backend,
+        "prompt": scene.prompt,
+        "seed": scene.seed,
+        "shake": scene.shake,
+        "mask_kinds": [k.value for k in mask_kinds],
+        "motion_kinds": [k.value for k in kinds],
+        "layers": [
+            {
+                "name": layer.name,
+                "scalar_depth": None if isinstance(layer.depth, np.ndarray) else float(layer.depth),
+                "fluid": layer.fluid.value if layer.fluid else None,
+                "wrap": layer.wrap,
+                "velocity": list(layer.velocity) if layer.velocity else None,
+                "sway": layer.sway,
+            }
+            for layer in scene.layers
+        ],
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def load_scene(path: Path) -> Scene:
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        layers = []
+        for i, info in enumerate(meta["layers"]):
+            depth = info["scalar_depth"] if info["scalar_depth"] is not None else z["layer_depth"][i]
+            fmask = z[f"fluid_mask_{i}"] if f"fluid_mask_{i}" in z.files else None
+            velocity = tuple(info["velocity"]) if info["velocity"] else None
+            layers.append(
+                Layer(
+                    info["name"],
+                    z["layers"][i],
+                    depth,
+                    FluidKind(info["fluid"]) if info["fluid"] else None,
+                    fmask,
+                    info["wrap"],
+                    velocity,
+                    info["sway"],
+                )
+            )
+        masks = {FluidKind(k): z["masks"][i] for i, k in enumerate(meta["mask_kinds"])}
+        motion = {FluidKind(k): z["motion"][i] for i, k in enumerate(meta["motion_kinds"])}
+        h, w = z["image"].shape[:2]
+        return Scene(
+            disaster=DisasterType(meta["disaster"]), variant=meta["variant"], width=w, height=h,
+            layers=tuple(layers), masks=masks, motion=motion, image=z["image"], depth=z["depth"],
+            backend=meta["backend"], prompt=meta["prompt"], seed=meta["seed"], shake=meta["shake"],
+        ).validate()  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: str
+    path: Path
+    frames: Frames  # read-only memory map
+    meta: Mapping[str, Any]
+
+    def scene(self) -> Scene:
+        return load_scene(self.path / SCENE)
+
+
+class SceneCache:
+    """Disk tier (shared, bounded, LRU) + in-memory tier (per process, ``memory_items`` most recent)."""
+
+    def __init__(self, root: Path, max_bytes: int, memory_items: int = 4) -> None:
+        self.root = Path(root)
+        self.max_bytes = int(max_bytes)
+        self.memory_items = int(memory_items)
+        self._memory: OrderedDict[str, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------------ reads
+
+    def entry_dir(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> Entry | None:
+        with self._lock:
+            hit = self._memory.get(key)
+            if hit is not None:
+                self._memory.move_to_end(key)
+        if hit is not None:
+            self._touch(hit.path)
+            return hit
+        path = self.entry_dir(key)
+        try:
+            meta = json.loads((path / META).read_text())
+            frames = np.load(path / FRAMES, mmap_mode="r")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError) as exc:  # corrupted by something outside us: drop it, rebuild
+            self._discard(path, f"unreadable: {exc}")
+            return None
+        self._touch(path)
+        entry = Entry(key, path, frames, meta)
+        self._remember(entry)
+        return entry
+
+    def in_memory(self, key: str) -> bool:
+        with self._lock:
+            return key in self._memory
+
+    def _remember(self, entry: Entry) -> None:
+        if self.memory_items <= 0:
+            return
+        with self._lock:
+            self._memory[entry.key] = entry
+            self._memory.move_to_end(entry.key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path / META, (now, now))
+
+    # ----------------------------------------------------------------------------------------------- writes
+
+    def put(
+        self,
+        key: str,
+        scene: Scene,
+        shape: tuple[int, int, int, int],
+        fill: Callable[[Frames], None],
+        meta: Mapping[str, Any],
+    ) -> Entry:
+        """Create entry ``key``: ``fill`` writes the frames straight into the new file's memory map.
+
+        If another writer published ``key`` first, theirs is kept and returned (write-once).
+        """
+        final = self.entry_dir(key)
+        tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True, exist_ok=False)
+        try:
+            frames = np.lib.format.open_memmap(tmp / FRAMES, mode="w+", dtype=np.uint8, shape=shape)
+            fill(frames)
+            frames.flush()
+            del frames
+            save_scene(scene, tmp / SCENE)
+            (tmp / META).write_text(json.dumps({**meta, "key": key, "created": time.time()}, sort_keys=True))
+            for name in (FRAMES, SCENE, META):
+                _fsync_file(tmp / name)
+            _fsync_dir(tmp)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.rename(final)  # atomic; fails if a complete entry is already there
+            except OSError:
+                if not (final / META).exists():
+                    raise
+            else:
+                _fsync_dir(final.parent)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        entry = self.get(key)
+        if entry is None:  # evicted by a neighbour between rename and read: unlikely, but not an error
+            raise FileNotFoundError(f"cache entry {key} vanished right after it was written")
+        self.evict(keep=key)
+        return entry
+
+    # --------------------------------------------------------------------------------------------- eviction
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """(last use, bytes, path) of every complete entry."""
+        out: list[tuple[float, int, Path]] = []
+        if not self.root.exists():
+            return out
+        for shard in self.root.iterdir():
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            for entry in shard.iterdir():
+                try:
+                    used = (entry / META).stat().st_mtime
+                    size = sum(f.stat().st_size for f in entry.iterdir())
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                out.append((used, size, entry))
+        return out
+
+    def size_bytes(self) -> int:
+        return sum(size for _, size, _ in self.entries())
+
+    def evict(self, keep: str | None = None) -> list[str]:
+        """Remove least-recently-used entries until the total fits ``max_bytes``; returns the evicted keys."""
+        entries = sorted(self.entries())
+        total = sum(size for _, size, _ in entries)
+        evicted: list[str] = []
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            if path.name == keep:
+                continue
+            if self._discard(path, "lru"):
+                evicted.append(path.name)
+                total -= size
+        with self._lock:
+            for key in evicted:
+                self._memory.pop(key, None)
+        return evicted
+
+    def _discard(self, path: Path, reason: str) -> bool:
+        trash = self.root / "tmp" / f"evict.{path.name}.{uuid.uuid4().hex[:8]}"
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.rename(trash)
+        except FileNotFoundError:
+            return False  # a neighbour evicted it first
+        shutil.rmtree(trash, ignore_errors=True)
+        return True

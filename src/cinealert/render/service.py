@@ -1,0 +1,203 @@
+"""The render stage's public entry point: a disaster type and a variant in, a cached, seamless ``Loop`` out.
+
+``get_loop`` looks the loop up in the in-memory tier, then the shared disk cache, and only then builds the scene
+and renders it (straight into the new cache entry's memory map, so even a 2160p loop is never held in memory
+twice). One lock per key in this process stops two worker threads rendering the same loop at once; several
+daemons sharing one cache directory are safe because entries are write-once (see ``cache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import structlog
+
+from cinealert.cap.model import DisasterType
+from cinealert.config.sections import RenderSettings
+from cinealert.render.backends import get_backend
+from cinealert.render.cache import Entry, Frames, SceneCache, cache_key
+from cinealert.render.loop import NTSC_FPS, Frame, Loop
+
+if TYPE_CHECKING:
+    from cinealert.config import Settings
+    from cinealert.render.scene import Scene
+
+log = structlog.get_logger("cinealert.render")
+
+RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
+SCENE_SEED = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoopResult:
+    loop: Loop
+    cache_hit: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    scene_key: str = ""
+
+
+def choose_variant(alert_key_or_seed: object, n_variants: int) -> int:
+    """A stable variant for an alert (``AlertKey``, string or int): same alert, same picture, in every daemon."""
+    if n_variants < 1:
+        raise ValueError("n_variants must be >= 1")
+    digest = hashlib.sha256(str(alert_key_or_seed).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n_variants
+
+
+def num_frames(duration_s: float, fps: Fraction = NTSC_FPS) -> int:
+    return max(2, round(duration_s * fps))
+
+
+def _split(settings: RenderSettings | Settings) -> tuple[RenderSettings, Settings | None]:
+    if isinstance(settings, RenderSettings):
+        return settings, None
+    return settings.render, settings
+
+
+_caches: dict[tuple[str, int, int], SceneCache] = {}
+_key_locks: dict[str, threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def cache_for(settings: RenderSettings) -> SceneCache:
+    """One ``SceneCache`` per (directory, limits) per process, so the in-memory tier is shared by workers."""
+    ident = (str(settings.cache_dir.resolve()), settings.cache_max_bytes, settings.memory_cache_items)
+    with _registry_lock:
+        cache = _caches.get(ident)
+        if cache is None:
+            cache = _caches[ident] = SceneCache(
+                settings.cache_dir, settings.cache_max_bytes, settings.memory_cache_items
+            )
+        return cache
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _registry_lock:
+        return _key_locks.setdefault(key, threading.Lock())
+
+
+def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, backend_name: str,
+               backend_version: str) -> dict[str, Any]:  # fmt: skip
+    width, height = RESOLUTIONS[render.resolution]
+    return {
+        "backend": backend_name,
+        "version": backend_version,
+        "type": disaster.value,
+        "variant": variant,
+        "resolution": [width, height],
+        "camera": render.camera,
+        "amplitude": round(render.camera_amplitude, 4),
+        "duration_s": round(render.duration_s, 4),
+        "fps": str(NTSC_FPS),
+        "seed": SCENE_SEED,
+    }
+
+
+def loop_from_entry(entry: Entry, fps: Fraction = NTSC_FPS) -> Loop:
+    frames = entry.frames
+    n, h, w = frames.shape[:3]
+
+    def source() -> Iterator[Frame]:
+        for i in range(n):
+            yield np.array(frames[i])  # a private, writable copy; the map may be evicted later
+
+    return Loop(w, h, fps, n, source)
+
+
+def get_loop(
+    disaster: DisasterType,
+    variant: int,
+    settings: RenderSettings | Settings,
+    *,
+    cancel: threading.Event | None = None,
+) -> LoopResult:
+    """The loop for ``(disaster, variant)`` under ``settings``; renders and caches it on a miss.
+
+    Raises ``RenderCancelled`` if ``cancel`` is set while rendering (nothing is cached then).
+    """
+    from cinealert.render.animate import RenderParams, render_loop
+
+    render, full = _split(settings)
+    t0 = time.perf_counter()
+    backend = get_backend(render.backend, full)
+    variant = variant % render.variants
+    fields = key_fields(disaster, variant, render, backend.name, backend.version)
+    key = cache_key(fields)
+    cache = cache_for(render)
+    timings: dict[str, float] = {}
+    in_memory = cache.in_memory(key)
+    entry = cache.get(key)
+    if entry is not None:
+        timings["lookup"] = (time.perf_counter() - t0) * 1000
+        log.debug("render.cache_hit", type=disaster.value, variant=variant, key=key[:12], memory=in_memory)
+        return LoopResult(loop_from_entry(entry), True, timings, key)
+    with _lock_for(key):
+        entry = cache.get(key)  # another thread may have rendered it while we waited
+        if entry is not None:
+            timings["lookup"] = (time.perf_counter() - t0) * 1000
+            return LoopResult(loop_from_entry(entry), True, timings, key)
+        width, height = RESOLUTIONS[render.resolution]
+        t1 = time.perf_counter()
+        scene = backend.build(disaster, variant, width, height, seed=SCENE_SEED)
+        t2 = time.perf_counter()
+        timings["build"] = (t2 - t1) * 1000
+        n = num_frames(render.duration_s)
+        params = RenderParams(render.camera, render.camera_amplitude, n)
+
+        def fill(frames: Frames) -> None:
+            render_loop(scene, params, out=frames, cancel=cancel)
+
+        entry = cache.put(key, scene, (n, height, width, 3), fill, fields)
+        timings["render"] = (time.perf_counter() - t2) * 1000
+    log.info(
+        "render.rendered", type=disaster.value, variant=variant, key=key[:12], frames=n,
+        build_ms=round(timings["build"]), render_ms=round(timings["render"]),
+    )  # fmt: skip
+    return LoopResult(loop_from_entry(entry), False, timings, key)
+
+
+def build_scene(disaster: DisasterType, variant: int, settings: RenderSettings | Settings,
+                size: tuple[int, int] | None = None) -> Scene:  # fmt: skip
+    """Just the scene (no loop, no cache): for previews, docs and ground truth."""
+    render, full = _split(settings)
+    width, height = size or RESOLUTIONS[render.resolution]
+    return get_backend(render.backend, full).build(disaster, variant, width, height, seed=SCENE_SEED)
+
+
+def prewarm(
+    settings: RenderSettings | Settings,
+    types: Iterable[DisasterType | str] | None = None,
+    progress: bool | Callable[[int, int, str], None] = False,
+    cancel: threading.Event | None = None,
+) -> list[LoopResult]:
+    """Fill the cache for every ``types`` x variant; the daemon calls this before it reports ready."""
+    render, _ = _split(settings)
+    kinds = [DisasterType(t) for t in (types if types is not None else render.prewarm)]
+    jobs = [(k, v) for k in kinds for v in range(render.variants)]
+    bar: Any = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="loop", desc="prewarm")
+    results = []
+    try:
+        for i, (kind, variant) in enumerate(jobs):
+            result = get_loop(kind, variant, settings, cancel=cancel)
+            results.append(result)
+            label = f"{kind.value}/{variant} {'hit' if result.cache_hit else 'rendered'}"
+            if bar is not None:
+                bar.set_postfix_str(label)
+                bar.update(1)
+            elif callable(progress):
+                progress(i + 1, len(jobs), label)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
