@@ -165,6 +165,7 @@ class Processor:
             return Outcome("rejected", label)
         parse_s = time.perf_counter() - t0
         structlog.contextvars.bind_contextvars(alert=str(alert.key), msg_type=alert.msg_type)
+        log.info("alert_received", status=alert.status)
         decision = decide(alert, self.settings, datetime.now(UTC))
         if decision.action == "skip":
             log.info("alert_skipped", reason=decision.reason, status=alert.status)
