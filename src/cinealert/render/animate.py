@@ -328,7 +328,7 @@ class Animator:
             rgb = rest[:3] * (1.0 - m) + moved * m
             alpha = rest[3:4]
             return cast("Tensor", torch.cat([rgb * alpha, alpha]))
-        return cast("Tensor", rest[:4] * (1.0 - m) + moved * m)
+        return rest[:4] * (1.0 - m) + moved * m
 
 
 def render_loop(
