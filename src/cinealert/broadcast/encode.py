@@ -170,25 +170,31 @@ class SegmentInfo:
 
 def encode_ts(
     frames: Iterable[Frame],
-    num_frames: int,
-    audio: Samples,
+    plan: Callable[[], tuple[Samples, int]],
     profile: Profile,
     seg_frames: int,
     emit: Emit,
     cancel: threading.Event | None = None,
     prefix: str = "seg_",
 ) -> list[SegmentInfo]:
-    """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete."""
+    """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete.
+
+    ``plan()`` returns ``(audio samples, total frames)``; it is called only after the first segment's video is
+    encoded, so speech synthesis can run while the first segment encodes (the total is always a whole number
+    of segments, at least one).
+    """
     import av
 
-    apackets = encode_audio(audio, profile.audio_codec, profile.audio_kbps)
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
-    nseg = math.ceil(num_frames / seg_frames)
+    apackets: list[Any] | None = None
+    num_frames: int | None = None
+    nseg = 1
     apos = 0
-    for k in range(nseg):
-        first, last = k * seg_frames, min(num_frames, (k + 1) * seg_frames)
-        t_end = last / profile.fps
+    k = 0
+    while k < nseg:
+        first = k * seg_frames
+        last = first + seg_frames if num_frames is None else min(num_frames, first + seg_frames)
         buf = io.BytesIO()
         try:
             container = av.open(buf, "w", format="mpegts")
@@ -199,13 +205,18 @@ def encode_ts(
                 try:
                     arr = next(frame_iter)
                 except StopIteration:
-                    raise EncodeError(
-                        f"{profile.name}: frame source ended at {index} of {num_frames}"
-                    ) from None
+                    raise EncodeError(f"{profile.name}: frame source ended at frame {index}") from None
                 for packet in vstream.encode(_video_frame(arr, index, profile)):
                     container.mux(packet)
             for packet in vstream.encode(None):
                 container.mux(packet)
+            if apackets is None:
+                samples, num_frames = plan()
+                if num_frames < last:
+                    raise EncodeError(f"{profile.name}: {num_frames} frames is less than one segment")
+                apackets = encode_audio(samples, profile.audio_codec, profile.audio_kbps)
+                nseg = math.ceil(num_frames / seg_frames)
+            t_end = Fraction(last) / profile.fps
             # Audio packets starting before this segment's end (the last segment takes the rest).
             while apos < len(apackets) and (
                 k == nseg - 1 or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end
@@ -222,6 +233,7 @@ def encode_ts(
         duration = float((last - first) / profile.fps)
         emit(name, data, duration)
         out.append(SegmentInfo(name, float(first / profile.fps), duration, len(data)))
+        k += 1
     return out
 
 
@@ -461,3 +473,22 @@ def encode_fmp4_audio(samples: Samples, profile: Profile, segment_s: float) -> F
 def hevc_codecs(height: int) -> str:
     level = 93 if height <= 720 else 120 if height <= 1080 else 150
     return f"hvc1.1.6.L{level}.90"
+
+
+def adts_audio(samples: Samples, kbps: int = 128) -> bytes:
+    """The spoken alert as one ADTS AAC file (the AEAT's ``AEAtextAudio`` medium)."""
+    import av
+
+    buf = io.BytesIO()
+    try:
+        container = av.open(buf, "w", format="adts")
+        stream = container.add_stream("aac", rate=AUDIO_RATE)
+        stream.layout = "mono"
+        stream.bit_rate = kbps * 1000
+        for packet in encode_audio(samples, "aac", kbps):
+            packet.stream = stream
+            container.mux(packet)
+        container.close()
+    except av.FFmpegError as exc:
+        raise EncodeError(f"spoken alert file: {exc}") from exc
+    return buf.getvalue()

@@ -7,9 +7,13 @@ never a partial one, and a crash or power loss after ``atomic_write`` returns ca
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import secrets
+import shutil
 from pathlib import Path
+from typing import Any
 
 
 class PublishError(OSError):
@@ -45,3 +49,101 @@ def atomic_write(path: Path, data: bytes) -> Path:
             tmp.unlink()
         raise PublishError(exc.errno, f"cannot publish {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def atomic_write_many(path: Path, data: bytes, *, sync_dir: bool = True) -> Path:
+    """``atomic_write`` for a batch: with ``sync_dir=False`` the caller fsyncs the directory once afterwards
+    (before anything that references the file, e.g. a manifest, is published)."""
+    if sync_dir:
+        return atomic_write(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise PublishError(exc.errno, f"cannot publish {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def remove_tree(directory: Path) -> None:
+    """Remove a partial output directory and make the removal durable (best effort: we are already failing)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        fsync_dir(directory.parent)
+
+
+class OutputDir:
+    """One alert's output directory. Files appear one at a time, each complete (temp name, fsync, rename).
+
+    ``commit_dir`` makes everything written so far durable; call it before publishing a file that refers to
+    others (a manifest after its segments, ``result.json`` after everything). Used as a context manager, any
+    exception removes the directory, so a failed publish leaves no partial output; ``OSError`` becomes
+    ``PublishError``.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory
+        self.files: list[Path] = []
+        self.bytes_written = 0
+
+    def __enter__(self) -> OutputDir:
+        try:
+            if self.path.exists():
+                remove_tree(self.path)  # a stale partial output from an interrupted run (no result.json)
+            self.path.mkdir(parents=True)
+            fsync_dir(self.path.parent)
+        except OSError as exc:
+            raise PublishError(exc.errno, f"cannot create {self.path}: {exc.strerror or exc}") from exc
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        remove_tree(self.path)
+        if isinstance(exc, OSError) and not isinstance(exc, PublishError):
+            raise PublishError(exc.errno, f"publishing {self.path} failed: {exc.strerror or exc}") from exc
+
+    def write(self, name: str, data: bytes, *, sync_dir: bool = False) -> Path:
+        target = self.path / name
+        if target.parent != self.path or name.startswith("."):
+            raise ValueError(f"output names are plain file names, got {name!r}")
+        atomic_write_many(target, data, sync_dir=sync_dir)
+        self.files.append(target)
+        self.bytes_written += len(data)
+        return target
+
+    def commit_dir(self) -> None:
+        try:
+            fsync_dir(self.path)
+        except OSError as exc:
+            raise PublishError(exc.errno, f"cannot sync {self.path}: {exc.strerror or exc}") from exc
+
+
+def update_index(root: Path, slug: str, entry: dict[str, Any]) -> Path:
+    """Merge ``entry`` into ``root/index.json`` under ``slug`` (file lock: several workers may publish)."""
+    root.mkdir(parents=True, exist_ok=True)
+    lock_path = root / ".index.lock"
+    with lock_path.open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            index_path = root / "index.json"
+            try:
+                index: dict[str, Any] = json.loads(index_path.read_text("utf-8"))
+            except (FileNotFoundError, ValueError):
+                index = {}
+            index.setdefault(slug, {}).update(entry)
+            data = json.dumps(index, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+            return atomic_write(index_path, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -359,17 +359,24 @@ def build_overlay(
     infos = page_languages(alert, languages)
     tz = ZoneInfo(timezone)
     pages = tuple(_page(alert, info, disaster, width, height, fps, tz) for info in infos)
-    schedule: list[tuple[int, int]] = [(0, 0)]
+    overlay = Overlay(width, height, fps, pages, ((0, 0),))
     if speech:
-        index = {_lang_key(p.language): i for i, p in enumerate(pages)}
-        for lang, start in speech:
-            if _lang_key(lang) in index:
-                schedule.append((max(0, round(start * fps)), index[_lang_key(lang)]))
-        schedule.sort()
-    elif len(pages) > 1:
+        return with_schedule(overlay, speech)
+    if len(pages) > 1 and page_s > 0:
         step = max(1, round(page_s * fps))
-        schedule = [(k * step, k % len(pages)) for k in range(10_000)]
-    return Overlay(width, height, fps, pages, tuple(schedule))
+        schedule = tuple((k * step, k % len(pages)) for k in range(10_000))
+        return Overlay(width, height, fps, pages, schedule)
+    return overlay
+
+
+def with_schedule(overlay: Overlay, speech: Sequence[tuple[str, float]]) -> Overlay:
+    """The same pages, switched at each ``(language, start seconds)`` of the speech."""
+    index = {_lang_key(p.language): i for i, p in enumerate(overlay.pages)}
+    schedule = [(0, 0)]
+    for lang, start in speech:
+        if _lang_key(lang) in index:
+            schedule.append((max(0, round(start * overlay.fps)), index[_lang_key(lang)]))
+    return Overlay(overlay.width, overlay.height, overlay.fps, overlay.pages, tuple(sorted(schedule)))
 
 
 def compose(loop: Loop, overlay: Overlay, num_frames: int) -> Iterator[Frame]:

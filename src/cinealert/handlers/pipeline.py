@@ -1,0 +1,954 @@
+"""Alert -> published broadcast media: the ``Stage`` the daemon calls, and the ``cinealert render`` command.
+
+Order of work, chosen for time-to-first-segment: speech synthesis starts in a worker thread at once; the scene
+loop is fetched (usually a cache hit); the first TS segment's video is encoded with the overlay while the
+speech is still being synthesised; only then are the audio packets muxed and the segment published. Every
+file is published atomically; manifests follow their segments; ``result.json`` is written last, so its
+presence means the output is complete (``existing`` relies on it). Any failure removes the partial directory.
+
+Modes: ``burn-in`` draws the overlay into the video of every profile. ``rich-media`` (ATSC 3.0 AEA) reuses the
+scene's video, encoded once per scene and cached as fMP4 segments that are re-timed per alert, and adds only
+audio, captions, an AEAT and the MPD; other profiles in that mode are produced burned-in (they have no AEA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import structlog
+
+from cinealert.cap.model import Alert, AlertKey, Classification, DisasterType, Info
+from cinealert.handlers.stage import Published, StageCancelled
+from cinealert.render.loop import Frame, Loop
+
+if TYPE_CHECKING:
+    from cinealert.broadcast.audio import AlertAudio, Speaker
+    from cinealert.broadcast.encode import FragmentedTrack, Profile
+    from cinealert.broadcast.publish import OutputDir
+    from cinealert.config import Settings
+    from cinealert.config.sections import RenderSettings
+    from cinealert.render.compose import Overlay
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["burn-in", "rich-media"]
+ProfileName = Literal["atsc1", "atsc3", "hls"]
+ALL_PROFILES: tuple[ProfileName, ...] = ("atsc1", "atsc3", "hls")
+RESULT = "result.json"
+VIDEO_CACHE_VERSION = "1"
+
+
+class MediaError(RuntimeError):
+    """The media stage cannot run (renderer missing, bad request); the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoopInfo:
+    loop: Loop
+    scene_key: str
+    cache_hit: bool = False
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+LoopProvider = Callable[[DisasterType, int, "RenderSettings", threading.Event], LoopInfo]
+
+
+def default_loop_provider(
+    disaster: DisasterType, variant: int, settings: RenderSettings, cancel: threading.Event
+) -> LoopInfo:
+    """The scene renderer's cached loop (``cinealert.render.get_loop``)."""
+    import cinealert.render as render
+
+    get_loop = getattr(render, "get_loop", None)
+    if get_loop is None:
+        raise MediaError("the scene renderer is not available: cinealert.render.get_loop is missing")
+    result = get_loop(disaster, variant, settings, cancel=cancel)
+    return LoopInfo(
+        result.loop,
+        str(result.scene_key),
+        bool(result.cache_hit),
+        {k: float(v) for k, v in dict(result.timings_ms).items()},
+    )
+
+
+def variant_for(key: AlertKey, variants: int) -> int:
+    """Deterministic per alert, so a redelivered alert renders the same scene variant."""
+    return int(hashlib.sha256(str(key).encode("utf-8")).hexdigest()[:8], 16) % max(1, variants)
+
+
+# --- timing -----------------------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.ms: dict[str, float] = {}
+        self.first_segment: float | None = None
+
+    def add(self, name: str, seconds: float) -> None:
+        self.ms[name] = self.ms.get(name, 0.0) + seconds * 1000.0
+
+    def segment_out(self) -> None:
+        if self.first_segment is None:
+            self.first_segment = (time.perf_counter() - self.started) * 1000.0
+
+
+@dataclass(slots=True)
+class _OverlayRef:
+    """The overlay in use; replaced once the speech timing is known (pages then follow the speech)."""
+
+    overlay: Overlay | None
+
+
+def _frames(loop: Loop, width: int, height: int, ref: _OverlayRef, clock: _Clock) -> Iterator[Frame]:
+    """The loop repeated forever, resized if needed, with the overlay (if any) burned in."""
+    from PIL import Image
+
+    index = 0
+    while True:
+        produced = False
+        for frame in loop.frames():
+            produced = True
+            t = time.perf_counter()
+            if frame.shape[:2] != (height, width):
+                frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR))
+            overlay = ref.overlay
+            out = overlay.apply(frame, index) if overlay is not None else frame
+            clock.add("compose", time.perf_counter() - t)
+            yield out
+            index += 1
+        if not produced:
+            raise MediaError("the scene loop produced no frames")
+
+
+# --- the stage ----------------------------------------------------------------------------------------------
+
+
+class MediaStage:
+    """Implements ``cinealert.handlers.stage.Stage`` on top of render + broadcast."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        speaker: Speaker | None = None,
+        loop_provider: LoopProvider | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._speaker = speaker
+        self.loop_provider = loop_provider or default_loop_provider
+        self.size = size  # picture size override for every profile (tests use small frames)
+        self._video_cache: dict[str, _CachedVideo] = {}
+        self._cache_lock = threading.Lock()
+
+    # Stage protocol ------------------------------------------------------------------------------------------
+
+    def directory(self, key: AlertKey) -> Path:
+        return self.settings.broadcast.output_dir / key.slug()
+
+    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
+        from cinealert.broadcast.publish import update_index
+
+        published = self.render(alert, classification, cancel, directory=self.directory(alert.key))
+        update_index(
+            self.settings.broadcast.output_dir,
+            alert.key.slug(),
+            {
+                "key": str(alert.key),
+                "status": "published",
+                "disaster": published.disaster,
+                "result": f"{alert.key.slug()}/{RESULT}",
+                "updated": datetime.now(UTC).isoformat(),
+            },
+        )
+        return published
+
+    def existing(self, key: AlertKey) -> Published | None:
+        return read_result(self.directory(key))
+
+    def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
+        return self._mark(key, by, "SUPERSEDED.json", "superseded")
+
+    def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
+        return self._mark(key, by, "WITHDRAWN.json", "withdrawn")
+
+    def _mark(self, key: AlertKey, by: AlertKey, marker: str, status: str) -> Path | None:
+        from cinealert.broadcast.publish import atomic_write, update_index
+
+        directory = self.directory(key)
+        if not (directory / RESULT).is_file():
+            return None
+        now = datetime.now(UTC).isoformat()
+        doc = {"key": str(key), "status": status, "by": str(by), "at": now}
+        path = atomic_write(directory / marker, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+        update_index(
+            self.settings.broadcast.output_dir,
+            key.slug(),
+            {"key": str(key), "status": status, "by": str(by), "updated": now},
+        )
+        log.info("media_marked", key=str(key), status=status, by=str(by), marker=str(path))
+        return path
+
+    # the work ------------------------------------------------------------------------------------------------
+
+    @property
+    def speaker(self) -> Speaker:
+        if self._speaker is None:
+            from cinealert.broadcast.audio import EspeakSpeaker
+
+            self._speaker = EspeakSpeaker()
+        return self._speaker
+
+    def render(
+        self,
+        alert: Alert,
+        classification: Classification,
+        cancel: threading.Event,
+        *,
+        directory: Path,
+        mode: Mode | None = None,
+        profiles: Sequence[ProfileName] | None = None,
+        resolution: str | None = None,
+        started: float | None = None,
+        timings: Mapping[str, float] | None = None,
+    ) -> Published:
+        """Produce and publish every output of ``alert`` into ``directory``; ``result.json`` last."""
+        from cinealert.broadcast.encode import EncodeCancelledError, frames_per_segment, make_profile
+        from cinealert.broadcast.publish import OutputDir
+
+        bs = self.settings.broadcast
+        clock = _Clock(started if started is not None else time.perf_counter())
+        clock.ms.update(timings or {})
+        mode = mode or bs.mode
+        names: tuple[ProfileName, ...] = tuple(profiles or bs.profiles)
+        resolution = resolution or self.settings.render.resolution
+        infos = _page_infos(alert, bs.languages)
+        disaster = classification.disaster
+        seg_frames = frames_per_segment(bs.segment_s)
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        audio_future = pool.submit(self._speech, infos, cancel, clock)
+        try:
+            t = time.perf_counter()
+            try:
+                loop_info = self.loop_provider(
+                    disaster,
+                    variant_for(alert.key, self.settings.render.variants),
+                    self.settings.render,
+                    cancel,
+                )
+            except Exception as exc:
+                if cancel.is_set():
+                    raise StageCancelled("render cancelled while building the scene loop") from exc
+                raise
+            if loop_info.timings_ms:
+                clock.ms.update(loop_info.timings_ms)
+            else:
+                clock.add("scene", time.perf_counter() - t)
+            clock.ms.setdefault("scene", 0.0)
+            clock.ms.setdefault("animate", 0.0)
+
+            outputs: dict[str, Any] = {}
+            with OutputDir(directory) as out:
+                for name in names:
+                    profile = make_profile(name, resolution, size=self.size)
+                    if name == "atsc3" and mode == "rich-media":
+                        outputs[name] = self._rich_media(
+                            out,
+                            alert,
+                            infos,
+                            disaster,
+                            profile,
+                            seg_frames,
+                            loop_info,
+                            audio_future,
+                            clock,
+                            cancel,
+                        )
+                    elif profile.container == "ts":
+                        outputs[name] = self._burn_ts(
+                            out,
+                            alert,
+                            infos,
+                            disaster,
+                            profile,
+                            seg_frames,
+                            loop_info,
+                            audio_future,
+                            clock,
+                            cancel,
+                        )
+                    else:
+                        outputs[name] = self._burn_dash(
+                            out,
+                            alert,
+                            infos,
+                            disaster,
+                            profile,
+                            seg_frames,
+                            loop_info,
+                            audio_future,
+                            clock,
+                            cancel,
+                        )
+                audio = audio_future.result()
+                captions = self._captions(out, audio, clock)
+                clock.ms["total"] = (time.perf_counter() - clock.started) * 1000.0
+                clock.ms["first_segment"] = clock.first_segment or clock.ms["total"]
+                clock.ms.setdefault("encode", 0.0)
+                clock.ms.setdefault("compose", 0.0)
+                clock.ms.setdefault("publish", 0.0)
+                doc = self._result_doc(
+                    alert, disaster, mode, names, resolution, out, outputs, captions, audio, loop_info, clock
+                )
+                t = time.perf_counter()
+                out.commit_dir()
+                out.write(
+                    RESULT, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"), sync_dir=True
+                )
+                clock.add("publish", time.perf_counter() - t)
+        except EncodeCancelledError as exc:
+            raise StageCancelled("render cancelled between frames") from exc
+        except Exception as exc:
+            if cancel.is_set() and not isinstance(exc, StageCancelled):
+                raise StageCancelled(f"render cancelled: {exc}") from exc
+            raise
+        finally:
+            audio_future.cancel()
+            pool.shutdown(wait=True)
+        published = read_result(directory)
+        if published is None:  # pragma: no cover - we just wrote it
+            raise MediaError(f"{directory / RESULT} vanished right after publishing")
+        log.info(
+            "media_published",
+            key=str(alert.key),
+            disaster=disaster.value,
+            mode=mode,
+            profiles=list(names),
+            directory=str(directory),
+            first_segment_ms=round(clock.ms["first_segment"], 1),
+            total_ms=round(clock.ms["total"], 1),
+        )
+        return published
+
+    # speech and captions ---------------------------------------------------------------------------------
+
+    def _speech(self, infos: Sequence[Info], cancel: threading.Event, clock: _Clock) -> AlertAudio:
+        from cinealert.broadcast.audio import AudioCancelledError, build_audio
+
+        t = time.perf_counter()
+        texts: list[tuple[str, str, str]] = []
+        for info in infos:
+            texts.append((info.language, "headline", info.headline or info.event))
+            texts.append((info.language, "instruction", info.instruction or ""))
+        try:
+            audio = build_audio(
+                texts,
+                self.speaker,
+                target_lkfs=self.settings.broadcast.loudness_lkfs,
+                ceiling_dbtp=self.settings.broadcast.true_peak_dbtp,
+                cancel=cancel,
+            )
+        except AudioCancelledError as exc:
+            raise StageCancelled("speech synthesis cancelled") from exc
+        clock.add("tts", time.perf_counter() - t)
+        return audio
+
+    def _plan(self, audio: AlertAudio, seg_frames: int, fps: Fraction) -> tuple[AlertAudio, int]:
+        """Whole segments covering the speech; the audio is padded with silence to the same length."""
+        from cinealert.broadcast.audio import pad_to
+
+        seg_s = seg_frames / fps
+        nseg = max(1, math.ceil(Fraction(round(audio.duration_s * 1000), 1000) / seg_s))
+        num_frames = nseg * seg_frames
+        return pad_to(audio, float(num_frames / fps)), num_frames
+
+    def _captions(self, out: OutputDir, audio: AlertAudio, clock: _Clock) -> dict[str, dict[str, str]]:
+        from cinealert.broadcast.captions import by_language, cues, ttml, webvtt
+
+        files: dict[str, dict[str, str]] = {}
+        t = time.perf_counter()
+        for lang, utts in by_language(audio.utterances).items():
+            cue_list = cues(utts)
+            tag = _lang_tag(lang)
+            vtt = out.write(f"captions_{tag}.vtt", webvtt(cue_list).encode("utf-8"))
+            doc = out.write(f"captions_{tag}.ttml", ttml(cue_list, lang))
+            files[lang] = {"vtt": vtt.name, "ttml": doc.name}
+        clock.add("publish", time.perf_counter() - t)
+        return files
+
+    # burn-in ---------------------------------------------------------------------------------------------
+
+    def _overlay(self, alert: Alert, disaster: DisasterType, profile: Profile, clock: _Clock) -> Overlay:
+        from cinealert.render.compose import build_overlay
+
+        t = time.perf_counter()
+        overlay = build_overlay(
+            alert,
+            disaster,
+            profile.width,
+            profile.height,
+            fps=float(profile.fps),
+            timezone=self.settings.broadcast.timezone,
+            languages=self.settings.broadcast.languages,
+        )
+        clock.add("compose", time.perf_counter() - t)
+        return overlay
+
+    def _burn_ts(
+        self,
+        out: OutputDir,
+        alert: Alert,
+        infos: Sequence[Info],
+        disaster: DisasterType,
+        profile: Profile,
+        seg_frames: int,
+        loop_info: LoopInfo,
+        audio_future: Future[AlertAudio],
+        clock: _Clock,
+        cancel: threading.Event,
+    ) -> dict[str, Any]:
+        from cinealert.broadcast.encode import encode_ts, m3u8_master, m3u8_media
+
+        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock))
+        frames = _frames(loop_info.loop, profile.width, profile.height, ref, clock)
+
+        def plan() -> tuple[Any, int]:
+            audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
+            ref.overlay = _with_speech(ref.overlay, audio)
+            return audio.samples, num_frames
+
+        def emit(name: str, data: bytes, duration: float) -> None:
+            t = time.perf_counter()
+            out.write(name, data)
+            clock.add("publish", time.perf_counter() - t)
+            clock.segment_out()
+
+        t = time.perf_counter()
+        compose_before, publish_before = clock.ms.get("compose", 0.0), clock.ms.get("publish", 0.0)
+        segments = encode_ts(frames, plan, profile, seg_frames, emit, cancel, prefix=f"{profile.name}_seg_")
+        _account_encode(clock, t, compose_before, publish_before)
+
+        t = time.perf_counter()
+        out.commit_dir()  # segments durable before any playlist names them
+        media_name = f"{profile.name}.m3u8" if profile.name == "atsc1" else f"{profile.name}_media.m3u8"
+        out.write(media_name, m3u8_media(segments, self.settings.broadcast.segment_s).encode(), sync_dir=True)
+        manifests = {"media_playlist": media_name}
+        if profile.name == "hls":
+            master = m3u8_master(media_name, profile)
+            out.write(f"{profile.name}_master.m3u8", master.encode(), sync_dir=True)
+            manifests["master_playlist"] = f"{profile.name}_master.m3u8"
+        clock.add("publish", time.perf_counter() - t)
+        return {
+            "mode": "burn-in",
+            "container": "mpegts",
+            "video_codec": "h264",
+            "audio_codec": profile.audio_codec,
+            "width": profile.width,
+            "height": profile.height,
+            "frame_rate": str(profile.fps),
+            "segments": [
+                {"name": s.name, "start_s": s.start_s, "duration_s": s.duration_s} for s in segments
+            ],
+            **manifests,
+        }
+
+    def _burn_dash(
+        self,
+        out: OutputDir,
+        alert: Alert,
+        infos: Sequence[Info],
+        disaster: DisasterType,
+        profile: Profile,
+        seg_frames: int,
+        loop_info: LoopInfo,
+        audio_future: Future[AlertAudio],
+        clock: _Clock,
+        cancel: threading.Event,
+    ) -> dict[str, Any]:
+        from cinealert.broadcast.encode import encode_fmp4_video
+
+        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock))
+        audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
+        ref.overlay = _with_speech(ref.overlay, audio)
+        frames = _frames(loop_info.loop, profile.width, profile.height, ref, clock)
+        prefix = profile.name
+
+        def on_segment(index: int, init: bytes, data: bytes) -> None:
+            t = time.perf_counter()
+            if index == 0:
+                out.write(f"{prefix}_video_init.mp4", init)
+            out.write(f"{prefix}_video_{index:05d}.m4s", data)
+            clock.add("publish", time.perf_counter() - t)
+            clock.segment_out()
+
+        t = time.perf_counter()
+        compose_before, publish_before = clock.ms.get("compose", 0.0), clock.ms.get("publish", 0.0)
+        video = encode_fmp4_video(frames, num_frames, profile, seg_frames, on_segment, cancel)
+        _account_encode(clock, t, compose_before, publish_before)
+        return self._finish_dash(
+            out, alert, profile, seg_frames, num_frames, video, audio, clock, "burn-in", disaster
+        )
+
+    # rich media --------------------------------------------------------------------------------------------
+
+    def _rich_media(
+        self,
+        out: OutputDir,
+        alert: Alert,
+        infos: Sequence[Info],
+        disaster: DisasterType,
+        profile: Profile,
+        seg_frames: int,
+        loop_info: LoopInfo,
+        audio_future: Future[AlertAudio],
+        clock: _Clock,
+        cancel: threading.Event,
+    ) -> dict[str, Any]:
+        from cinealert.broadcast.encode import FragmentedTrack, retime
+
+        t = time.perf_counter()
+        cached = self._cached_video(loop_info, profile, seg_frames, cancel, clock)
+        clock.add("encode", time.perf_counter() - t)
+        audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
+        nseg = num_frames // seg_frames
+        seg_ticks = cached.segment_ticks
+        t = time.perf_counter()
+        prefix = profile.name
+        out.write(f"{prefix}_video_init.mp4", cached.init)
+        video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
+        for k in range(nseg):
+            data = retime(cached.segments[k % len(cached.segments)], k * seg_ticks, k + 1)
+            out.write(f"{prefix}_video_{k:05d}.m4s", data)
+            clock.segment_out()
+            video.segments.append(data)
+            video.starts.append(k * seg_ticks)
+        clock.add("publish", time.perf_counter() - t)
+        result = self._finish_dash(
+            out, alert, profile, seg_frames, num_frames, video, audio, clock, "rich-media", disaster
+        )
+        result["video_cache"] = {"key": cached.key, "hit": cached.hit, "segments": len(cached.segments)}
+        return result
+
+    def _cached_video(
+        self, loop_info: LoopInfo, profile: Profile, seg_frames: int, cancel: threading.Event, clock: _Clock
+    ) -> _CachedVideo:
+        """The scene's clean video as fMP4 segments: memory, then disk, else encode once and store."""
+        from cinealert.broadcast.encode import encode_fmp4_video
+
+        raw = "-".join(
+            [
+                loop_info.scene_key,
+                profile.video_codec,
+                f"{profile.width}x{profile.height}",
+                str(seg_frames),
+                profile.preset,
+                VIDEO_CACHE_VERSION,
+            ]
+        )
+        key = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
+        with self._cache_lock:
+            memory = self._video_cache.get(key)
+            if memory is not None:
+                return memory
+            directory = self.settings.render.cache_dir / "broadcast" / key
+            loaded = _CachedVideo.load(directory, key)
+            if loaded is None:
+                loop = loop_info.loop
+                frames_needed = _cache_frames(loop.num_frames, seg_frames)
+                ref = _OverlayRef(None)
+                frames = _frames(loop, profile.width, profile.height, ref, clock)
+                track = encode_fmp4_video(frames, frames_needed, profile, seg_frames, None, cancel)
+                loaded = _CachedVideo(key, track.init, track.timescale, tuple(track.segments), False)
+                loaded.store(directory)
+                log.info(
+                    "video_cache_stored", key=key, scene=loop_info.scene_key, segments=len(track.segments)
+                )
+            self._video_cache[key] = _CachedVideo(key, loaded.init, loaded.timescale, loaded.segments, True)
+            if len(self._video_cache) > 8:
+                self._video_cache.pop(next(iter(self._video_cache)))
+            return loaded
+
+    # DASH + AEAT ---------------------------------------------------------------------------------------------
+
+    def _finish_dash(
+        self,
+        out: OutputDir,
+        alert: Alert,
+        profile: Profile,
+        seg_frames: int,
+        num_frames: int,
+        video: FragmentedTrack,
+        audio: AlertAudio,
+        clock: _Clock,
+        mode: str,
+        disaster: DisasterType,
+    ) -> dict[str, Any]:
+        from cinealert.broadcast.aeat import MediaRef, aeat
+        from cinealert.broadcast.captions import by_language, cues, ttml
+        from cinealert.broadcast.dash import TextRef, TrackRef, mpd
+        from cinealert.broadcast.encode import adts_audio, encode_fmp4_audio, hevc_codecs
+        from cinealert.render.compose import severity_style
+        from cinealert.render.pictogram import pictogram
+
+        prefix = profile.name
+        t = time.perf_counter()
+        atrack = encode_fmp4_audio(audio.samples, profile, self.settings.broadcast.segment_s)
+        clock.add("encode", time.perf_counter() - t)
+        t = time.perf_counter()
+        out.write(f"{prefix}_audio_init.mp4", atrack.init)
+        for i, data in enumerate(atrack.segments):
+            out.write(f"{prefix}_audio_{i:05d}.m4s", data)
+        texts = []
+        for lang, utts in by_language(audio.utterances).items():
+            name = f"{prefix}_captions_{_lang_tag(lang)}.ttml"
+            out.write(name, ttml(cues(utts), lang))
+            texts.append(TextRef(lang, name))
+        duration_s = float(num_frames / profile.fps)
+        video_total = round(num_frames * video.timescale / profile.fps)
+        tracks = [
+            TrackRef(
+                "video",
+                "video",
+                f"{prefix}_video_init.mp4",
+                f"{prefix}_video_$Number%05d$.m4s",
+                video.timescale,
+                tuple(video.starts),
+                video_total,
+                hevc_codecs(profile.height),
+                profile.video_kbps * 1000,
+                profile.width,
+                profile.height,
+                f"{profile.fps.numerator}/{profile.fps.denominator}",
+            ),
+            TrackRef(
+                "audio",
+                "audio",
+                f"{prefix}_audio_init.mp4",
+                f"{prefix}_audio_$Number%05d$.m4s",
+                atrack.timescale,
+                tuple(atrack.starts),
+                max(len(audio.samples), atrack.starts[-1] + 1) if atrack.starts else len(audio.samples),
+                "mp4a.40.2",
+                profile.audio_kbps * 1000,
+                lang=_lang_tag(audio.utterances[0].language) if audio.utterances else "",
+            ),
+        ]
+        manifest = mpd(tracks, texts, duration_s, self.settings.broadcast.segment_s)
+        out.commit_dir()  # every segment durable before the MPD names it
+        out.write("manifest.mpd", manifest, sync_dir=True)
+        result: dict[str, Any] = {
+            "mode": mode,
+            "container": "fmp4",
+            "video_codec": "hevc",
+            "audio_codec": "aac",
+            "width": profile.width,
+            "height": profile.height,
+            "frame_rate": str(profile.fps),
+            "manifest": "manifest.mpd",
+            "segments": [
+                {
+                    "name": f"{prefix}_video_{i:05d}.m4s",
+                    "start_s": i * seg_frames / float(profile.fps),
+                    "duration_s": seg_frames / float(profile.fps),
+                }
+                for i in range(len(video.segments))
+            ],
+            "audio_segments": [
+                {
+                    "name": f"{prefix}_audio_{i:05d}.m4s",
+                    "start_s": s / atrack.timescale,
+                    "duration_s": (e - s) / atrack.timescale,
+                }
+                for i, (s, e) in enumerate(
+                    zip(atrack.starts, [*atrack.starts[1:], tracks[1].total], strict=True)
+                )
+            ],
+            "captions": [t.url for t in texts],
+        }
+        if mode == "rich-media":
+            band_bg, band_fg = severity_style(alert.infos[0].severity if alert.infos else "Unknown")
+            symbol = io.BytesIO()
+            disaster_img = pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255))
+            disaster_img.save(symbol, format="PNG")
+            sym = out.write("event_symbol.png", symbol.getvalue())
+            speech = out.write("spoken_alert.aac", adts_audio(audio.samples))
+            mpd_path = out.path / "manifest.mpd"
+            media = [
+                MediaRef(self._url(out, mpd_path.name), "application/dash+xml", mpd_path.stat().st_size,
+                         "Presentation", "alert video with spoken alert and captions (MPEG-DASH)"),
+                MediaRef(self._url(out, speech.name), "audio/aac", speech.stat().st_size, "AEAtextAudio",
+                         "spoken alert text"),
+                MediaRef(self._url(out, sym.name), "image/png", sym.stat().st_size, "EventSymbol",
+                         "disaster pictogram"),
+            ]  # fmt: skip
+            for text in texts:
+                path = out.path / text.url
+                media.append(
+                    MediaRef(self._url(out, text.url), "application/ttml+xml", path.stat().st_size,
+                             "AEAtextCaptions", "captions (IMSC1)", lang=text.lang)
+                )  # fmt: skip
+            out.commit_dir()
+            out.write(
+                "aeat.xml", aeat(alert, media, languages=self.settings.broadcast.languages), sync_dir=True
+            )
+            result["aeat"] = "aeat.xml"
+            result["spoken_alert"] = speech.name
+            result["event_symbol"] = sym.name
+        clock.add("publish", time.perf_counter() - t)
+        return result
+
+    def _url(self, out: OutputDir, name: str) -> str:
+        base = self.settings.broadcast.base_url.rstrip("/")
+        return f"{base}/{out.path.name}/{name}" if base else name
+
+    # result --------------------------------------------------------------------------------------------------
+
+    def _result_doc(
+        self,
+        alert: Alert,
+        disaster: DisasterType,
+        mode: str,
+        names: Sequence[str],
+        resolution: str,
+        out: OutputDir,
+        outputs: Mapping[str, Any],
+        captions: Mapping[str, Mapping[str, str]],
+        audio: AlertAudio,
+        loop_info: LoopInfo,
+        clock: _Clock,
+    ) -> dict[str, Any]:
+        return {
+            "status": "complete",
+            "key": {"sender": alert.key.sender, "identifier": alert.key.identifier, "sent": alert.key.sent},
+            "slug": alert.key.slug(),
+            "msg_type": alert.msg_type,
+            "disaster": disaster.value,
+            "mode": mode,
+            "profiles": list(names),
+            "resolution": resolution,
+            "duration_s": max(
+                (o["segments"][-1]["start_s"] + o["segments"][-1]["duration_s"]) for o in outputs.values()
+            )
+            if outputs
+            else audio.duration_s,
+            "scene": {
+                "key": loop_info.scene_key,
+                "cache_hit": loop_info.cache_hit,
+                "loop_frames": loop_info.loop.num_frames,
+            },
+            "audio": {
+                "sample_rate": audio.rate,
+                "loudness_lkfs": round(audio.loudness_lkfs, 2),
+                "true_peak_dbtp": round(audio.true_peak_dbtp, 2),
+                "utterances": [
+                    {
+                        "language": u.language,
+                        "kind": u.kind,
+                        "text": u.text,
+                        "start_s": round(u.start_s, 3),
+                        "end_s": round(u.end_s, 3),
+                    }
+                    for u in audio.utterances
+                ],
+            },
+            "captions": captions,
+            "outputs": dict(outputs),
+            "files": [*sorted(p.name for p in out.files), RESULT],
+            "timings_ms": {k: round(v, 1) for k, v in clock.ms.items()},
+            "published_at": datetime.now(UTC).isoformat(),
+        }
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedVideo:
+    key: str
+    init: bytes
+    timescale: int
+    segments: tuple[bytes, ...]
+    hit: bool
+
+    @property
+    def segment_ticks(self) -> int:
+        from cinealert.broadcast.encode import tfdt
+
+        if len(self.segments) > 1:
+            return tfdt(self.segments[1]) - tfdt(self.segments[0])
+        raise MediaError("a cached video needs at least two segments to know its segment duration")
+
+    @classmethod
+    def load(cls, directory: Path, key: str) -> _CachedVideo | None:
+        meta_path = directory / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+            init = (directory / "init.mp4").read_bytes()
+            segments = tuple((directory / f"{i:05d}.m4s").read_bytes() for i in range(int(meta["segments"])))
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(key, init, int(meta["timescale"]), segments, True)
+
+    def store(self, directory: Path) -> None:
+        from cinealert.broadcast.publish import PublishError, atomic_write
+
+        try:
+            atomic_write(directory / "init.mp4", self.init)
+            for i, data in enumerate(self.segments):
+                atomic_write(directory / f"{i:05d}.m4s", data)
+            meta = {"segments": len(self.segments), "timescale": self.timescale, "key": self.key}
+            atomic_write(directory / "meta.json", json.dumps(meta).encode())  # last: marks the entry complete
+        except PublishError as exc:  # the cache is an optimisation: log and carry on with the in-memory copy
+            log.warning("video_cache_store_failed", key=self.key, error=str(exc))
+
+
+def _cache_frames(loop_frames: int, seg_frames: int) -> int:
+    """Frames to encode so the cached segments loop seamlessly: a common multiple when it is small enough,
+    else whole segments covering one loop (with at least two segments, so the segment duration is known)."""
+    lcm = loop_frames * seg_frames // math.gcd(loop_frames, seg_frames)
+    frames = (
+        lcm if lcm <= 4 * max(loop_frames, seg_frames) else math.ceil(loop_frames / seg_frames) * seg_frames
+    )
+    return max(frames, 2 * seg_frames)
+
+
+def _account_encode(clock: _Clock, t: float, compose_before: float, publish_before: float) -> None:
+    """Encode time = wall time of the encode loop minus the compose and publish work done inside it."""
+    wall = (time.perf_counter() - t) * 1000.0
+    inner = (clock.ms.get("compose", 0.0) - compose_before) + (clock.ms.get("publish", 0.0) - publish_before)
+    clock.ms["encode"] = clock.ms.get("encode", 0.0) + max(0.0, wall - inner)
+
+
+def _with_speech(overlay: Overlay | None, audio: AlertAudio) -> Overlay | None:
+    if overlay is None:
+        return None
+    from cinealert.render.compose import with_schedule
+
+    return with_schedule(overlay, [(u.language, u.start_s) for u in audio.utterances if u.kind == "headline"])
+
+
+def _lang_tag(language: str) -> str:
+    return "".join(ch for ch in language if ch.isalnum() or ch == "-") or "und"
+
+
+def _page_infos(alert: Alert, languages: Sequence[str]) -> list[Info]:
+    from cinealert.render.compose import page_languages
+
+    return page_languages(alert, languages)
+
+
+def read_result(directory: Path) -> Published | None:
+    """The completed publication in ``directory`` (``result.json`` present), with its marker status."""
+    try:
+        doc = json.loads((directory / RESULT).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    key = AlertKey(doc["key"]["sender"], doc["key"]["identifier"], doc["key"]["sent"])
+    status = "published"
+    markers = {}
+    for marker, name in (("WITHDRAWN.json", "withdrawn"), ("SUPERSEDED.json", "superseded")):
+        path = directory / marker
+        if path.is_file():
+            markers[name] = str(path)
+            status = name if status == "published" else status
+    return Published(
+        key=key,
+        disaster=str(doc["disaster"]),
+        directory=directory,
+        files=tuple(directory / name for name in doc["files"]),
+        duration_s=float(doc["duration_s"]),
+        timings_ms=dict(doc["timings_ms"]),
+        extra={
+            "status": status,
+            "markers": markers,
+            "mode": doc["mode"],
+            "profiles": doc["profiles"],
+            "outputs": doc["outputs"],
+        },
+    )
+
+
+# --- CLI --------------------------------------------------------------------------------------------------------
+
+
+def add_render_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)"
+    )
+    p.add_argument("--mode", choices=["burn-in", "rich-media"], default=None)
+    p.add_argument("--profile", choices=[*ALL_PROFILES, "all"], default=None)
+    p.add_argument("--resolution", choices=["720p", "1080p", "2160p"], default=None)
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop length in seconds")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """``cinealert render FILE --out DIR``: every output and DIR/result.json; exit 2 on bad input."""
+    started = time.perf_counter()
+    from cinealert.cap import CapError, classify, parse_alert
+    from cinealert.config import ConfigError, load
+
+    try:
+        settings = load(getattr(args, "config", None))
+        raw = args.file.read_bytes()[: settings.cap.max_bytes + 1]
+        alert = parse_alert(raw, settings=settings.cap)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"INVALID {args.file}: cannot read file: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except CapError as exc:
+        print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
+        return 2
+    parse_ms = (time.perf_counter() - started) * 1000.0
+    classification = classify(alert)
+    if args.duration is not None:
+        if not 0 < args.duration <= 120:
+            print("--duration must be in (0, 120] seconds", file=sys.stderr)
+            return 2
+        settings = settings.model_copy(
+            update={"render": settings.render.model_copy(update={"duration_s": args.duration})}
+        )
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()) and not (out / RESULT).is_file():
+        print(f"refusing to overwrite {out}: it is not empty and holds no {RESULT}", file=sys.stderr)
+        return 2
+    profiles: tuple[ProfileName, ...] | None
+    profiles = ALL_PROFILES if args.profile == "all" else (args.profile,) if args.profile else None
+    stage = MediaStage(settings)
+    try:
+        published = stage.render(
+            alert,
+            classification,
+            threading.Event(),
+            directory=out,
+            mode=args.mode,
+            profiles=profiles,
+            resolution=args.resolution,
+            started=started,
+            timings={"parse": parse_ms},
+        )
+    except MediaError as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"directory": str(published.directory), "files": len(published.files),
+                      "timings_ms": published.timings_ms}, ensure_ascii=False))  # fmt: skip
+    return 0
