@@ -179,6 +179,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")
     p.add_argument("--port-file", type=Path, default=None, help="write the bound port here")
 
+    # -- ML pipeline: prompt-writer training and evaluation (cinealert.render.ml.cli) --
+    ml_cli = "cinealert.render.ml.cli"
+    prompter = sub.add_parser("prompter", help="build the prompt writer's dataset and train its LoRA adapter")
+    psub = prompter.add_subparsers(dest="prompter_command", required=True, metavar="STEP")
+    p = psub.add_parser("dataset", help="caption DIR/<type>/*.png|jpg with BLIP into a JSONL (resumable)")
+    p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+    p.add_argument("--images", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="JSONL")
+    p.add_argument("--blip", type=Path, default=None, metavar="DIR", help="default: ml.blip_model_dir")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_lazy(ml_cli, "cmd_prompter_dataset"))
+    p = psub.add_parser("train", help="fine-tune a causal LM with LoRA on a dataset JSONL (resumable)")
+    p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+    p.add_argument("--data", type=Path, required=True, metavar="JSONL")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR", help="default: ml.prompt_model_dir")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: ml.prompt_adapter_dir")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--save-every", type=int, default=50, help="checkpoint (adapter + optimizer) every N steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_lazy(ml_cli, "cmd_prompter_train"))
+    p = add("eval", _lazy(ml_cli, "cmd_eval"), "Table 1 metrics per disaster type: FID, CLIP, LPIPS, SSIM")
+    p.add_argument("--generated", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
+    p.add_argument("--reference", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
+    p.add_argument("--clip", type=Path, default=None, metavar="DIR", help="default: ml.clip_model_dir")
+    p.add_argument("--size", type=int, default=256, help="images are compared at SIZE x SIZE")
+
     return parser
 
 

@@ -112,14 +112,21 @@ class MLSettings(Section):
     prompt_model_dir: Path | None = None
     prompt_adapter_dir: Path | None = None
     prompt_max_new_tokens: int = Field(96, ge=8, le=512)
+    prompt_temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (deterministic) decoding")
     diffusion_model_dir: Path | None = None
     diffusion_steps: int = Field(25, ge=1, le=200)
     guidance_scale: float = Field(7.5, ge=0)
+    diffusion_max_side: int = Field(768, ge=32, le=2048, description="generate at this long side, then resize")
+    negative_prompt: str = "people, person, human, face, crowd, text, letters, caption, watermark, logo"
     grounding_model_dir: Path | None = None
     sam_model_dir: Path | None = None
     depth_model_dir: Path | None = None
     box_threshold: float = Field(0.3, ge=0, le=1)
     text_threshold: float = Field(0.25, ge=0, le=1)
+    mask_threshold: float = Field(0.0, description="SAM mask logit threshold")
+    depth_layers: int = Field(3, ge=1, le=8, description="most layers a photo scene is split into")
+    blip_model_dir: Path | None = Field(None, description="captioner for `cinealert prompter dataset`")
+    clip_model_dir: Path | None = Field(None, description="CLIP for `cinealert eval` (CLIP score, CLIP-FID)")
 
 
 class MetricsSettings(Section):

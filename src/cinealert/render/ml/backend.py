@@ -14,7 +14,7 @@ import numpy as np
 import structlog
 
 from cinealert.cap.model import DisasterType
-from cinealert.render.ml.layers import photo_scene
+from cinealert.render.ml.layers import photo_scene, with_particles
 from cinealert.render.ml.mask import DISASTER_FLUIDS
 from cinealert.render.ml.runtime import stable_seed
 from cinealert.render.scene import RGB, Scene
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from cinealert.render.prompt import PromptWriter
 
 log = structlog.get_logger(__name__)
-
-#: Camera shake (px at 1080p) for earthquakes, where the ground itself is what moves.
-EARTHQUAKE_SHAKE = 6.0
 
 
 def _resize(image: RGB, width: int, height: int) -> RGB:
@@ -89,17 +86,19 @@ class MLBackend:
                 self._stages = (make_prompt_writer(self.settings), t2i, make_masker(ml), make_depth(ml))
             return self._stages
 
-    def photo(
-        self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int, prompt: str
+    def generate(
+        self,
+        t2i: TextToImage,
+        prompt: str,
+        disaster: DisasterType,
+        variant: int,
+        width: int,
+        height: int,
+        seed: int,
     ) -> RGB:
-        """The picture to animate: Stable Diffusion when configured, else the procedural backend's drawing."""
+        """Stable Diffusion at the model's working size for this aspect, resized to the scene."""
         from cinealert.render.ml.t2i import generation_size
 
-        t2i = self.stages()[1]
-        if t2i is None:
-            from cinealert.render.backends import get_backend
-
-            return get_backend("procedural").build(disaster, variant, width, height, seed=seed).image
         gw, gh = generation_size(width, height, self.settings.ml.diffusion_max_side)
         image = t2i.generate(
             prompt, width=gw, height=gh, seed=stable_seed("t2i", seed, disaster.value, variant)
@@ -107,9 +106,16 @@ class MLBackend:
         return _resize(image, width, height)
 
     def build(self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int) -> Scene:
+        from cinealert.render.backends import get_backend
+
         writer, t2i, masker, depth = self.stages()
         prompt = writer.write(disaster, None, variant=variant)
-        image = self.photo(disaster, variant, width, height, seed=seed, prompt=prompt)
+        # The procedural scene of the same type lends its particle sheets and camera shake, and stands in for
+        # the photo when no diffusion model is configured.
+        drawn = get_backend("procedural").build(disaster, variant, width, height, seed=seed)
+        image = drawn.image
+        if t2i is not None:
+            image = self.generate(t2i, prompt, disaster, variant, width, height, seed)
         masks = masker.masks(image, DISASTER_FLUIDS[disaster])
         nearness = depth.nearness(image)
         scene = photo_scene(
@@ -121,7 +127,7 @@ class MLBackend:
             max_layers=self.settings.ml.depth_layers,
             seed=seed,
             prompt=prompt,
-            shake=EARTHQUAKE_SHAKE if disaster is DisasterType.EARTHQUAKE else 0.0,
+            shake=drawn.shake,
             meta={
                 "prompt": getattr(writer, "last_source", "template"),
                 "image": "diffusion" if t2i is not None else "procedural",
@@ -129,5 +135,6 @@ class MLBackend:
                 "depth": depth.name,
             },
         )
+        scene = with_particles(scene, drawn)
         log.info("ml_scene", disaster=disaster.value, variant=variant, layers=len(scene.layers), **scene.meta)
         return scene

@@ -20,8 +20,8 @@ from cinealert.render.scene import RGB, Depth
 log = structlog.get_logger(__name__)
 
 F32 = npt.NDArray[np.float32]
-NEAR_M = 2.0
-FAR_M = 60.0
+NEAR_M = 6.0
+FAR_M = 400.0
 
 
 class DepthEstimator(Protocol):
@@ -72,11 +72,11 @@ class DPTDepth:
 
     name = "dpt"
 
-    def __init__(self, path: Path, device: str = "auto") -> None:
+    def __init__(self, path: Path) -> None:
         tf = lib("transformers")
 
         model_dir(path, "depth_model_dir")
-        self.device = torch_device(device)
+        self.device = torch_device()
         self.processor: Any = tf.AutoImageProcessor.from_pretrained(path)
         self.model: Any = tf.DPTForDepthEstimation.from_pretrained(path).to(self.device).eval()
 

@@ -9,6 +9,7 @@ what a camera move uncovers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -179,4 +180,27 @@ def photo_scene(
         seed=seed,
         shake=shake,
         meta=dict(meta or {}),
+    ).validate()
+
+
+def with_particles(scene: Scene, source: Scene) -> Scene:
+    """``scene`` with the particle sheets (rain, snow, dust) of ``source``, the procedural scene of the same type.
+
+    Falling particles are not in a photo's masks (SAM finds lying snow, not falling flakes), so the procedural
+    backend's periodic sheets supply them, sorted in by depth in front of the opaque back layer.
+    """
+    sheets = [layer for layer in source.layers if layer.wrap and layer.fluid is not None]
+    if not sheets:
+        return scene
+    back, *rest = scene.layers
+    layers = (back, *sorted([*rest, *sheets], key=lambda layer: -layer.mean_depth))
+    image, depth = composite(layers)
+    kinds = [layer.fluid for layer in sheets if layer.fluid is not None]
+    return dataclasses.replace(
+        scene,
+        layers=layers,
+        image=image,
+        depth=depth,
+        masks={**scene.masks, **{k: source.masks[k] for k in kinds if k in source.masks}},
+        motion={**scene.motion, **{k: source.motion[k] for k in kinds if k in source.motion}},
     ).validate()

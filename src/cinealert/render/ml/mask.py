@@ -38,9 +38,9 @@ DISASTER_FLUIDS: dict[DisasterType, tuple[FluidKind, ...]] = {
     DisasterType.LANDSLIDE: (FluidKind.MUD,),
     DisasterType.DROUGHT: (FluidKind.HAZE,),
     DisasterType.WILDFIRE: (FluidKind.FIRE, FluidKind.SMOKE),
-    DisasterType.HEAVY_SNOW: (FluidKind.SNOW,),
+    DisasterType.HEAVY_SNOW: (),  # lying snow stays still; falling snow is a particle sheet
     DisasterType.TYPHOON: (FluidKind.WATER,),
-    DisasterType.EARTHQUAKE: (FluidKind.DUST,),
+    DisasterType.EARTHQUAKE: (FluidKind.SMOKE,),
     DisasterType.OTHER: (FluidKind.HAZE,),
 }
 
@@ -73,13 +73,12 @@ class GroundedSamMasker:
         box_threshold: float = 0.3,
         text_threshold: float = 0.25,
         mask_threshold: float = 0.0,
-        device: str = "auto",
     ) -> None:
         tf = lib("transformers")
 
         model_dir(grounding_dir, "grounding_model_dir")
         model_dir(sam_dir, "sam_model_dir")
-        self.device = torch_device(device)
+        self.device = torch_device()
         self.gd_processor: Any = tf.AutoProcessor.from_pretrained(grounding_dir)
         self.gd_model: Any = (
             tf.GroundingDinoForObjectDetection.from_pretrained(grounding_dir).to(self.device).eval()
@@ -195,26 +194,33 @@ class ClassicalMasker:
         tex = _texture(val, max(3, (min(h, w) // 48) | 1))
         rows = np.broadcast_to(np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None], (h, w))
         size = max(3, (min(h, w) // 60) | 1)
-        warm = ((hue < 55) | (hue > 340)) & (sat > 0.55) & (val > 0.55)
+        warm = ((hue < 50) | (hue > 340)) & (sat > 0.5)
+        fire = warm & (val > 0.65)
+        vegetation = (hue > 70) & (hue < 170) & (sat > 0.15)
+        below = rows > 0.45
         rules: dict[FluidKind, np.ndarray] = {
-            FluidKind.WATER: (
-                (
-                    ((hue > 170) & (hue < 250) & (sat > 0.12))
-                    | ((hue >= 15) & (hue < 60) & (sat > 0.15) & (sat < 0.75))
-                )
-                & (val > 0.15)
-                & (val < 0.85)
-                & (tex < 0.12)
-                & (rows > 0.35)
+            # grey, blue or brown sheets below the horizon that are not vegetation
+            FluidKind.WATER: below
+            & ~vegetation
+            & (val > 0.15)
+            & (val < 0.9)
+            & (
+                (sat < 0.15)
+                | ((hue > 170) & (hue < 250) & (sat < 0.6))
+                | ((hue >= 15) & (hue < 50) & (sat < 0.6))
             ),
-            FluidKind.MUD: (
-                (hue >= 10) & (hue < 50) & (sat > 0.25) & (sat < 0.85) & (val > 0.12) & (val < 0.7)
-            )
+            FluidKind.MUD: (hue >= 10)
+            & (hue < 50)
+            & (sat > 0.25)
+            & (sat < 0.85)
+            & (val > 0.12)
+            & (val < 0.7)
             & (rows > 0.3),
-            FluidKind.FIRE: warm,
-            FluidKind.SMOKE: (sat < 0.22) & (val > 0.2) & (val < 0.8) & (tex < 0.1) & (rows < 0.75) & ~warm,
+            FluidKind.FIRE: fire,
+            # smooth, duller than flames, above the ground
+            FluidKind.SMOKE: (sat < 0.55) & (val > 0.35) & (val < 0.85) & (tex < 0.06) & (rows < 0.5) & ~fire,
             FluidKind.SNOW: (sat < 0.18) & (val > 0.78) & (rows > 0.3),
-            FluidKind.HAZE: (sat < 0.3) & (val > 0.55) & (rows < 0.5),
+            FluidKind.HAZE: (val > 0.72) & (sat < 0.75) & (tex < 0.04) & (rows < 0.7),
             FluidKind.DUST: (sat < 0.45) & (hue >= 20) & (hue < 60) & (val > 0.4) & (rows < 0.8),
             FluidKind.RAIN: np.ones((h, w), dtype=np.bool_),  # rain falls over the whole frame
         }

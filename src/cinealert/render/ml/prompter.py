@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from cinealert.cap.model import Alert, DisasterType
-from cinealert.render.ml.runtime import lib, model_dir, stable_seed, torch_device
+from cinealert.render.ml.runtime import lib, model_dir, quiet_peft, stable_seed, torch_device
 from cinealert.render.prompt import PromptWriter, alert_keywords, clean_generated
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def format_instruction(keywords: str) -> str:
     return f"[INST] {keywords.strip()} [/INST]"
 
 
-def load_causal_lm(path: Path, adapter: Path | None = None, device: str = "auto") -> tuple[Any, Any]:
+def load_causal_lm(path: Path, adapter: Path | None = None) -> tuple[Any, Any]:
     """Model and tokenizer from a local directory (a checkpoint or a ``*.gguf``), with an optional adapter."""
     tf = lib("transformers")
 
@@ -44,8 +44,9 @@ def load_causal_lm(path: Path, adapter: Path | None = None, device: str = "auto"
         peft = lib("peft")
 
         model_dir(adapter, "prompt_adapter_dir")
-        model = peft.PeftModel.from_pretrained(model, adapter)
-    model = model.to(torch_device(device)).eval()
+        with quiet_peft():
+            model = peft.PeftModel.from_pretrained(model, adapter)
+    model = model.to(torch_device()).eval()
     return model, tokenizer
 
 

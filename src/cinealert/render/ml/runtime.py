@@ -5,11 +5,13 @@ torch is imported inside the functions, never at module import, so ``import cine
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -19,16 +21,11 @@ class ModelDirError(FileNotFoundError):
     """A configured model directory is missing or does not hold a checkpoint; names the settings key."""
 
 
-@functools.cache
-def torch_device(preference: Literal["auto", "cpu", "cuda"] = "auto") -> torch.device:
-    """CUDA when present (or asked for), else CPU; chosen once per process so tensors never hop devices."""
-    import torch
+def torch_device() -> torch.device:
+    """The process-wide device (``render.device``): chosen once, so tensors never hop devices."""
+    from cinealert.render.device import get_device
 
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("render.device is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda")
+    return get_device()
 
 
 def torch_dtype(device: torch.device) -> torch.dtype:
@@ -42,6 +39,14 @@ def lib(name: str) -> Any:
     """A heavy library (transformers, diffusers, peft), imported on first use and typed loosely on purpose:
     their ``from_pretrained`` factories return whatever the checkpoint names."""
     return importlib.import_module(name)
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft 0.21 reads ``is_gradient_checkpointing``, which transformers 5 deprecates: silence that one warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def stable_seed(*parts: object) -> int:
