@@ -20,9 +20,18 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from cinealert.config import Settings
 from cinealert.handlers.process import Outcome
 
+_ORDER = {"Alert": 0, "Update": 1, "Cancel": 2}
+
+
+def _rank(path: Path) -> int:
+    """Alerts first, then Updates, then Cancels: the order a real feed has them in."""
+    from cinealert.daemon.send import message_type
+
+    return _ORDER.get(message_type(path.read_bytes()) or "", 0)
+
 
 def sample_files(root: Path) -> list[Path]:
-    files = sorted(p for p in root.glob("*.xml") if p.is_file())
+    files = sorted((p for p in root.glob("*.xml") if p.is_file()), key=lambda p: (_rank(p), p.name))
     hostile = root / "hostile"
     if hostile.is_dir():
         files += sorted(p for p in hostile.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -182,7 +191,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         }
     )
     configure_logging(
-        settings.log.model_copy(update={"level": "warning"}) if not args.verbose else settings.log
+        settings.log.model_copy(update={"level": "error"}) if not args.verbose else settings.log
     )
     root = args.samples or default_samples()
     files = sample_files(root)

@@ -14,18 +14,27 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from cinealert.cap.model import Alert
 from cinealert.config import Settings
 
 
-def message_key(data: bytes, settings: Settings) -> bytes | None:
-    try:
-        from cinealert.cap import parse_alert  # type: ignore[attr-defined,unused-ignore]
+def _parse(data: bytes, settings: Settings | None = None) -> Alert | None:
+    from cinealert.cap import CapError, parse_alert
 
-        alert = parse_alert(data, settings=settings.cap)
-    except Exception:
+    try:
+        return parse_alert(data, settings=(settings or Settings()).cap)
+    except CapError:
         return None
-    sender: str = alert.sender
-    return sender.encode("utf-8")
+
+
+def message_key(data: bytes, settings: Settings) -> bytes | None:
+    alert = _parse(data, settings)
+    return alert.sender.encode("utf-8") if alert is not None else None
+
+
+def message_type(data: bytes) -> str | None:
+    alert = _parse(data)
+    return alert.msg_type if alert is not None else None
 
 
 async def send_files(
