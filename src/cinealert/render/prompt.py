@@ -387,6 +387,7 @@ _STRAY = re.compile(
     r"</s>|<s>|<eos>|<bos>|<pad>|<unk>|<end_of_turn>|<start_of_turn>|<\|[^|>]*\|>|\[/?INST\]|\[/?SYS\]|<<SYS>>",
     re.IGNORECASE,
 )
+_CLOSE = re.compile(r"\[/INST\]", re.IGNORECASE)
 _HUMAN = re.compile(
     r"\b(human|humans|person|people|persons|man|men|woman|women|child|children|kid|kids|boy|boys|girl|girls|"
     r"crowd|crowds|resident|residents|firefighter|firefighters|rescuer|rescuers|worker|workers|pedestrian|"
@@ -405,16 +406,17 @@ def clean_generated(text: str, disaster: DisasterType, instruction: str = "") ->
     instruction is removed, sentences that mention people are dropped (the picture must not show any), an
     unfinished trailing fragment is cut, and the no-humans directive ends the prompt exactly once.
     """
+    while True:  # leading markers: a BOS, or an echo of "[INST] keywords [/INST]" before the answer
+        lead = _STRAY.match(text.lstrip())
+        if lead is None:
+            break
+        text = text.lstrip()[lead.end() :]
+        if lead.group(0).lower() == "[inst]":
+            close = _CLOSE.search(text)
+            text = text[close.end() :] if close is not None else ""
     first = _STRAY.search(text)
     if first is not None:
-        head = text[: first.start()]
-        # An echo of "[INST] keywords [/INST] answer": the answer follows the closing marker.
-        if not head.strip() and first.group(0).lower() in ("[inst]", "<s>", "<bos>", "<start_of_turn>"):
-            text = _STRAY.sub(" ", text[first.end() :], count=1)
-            second = _STRAY.search(text)
-            text = text[: second.start()] if second is not None else text
-        else:
-            text = head
+        text = text[: first.start()]
     if instruction and text.strip().lower().startswith(instruction.strip().lower()):
         text = text.strip()[len(instruction.strip()) :]
     text = _DIRECTIVE.sub(" ", text)
