@@ -97,8 +97,10 @@ class Daemon:
         metrics: Metrics | None = None,
         notifier: Notifier | None = None,
         on_outcome: Callable[[ConsumerRecord[bytes, bytes], Outcome | None], None] | None = None,
+        prewarm: Callable[[threading.Event], object] | None = None,
     ) -> None:
         self.settings = settings
+        self.prewarm = prewarm
         self.on_outcome = on_outcome  # observers (``cinealert demo``): None outcome = internal error
         self.k = settings.kafka
         self.bootstrap = bootstrap
@@ -132,7 +134,7 @@ class Daemon:
         self._cancelled = asyncio.Event()
         background: list[asyncio.Task[None]] = [asyncio.create_task(self.notifier.watchdog_loop())]
         try:
-            await self._prewarm()
+            await self._prewarm(stop)
             if not await self._connect(stop):
                 return 0
             self.metrics.up.set(1)
@@ -154,14 +156,21 @@ class Daemon:
         log.info("daemon_stopped")
         return 0
 
-    async def _prewarm(self) -> None:
-        prewarm: Callable[[], object] | None = getattr(self.stage, "prewarm", None)
-        if prewarm is None or not self.settings.render.prewarm_before_ready:
+    async def _prewarm(self, stop: asyncio.Event) -> None:
+        """Fill the scene cache before READY=1 (first alerts then skip the slow render); SIGTERM cancels it."""
+        if self.prewarm is None:
             return
         self.notifier.status("prewarming scene cache")
+        log.info("prewarming")
         t0 = time.perf_counter()
+        work = asyncio.ensure_future(asyncio.to_thread(self.prewarm, self.cancel))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not work.done():
+            self.cancel.set()  # the render loop checks it between frames
         try:
-            await asyncio.to_thread(prewarm)
+            await work
         except Exception as exc:  # a failed prewarm costs latency later, never availability
             log.error("prewarm_failed", error=repr(exc))
             return
@@ -509,13 +518,16 @@ async def serve_forever(
     bootstrap: str,
     metrics: Metrics,
     notifier: Notifier,
+    prewarm: Callable[[threading.Event], object] | None = None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier)
+    daemon = Daemon(
+        settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier, prewarm=prewarm
+    )
     try:
         return await daemon.run(stop)
     finally:
@@ -529,7 +541,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cinealert.daemon.broker import BrokerError, EmbeddedBroker
     from cinealert.daemon.logging import configure_logging
     from cinealert.daemon.metrics import serve
-    from cinealert.handlers.factory import make_stage
+    from cinealert.handlers.factory import make_stage, prewarm_hook
 
     try:
         settings = load(getattr(args, "config", None))
@@ -571,7 +583,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         stage = make_stage(settings)
         log.info("stage_selected", stage=type(stage).__name__, output_dir=str(settings.broadcast.output_dir))
         return asyncio.run(
-            serve_forever(settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier)
+            serve_forever(
+                settings,
+                stage=stage,
+                bootstrap=bootstrap,
+                metrics=metrics,
+                notifier=notifier,
+                prewarm=prewarm_hook(stage, settings),
+            )
         )
     finally:
         if broker is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import structlog
 
 from cinealert.config import Settings
@@ -36,3 +39,28 @@ def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
         )
         return summary
     return stage
+
+
+Prewarm = Callable[[threading.Event], object]
+
+
+def prewarm_hook(stage: Stage, settings: Settings) -> Prewarm | None:
+    """What to run before the daemon reports READY: fill the scene cache for ``render.prewarm`` (media only)."""
+    if (
+        isinstance(stage, SummaryStage)
+        or not settings.render.prewarm_before_ready
+        or not settings.render.prewarm
+    ):
+        return None
+    try:
+        import importlib
+
+        prewarm = importlib.import_module("cinealert.render.service").prewarm
+    except (ImportError, AttributeError) as exc:
+        log.warning("prewarm_unavailable", error=repr(exc))
+        return None
+
+    def run(cancel: threading.Event) -> object:
+        return prewarm(settings, cancel=cancel)
+
+    return run
