@@ -127,6 +127,7 @@ LATIN: Final[tuple[tuple[str, Target, float], ...]] = (
     (r"overflow(?:ing)? (?:of )?(?:the )?(?:river|rivers|banks|creek)", FLOOD, 0.9),
     (r"(?:dam|levee|dike|dyke) (?:break|breach|failure|burst)(?:es|ed)?", FLOOD, 1.0),
     (r"high water", FLOOD, 0.5),
+    (r"hydrologic(?:al)?", FLOOD, 0.6),
     (r"(?:heavy|torrential|intense|extreme|excessive) (?:rain|rainfall|rains|downpours?)", FLOOD, 0.8),
     (r"rain ?storms?", FLOOD, 0.7),
     (r"downpours?|cloudbursts?", FLOOD, 0.7),
@@ -196,10 +197,10 @@ LATIN: Final[tuple[tuple[str, Target, float], ...]] = (
     (r"gas leaks?|ammonia|chlorine|toxic|spills?|leaks?", OTHER, 0.6),
     (r"amber alert|child abductions?|abduct(?:ed|ion|ions)|kidnapp?(?:ed|ing)?|missing (?:child|person|girl|boy)",
      OTHER, 1.0),
-    (r"blue alert|silver alert|law enforcement", OTHER, 0.7),
+    (r"blue alert|silver alert", OTHER, 0.8),
     (r"nuclear|radiolog(?:ical|y)|radiation|radioactive", OTHER, 0.9),
     (r"terroris[mt]s?|active shooter|shooting|bomb threats?|explosives?|missiles?|air raids?", OTHER, 1.0),
-    (r"civil (?:emergency|danger|unrest)", OTHER, 0.5),
+    (r"civil unrest|riots?", OTHER, 0.8),
     (r"power outages?|blackouts?|911 outage|telephone outage|boil water", OTHER, 0.9),
     (r"cold waves?|extreme cold|wind chills?|hard freeze|frost", OTHER, 0.9),
     (r"heat ?waves?|extreme heat|excessive heat|heat (?:advisory|warning|emergency)|high temperatures?",
@@ -221,6 +222,7 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("호우", FLOOD, 0.9), ("폭우", FLOOD, 0.9), ("월류", FLOOD, 0.8), ("댐 방류", FLOOD, 0.7),
     ("댐방류", FLOOD, 0.7), ("하천", FLOOD, 0.4), ("제방", FLOOD, 0.5), ("장마", FLOOD, 0.5),
     ("저지대", FLOOD, 0.3), ("해안 침수", FLOOD, 1.0),
+    ("풍수해", FLOOD, 0.5), ("저수지 붕괴", FLOOD, 1.0), ("댐 붕괴", FLOOD, 1.0), ("제방 붕괴", FLOOD, 1.0),
     # Korean: landslide
     ("산사태", LANDSLIDE, 1.0), ("토석류", LANDSLIDE, 1.0), ("땅밀림", LANDSLIDE, 0.9), ("낙석", LANDSLIDE, 0.9),
     ("사면 붕괴", LANDSLIDE, 0.9), ("사면붕괴", LANDSLIDE, 0.9), ("급경사지", LANDSLIDE, 0.7),
@@ -273,7 +275,7 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
 # Context that decides what an unqualified "fire"/화재 means, looked for anywhere in the alert.
 VEGETATION: Final = re.compile(
     r"(?<![a-z])(?:forests?|woodlands?|brush|bush|grass(?:lands?)?|vegetation|wildland|scrub|acres|hectares|"
-    r"containment|contained|canyons?|hillsides?|timber|national forest|fire ?lines?|fire (?:crews|fighters)|"
+    r"containment|canyons?|hillsides?|timber|national forest|fire ?lines?|fire (?:crews|fighters)|"
     r"cal ?fire|rural fire service|country fire authority|fire and rescue nsw|forest service|dry fuels?)(?![a-z])"
     r"|산림|임야|야산|숲|산중|입산|등산|산자락|산림청|헥타르|山林|森林|林野",
     re.IGNORECASE,
@@ -286,7 +288,8 @@ NEGATION_BEFORE: Final = re.compile(
 )
 NEGATION_AFTER: Final = re.compile(
     r"^[^.;:!?]{0,12}(?:(?:is|are|was|were) not (?:expected|forecast|anticipated|likely|occurring)|not expected)"
-    r"|^[^.。]{0,12}(?:없(?!도록)|아님|아닙니다|ありません|なし|心配はない)",
+    r"|^\s*(?:발생\s*)?(?:(?:가능성|우려|위험|위협|염려)\s*)?(?:은|는|이|가)?\s*(?:없(?!도록)|아님|아닙니다)"
+    r"|^[^。]{0,8}(?:心配はありません|ありません|なし)",
     re.IGNORECASE,
 )
 SIDE_EFFECT_BEFORE: Final = re.compile(

@@ -1,0 +1,269 @@
+"""The classifier on alerts written the way real senders write them: codes first, then event, headline,
+description; the main event beats side effects; "fire" needs context; non-natural hazards are ``other``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import pytest
+
+from cinealert.cap import Classification, DisasterType, classify, parse_alert
+
+D = DisasterType
+
+
+@dataclass
+class I:  # noqa: E742 - one info block, kept short for the case table
+    event: str
+    headline: str | None = None
+    description: str | None = None
+    instruction: str | None = None
+    codes: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+    categories: tuple[str, ...] = ("Met",)
+    language: str = "en-US"
+    sender_name: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _pairs(tag: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    return "".join(
+        f"<{tag}><valueName>{escape(n)}</valueName><value>{escape(v)}</value></{tag}>" for n, v in pairs
+    )
+
+
+def build(*infos: I, sender: str = "alerts@example.org") -> bytes:
+    blocks = []
+    for info in infos:
+        opt = ""
+        if info.sender_name:
+            opt += f"<senderName>{escape(info.sender_name)}</senderName>"
+        for tag in ("headline", "description", "instruction"):
+            value = getattr(info, tag)
+            if value:
+                opt += f"<{tag}>{escape(value)}</{tag}>"
+        blocks.append(
+            f"<info><language>{info.language}</language>"
+            + "".join(f"<category>{c}</category>" for c in info.categories)
+            + f"<event>{escape(info.event)}</event><urgency>Expected</urgency><severity>Severe</severity>"
+            "<certainty>Likely</certainty>"
+            + _pairs("eventCode", info.codes)
+            + "<expires>2030-01-01T00:00:00+00:00</expires>"
+            + opt
+            + _pairs("parameter", info.params)
+            + "<area><areaDesc>Somewhere</areaDesc></area></info>"
+        )
+    return (
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>T-1</identifier>'
+        f"<sender>{escape(sender)}</sender><sent>2026-11-25T00:00:00+00:00</sent><status>Actual</status>"
+        "<msgType>Alert</msgType><scope>Public</scope>" + "".join(blocks) + "</alert>"
+    ).encode("utf-8")
+
+
+def run(*infos: I, sender: str = "alerts@example.org") -> Classification:
+    return classify(parse_alert(build(*infos, sender=sender)))
+
+
+SAME = "SAME"
+CASES: list[tuple[str, list[I], D]] = [
+    # --- event codes decide, even against the text
+    ("same FFW", [I("Flash Flood Warning", codes=((SAME, "FFW"),))], D.FLOOD),
+    ("same CFW", [I("Coastal Flood Warning", codes=((SAME, "CFW"),))], D.FLOOD),
+    ("same EQW", [I("Earthquake Warning", codes=((SAME, "EQW"),), categories=("Geo",))], D.EARTHQUAKE),
+    ("same TSW tsunami", [I("Tsunami Warning", codes=((SAME, "TSW"),), categories=("Geo",))], D.EARTHQUAKE),
+    ("same HUW", [I("Hurricane Warning", codes=((SAME, "HUW"),))], D.TYPHOON),
+    ("same SSW surge", [I("Storm Surge Warning", codes=((SAME, "SSW"),))], D.TYPHOON),
+    ("same BZW", [I("Blizzard Warning", codes=((SAME, "BZW"),))], D.HEAVY_SNOW),
+    ("same AVW", [I("Avalanche Warning", codes=((SAME, "AVW"),))], D.HEAVY_SNOW),
+    ("same FRW", [I("Fire Warning", codes=((SAME, "FRW"),), categories=("Fire",))], D.WILDFIRE),
+    ("same DSW dust", [I("Dust Storm Warning", codes=((SAME, "DSW"),))], D.OTHER),
+    ("same CAE", [I("Child Abduction Emergency", codes=((SAME, "CAE"),), categories=("Rescue",))], D.OTHER),
+    ("same HMW", [I("Hazardous Materials Warning", codes=((SAME, "HMW"),), categories=("CBRNE",))], D.OTHER),
+    ("same NUW", [I("Nuclear Power Plant Warning", codes=((SAME, "NUW"),), categories=("CBRNE",))], D.OTHER),
+    ("same TOR", [I("Tornado Warning", codes=((SAME, "TOR"),))], D.OTHER),
+    ("code beats text", [I("Warning", description="Flooding possible.", codes=((SAME, "BZW"),))], D.HEAVY_SNOW),
+    ("nws LEW is lake effect snow", [I("Lake Effect Snow Warning", codes=(("NationalWeatherService", "LEW"),))],
+     D.HEAVY_SNOW),
+    ("same LEW is generic", [I("Law Enforcement Warning", description="Evacuate: the Oak Fire is moving into "
+                               "the canyon, 2,000 acres burned.", codes=((SAME, "LEW"),))], D.WILDFIRE),
+    ("generic CEM uses text", [I("Civil Emergency Message", headline="Levee breach on the Feather River",
+                                 codes=((SAME, "CEM"),))], D.FLOOD),
+    ("generic EVI wildfire", [I("Evacuation Immediate", description="Brush fire near Highway 1",
+                                codes=((SAME, "EVI"),), categories=("Fire",))], D.WILDFIRE),
+    ("canada profile code text", [I("Alert", codes=(("profile:CAP-CP:Event:0.4", "forestFire"),),
+                                    categories=("Fire",))], D.WILDFIRE),
+    ("vtec", [I("Warning", params=(("VTEC", "/O.NEW.KBOU.WS.W.0012.261125T1200Z-261126T1200Z/"),))],
+     D.HEAVY_SNOW),
+    # --- Meteoalarm awareness_type
+    ("meteoalarm flooding", [I("Yellow Warning", params=(("awareness_type", "12; flooding"),))], D.FLOOD),
+    ("meteoalarm rain", [I("Orange Warning", params=(("awareness_type", "10; rain"),))], D.FLOOD),
+    ("meteoalarm forest fire", [I("Red Warning", params=(("awareness_type", "8; forest-fire"),))], D.WILDFIRE),
+    ("meteoalarm snow-ice", [I("Yellow Warning", params=(("awareness_type", "2; snow-ice"),))], D.HEAVY_SNOW),
+    ("meteoalarm avalanches", [I("Warning", params=(("awareness_type", "9; avalanches"),))], D.HEAVY_SNOW),
+    ("meteoalarm wind is not typhoon", [I("Orange Wind Warning", params=(("awareness_type", "1; wind"),))],
+     D.OTHER),
+    ("meteoalarm heat", [I("Red Warning", params=(("awareness_type", "5; high-temperature"),))], D.OTHER),
+    ("meteoalarm thunderstorm", [I("Warning", params=(("awareness_type", "3; thunderstorm"),))], D.OTHER),
+    # --- main event beats side effects
+    ("typhoon mentioning flooding", [I("Typhoon Warning", description="Flooding and landslides are likely "
+                                       "in low-lying and mountainous areas. Flooding may last for days.")],
+     D.TYPHOON),
+    ("snow mentioning avalanche", [I("Heavy Snow Warning", description="Avalanches possible in the backcountry."
+                                     )], D.HEAVY_SNOW),
+    ("wildfire mentioning drought", [I("Wildfire Evacuation Warning", description="Severe drought conditions "
+                                       "and drought-stressed vegetation feed the fire.")], D.WILDFIRE),
+    ("landslide caused by rain", [I("Landslide Warning", description="Heavy rain and flooding have saturated "
+                                    "slopes.")], D.LANDSLIDE),
+    ("quake mentioning fires", [I("Earthquake", description="Fires broke out after the earthquake.",
+                                  categories=("Geo",))], D.EARTHQUAKE),
+    ("description first mention wins", [I("Weather Alert", description="Typhoon Haishen will bring heavy rain, "
+                                          "storm surge and flooding to coastal areas.")], D.TYPHOON),
+    ("side effect cue", [I("Severe Weather Statement", description="Strong winds may cause power cuts; "
+                           "heavy snowfall expected across the Alps with 80 cm of new snow.")], D.HEAVY_SNOW),
+    # --- word boundaries and false friends
+    ("floodlight", [I("Stadium notice", description="The floodlights at the stadium failed.",
+                      categories=("Infra",))], D.OTHER),
+    ("fireworks", [I("Public Safety Notice", description="Fireworks display cancelled due to wind.",
+                     categories=("Safety",))], D.OTHER),
+    ("fire drill", [I("Fire Drill", description="Scheduled fire drill at City Hall at 10:00.",
+                      categories=("Safety",))], D.OTHER),
+    ("house fire", [I("Structure Fire", description="A house fire on Elm Street. Avoid the area.",
+                      categories=("Fire",))], D.OTHER),
+    ("chemical fire", [I("Shelter in Place", description="A chemical fire at the ITC tank farm is producing "
+                         "a smoke plume.", categories=("Fire", "CBRNE"))], D.OTHER),
+    ("apartment fire korean", [I("화재 발생", description="아파트 화재 발생, 인근 주민 창문 닫기 바랍니다.",
+                                 language="ko-KR", categories=("Fire",))], D.OTHER),
+    ("forest context korean", [I("화재 발생 안내", description="야산에서 화재가 발생하여 확산 중입니다.",
+                                 language="ko-KR", categories=("Fire",))], D.WILDFIRE),
+    ("named fire with acres", [I("Evacuation Warning", headline="Park Fire: 12,000 acres, 5% containment",
+                                 categories=("Fire",))], D.WILDFIRE),
+    ("fire service sender", [I("Watch and Act", headline="Bunyip fire, Tonimbuk", categories=("Fire",),
+                               sender_name="Country Fire Authority")], D.WILDFIRE),
+    ("total fire ban", [I("Total Fire Ban", description="Total fire ban declared for Greater Sydney.",
+                          categories=("Fire",))], D.WILDFIRE),
+    ("red flag", [I("Red Flag Warning", codes=(("NationalWeatherService", "FWW"),))], D.WILDFIRE),
+    # --- non-natural and not-ours
+    ("amber text", [I("AMBER Alert", description="Child abducted in a blue van.", categories=("Rescue",))],
+     D.OTHER),
+    ("gas leak shelter", [I("Shelter in Place", description="Gas leak at 5th and Main. Shelter in place.",
+                            categories=("Safety",))], D.OTHER),
+    ("heat wave is not drought", [I("Excessive Heat Warning", description="Heat wave with temperatures to "
+                                    "43C; dry conditions continue.")], D.OTHER),
+    ("cold wave", [I("한파경보", description="아침 최저기온 영하 15도 이하의 강추위가 예상됩니다.",
+                     language="ko-KR")], D.OTHER),
+    ("wind is not typhoon korean", [I("강풍주의보", description="순간풍속 초속 20m 이상의 강풍이 불겠습니다.",
+                                      language="ko-KR")], D.OTHER),
+    ("power outage", [I("Utility Notice", description="Planned power outage from 1am to 5am.",
+                        categories=("Infra",))], D.OTHER),
+    ("terror", [I("Security Alert", description="Terrorist attack in progress downtown.",
+                  categories=("Security",))], D.OTHER),
+    ("missile korean", [I("민방공 경보", description="미사일 발사. 지하 대피소로 대피하십시오.",
+                          language="ko-KR", categories=("Security",))], D.OTHER),
+    ("fine dust korean", [I("미세먼지 경보", description="초미세먼지 농도가 매우 높습니다.", language="ko-KR",
+                            categories=("Health",))], D.OTHER),
+    ("no hazard words", [I("Community Announcement", description="Road works on Main Street.",
+                           categories=("Other",))], D.OTHER),
+    # --- Korean 재난문자 styles
+    ("kr flood", [I("호우경보", description="시간당 70mm 폭우, 하천 범람 우려", language="ko-KR")], D.FLOOD),
+    ("kr flood from river", [I("재난문자", headline="[OO시청] 하천 수위 상승으로 홍수경보 발령",
+                               language="ko-KR")], D.FLOOD),
+    ("kr landslide", [I("긴급재난문자", headline="[산림청] 산사태 위기경보 심각 발령, 집중호우로 인한 산사태 "
+                        "우려", language="ko-KR", categories=("Geo",))], D.LANDSLIDE),
+    ("kr drought", [I("안전안내문자", headline="[OO군청] 가뭄 장기화로 제한급수 실시", language="ko-KR",
+                      categories=("Env",))], D.DROUGHT),
+    ("kr wildfire", [I("긴급재난문자", headline="[산림청] 산불 확산, 주민 대피", language="ko-KR",
+                       categories=("Fire",))], D.WILDFIRE),
+    ("kr snow", [I("대설주의보", description="최고 30cm 이상의 많은 눈, 눈길 교통안전 유의",
+                   language="ko-KR")], D.HEAVY_SNOW),
+    ("kr typhoon", [I("긴급재난문자", headline="[행정안전부] 태풍 북상, 강풍·호우로 인한 침수 및 산사태 우려",
+                      language="ko-KR")], D.TYPHOON),
+    ("kr earthquake", [I("지진", headline="[기상청] 경북 포항시 북구 북쪽 5km 지역 규모4.6 지진",
+                         language="ko-KR", categories=("Geo",))], D.EARTHQUAKE),
+    ("kr tsunami", [I("지진해일경보", description="지진해일이 예상되니 해안가에서 즉시 대피", language="ko-KR",
+                      categories=("Geo",))], D.EARTHQUAKE),
+    ("kr aftershock", [I("재난문자", description="여진 발생에 유의 바랍니다.", language="ko-KR",
+                         categories=("Geo",))], D.EARTHQUAKE),
+    ("kr flood no-damage phrasing", [I("호우주의보", description="침수 피해가 없도록 유의 바랍니다.",
+                                       language="ko-KR")], D.FLOOD),
+    # --- other languages and agencies
+    ("jma heavy rain", [I("大雨特別警報", description="土砂災害や浸水害に厳重に警戒", language="ja-JP")],
+     D.FLOOD),
+    ("jma landslide", [I("土砂災害警戒情報", language="ja-JP", categories=("Geo",))], D.LANDSLIDE),
+    ("jma quake", [I("緊急地震速報", description="強い揺れに警戒", language="ja-JP", categories=("Geo",))],
+     D.EARTHQUAKE),
+    ("pagasa signal", [I("Tropical Cyclone Wind Signal No. 2", description="Bagyong Kristine")], D.TYPHOON),
+    ("india cyclone", [I("Cyclone Warning", description="Severe Cyclonic Storm Dana to cross the Odisha "
+                         "coast; heavy rainfall and flooding likely.")], D.TYPHOON),
+    ("india flood", [I("Flood Alert", description="Brahmaputra above danger level at Dibrugarh; inundation "
+                       "of low-lying areas.")], D.FLOOD),
+    ("geonet aftershock", [I("Aftershock Advisory", categories=("Geo",))], D.EARTHQUAKE),
+    ("shakealert", [I("ShakeAlert", description="Earthquake detected. Drop, cover, hold on.",
+                      categories=("Geo",))], D.EARTHQUAKE),
+    ("german flood", [I("Amtliche Warnung vor Hochwasser", language="de-DE")], D.FLOOD),
+    ("french fire", [I("Alerte feux de forêt", language="fr-FR", categories=("Fire",))], D.WILDFIRE),
+    ("spanish quake", [I("Aviso de terremoto", language="es-ES", categories=("Geo",))], D.EARTHQUAKE),
+    ("mudslide", [I("Debris Flow Warning", description="Mudslides and debris flows expected below burn scars."
+                    )], D.LANDSLIDE),
+    ("water shortage", [I("Water Emergency", headline="Stage 3 water shortage: mandatory water restrictions",
+                          categories=("Env",))], D.DROUGHT),
+    ("winter storm", [I("Winter Storm Warning", description="Snow and freezing rain.")], D.HEAVY_SNOW),
+    ("negated tsunami keeps quake", [I("Earthquake Information", description="No tsunami threat.",
+                                       categories=("Geo",))], D.EARTHQUAKE),
+    ("negated flood", [I("Drought Statement", description="No flooding is expected; reservoirs at 12%.")],
+     D.DROUGHT),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("infos", "expected"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_classify_case(infos: list[I], expected: D) -> None:
+    result = run(*infos)
+    assert result.disaster is expected, result.reason
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_event_code_confidence_is_high_and_names_the_code() -> None:
+    result = run(I("Flash Flood Warning", codes=((SAME, "FFW"),)))
+    assert result.confidence >= 0.9
+    assert result.field == "eventCode SAME" and result.term == "FFW"
+    assert result.reason == "eventCode SAME matched 'FFW'"
+
+
+def test_confidence_orders_by_field_trust() -> None:
+    by_code = run(I("Warning", codes=((SAME, "EQW"),), categories=("Geo",))).confidence
+    by_event = run(I("Earthquake", categories=("Geo",))).confidence
+    by_headline = run(I("Notice", headline="Earthquake felt in the city", categories=("Geo",))).confidence
+    by_description = run(I("Notice", description="An earthquake was felt.", categories=("Geo",))).confidence
+    assert by_code > by_event > by_headline > by_description > 0.3
+
+
+def test_other_without_any_term_has_low_confidence() -> None:
+    result = run(I("Community Announcement", description="Library closed Monday.", categories=("Other",)))
+    assert result.disaster is D.OTHER and result.confidence <= 0.3
+    assert result.term == "" and "no hazard term" in result.reason
+
+
+def test_bilingual_alert_combines_evidence() -> None:
+    # The Korean block's event is generic; the English block carries the hazard.
+    ko = I("긴급재난문자", headline="[행정안전부] 안전에 유의 바랍니다", language="ko-KR")
+    en = I("Emergency Alert", headline="Flash flooding along the Han River", language="en-US")
+    result = run(ko, en)
+    assert result.disaster is D.FLOOD and result.term.lower() == "flash flooding"
+
+
+def test_competing_evidence_lowers_confidence() -> None:
+    clean = run(I("Typhoon Warning"))
+    mixed = run(I("Typhoon Warning", description="Flooding, landslides and flash floods in many areas."))
+    assert clean.disaster is mixed.disaster is D.TYPHOON
+    assert mixed.confidence < clean.confidence
+
+
+def test_alert_without_info_is_other() -> None:
+    data = build(I("x")).replace(b"<info>", b"<!--", 1).replace(b"</info>", b"-->", 1)
+    result = classify(parse_alert(data))
+    assert result.disaster is D.OTHER and result.confidence == 0.0
+
+
+def test_hostile_long_repetitive_text_is_bounded() -> None:
+    result = run(I("Notice", description="rain " * 100_000, categories=("Other",)))
+    assert result.disaster is D.FLOOD and result.confidence < 0.7
