@@ -335,6 +335,9 @@ def tiny_dpt(root: Path) -> Path:
     )
     torch.manual_seed(0)
     model = DPTForDepthEstimation(config).eval()
+    with torch.no_grad():  # a wider random head, so the tiny model's depth is not flat (ReLU of near-zero)
+        for param in model.head.parameters():
+            param.normal_(0.0, 0.5)
     processor = DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=False)
     model.save_pretrained(out)
     processor.save_pretrained(out)
@@ -440,3 +443,40 @@ def tiny_clip(root: Path) -> Path:
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return _mark(out)
+
+
+# --- shared test data and helpers -----------------------------------------------------------------------------
+
+#: One description per type: the tiny LLM memorises these, so a trained adapter gives a known prompt.
+DESCRIPTIONS = {
+    "flood": "Brown floodwater covers the street and parked cars under grey clouds.",
+    "landslide": "A river of mud and rocks slides down the hillside onto the road.",
+    "drought": "A cracked dry riverbed under a hazy white sky.",
+    "wildfire": "Flames and thick smoke rise from the burning pine forest.",
+    "heavy_snow": "Deep snow buries the village road and the roofs.",
+    "typhoon": "Storm waves crash over the sea wall in strong wind.",
+    "earthquake": "Collapsed buildings and rubble fill the cracked street.",
+}
+
+
+def write_jsonl(path: Path) -> Path:
+    path.write_text(
+        "".join(json.dumps({"disaster": k, "description": v}) + "\n" for k, v in DESCRIPTIONS.items())
+    )
+    return path
+
+
+def llm_corpus() -> list[str]:
+    from cinealert.cap.model import DisasterType
+    from cinealert.render.ml.prompter import format_instruction
+    from cinealert.render.prompt import DISPLAY_NAME
+
+    return [f"{format_instruction(DISPLAY_NAME[DisasterType(k)])} {v}" for k, v in DESCRIPTIONS.items()]
+
+
+def single_thread() -> None:
+    """Pick the process device first (it sizes torch's thread pool), then use one thread: the CPU is shared."""
+    from cinealert.render.device import get_device
+
+    get_device()
+    torch.set_num_threads(1)
