@@ -71,7 +71,7 @@ async def count_topic(bootstrap: str, settings: Settings, topic: str, want: int,
         await consumer.stop()
 
 
-async def run_demo(settings: Settings, files: list[Path], timeout_s: float) -> int:
+async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root: Path) -> int:
     from cinealert.daemon.broker import EmbeddedBroker
     from cinealert.daemon.metrics import Metrics, serve
     from cinealert.daemon.send import send_files
@@ -129,7 +129,7 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float) -> i
         await task
         server.shutdown()
         await asyncio.to_thread(broker.stop)
-    _print_table(sent, outcomes, stage_dir=settings.broadcast.output_dir)
+    _print_table(sent, outcomes, stage_dir=settings.broadcast.output_dir, root=root)
     missing = [p for p, partition, offset in sent if (partition, offset) not in outcomes]
     print(
         f"\n{len(sent)} sent, {len(sent) - len(missing)} finished; "
@@ -142,18 +142,28 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float) -> i
     return 0 if ok else 1
 
 
+def _name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
 def _print_table(
-    sent: list[tuple[Path, int, int]], outcomes: dict[tuple[int, int], Outcome | None], stage_dir: Path
+    sent: list[tuple[Path, int, int]],
+    outcomes: dict[tuple[int, int], Outcome | None],
+    stage_dir: Path,
+    root: Path,
 ) -> None:
     rows = [("FILE", "RESULT", "DETAIL", "OUTPUT")]
     for path, partition, offset in sent:
         key = (partition, offset)
         if key not in outcomes:
-            rows.append((path.name, "unfinished", "", ""))
+            rows.append((_name(path, root), "unfinished", "", ""))
             continue
         o = outcomes[key]
         if o is None:
-            rows.append((path.name, "rejected", "internal error", ""))
+            rows.append((_name(path, root), "rejected", "internal error", ""))
             continue
         detail = o.disaster or o.reason
         if o.superseded:
@@ -161,7 +171,7 @@ def _print_table(
         if o.withdrawn:
             detail += f" (withdrew {o.withdrawn})"
         output = str(stage_dir / o.key.slug()) if o.key and o.status in ("published", "duplicate") else ""
-        rows.append((path.name, o.status, detail, output))
+        rows.append((_name(path, root), o.status, detail, output))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
@@ -198,4 +208,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not files:
         print(f"demo: no samples in {root}", file=sys.stderr)
         return 2
-    return asyncio.run(run_demo(settings, files, args.timeout))
+    return asyncio.run(run_demo(settings, files, args.timeout, root))
