@@ -29,6 +29,7 @@ from cinealert.cap.vocabulary import (
     AWARENESS_NAMES,
     AWARENESS_TYPES,
     FIRE,
+    LETTER,
     NEGATION_AFTER,
     NEGATION_BEFORE,
     NWS_CODES,
@@ -167,10 +168,20 @@ def _texts(info: Info) -> list[Evidence]:
 def _scan(text: str, weight: float, field: str) -> list[Evidence]:
     """Best match per class in one text, longest match first so "house fire" hides the "fire" inside it."""
     text = text[:SCAN_CHARS]
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lower-cased; quote the lowered text
+        text = lowered
+    has_latin = LETTER.search(lowered) is not None
+    has_other = not lowered.isascii()
     matches: list[tuple[int, int, Target, float]] = []
     for term in TERMS:
-        for match in term.regex.finditer(text):
-            matches.append((match.start(), match.end(), term.target, term.strength))
+        if not (has_latin if term.latin else has_other):
+            continue
+        for match in term.regex.finditer(lowered):
+            start = match.start()
+            if term.latin and start and LETTER.match(lowered, start - 1):
+                continue
+            matches.append((start, match.end(), term.target, term.strength))
     if len(matches) > MAX_MATCHES:  # a hostile text repeating one word must not make this quadratic blow up
         matches = sorted(matches)[:MAX_MATCHES]
     matches.sort(key=lambda m: (-(m[1] - m[0]), m[0]))

@@ -307,16 +307,22 @@ class Term:
     regex: re.Pattern[str]
     target: Target
     strength: float
+    latin: bool
+    """Latin terms are matched on lower-cased text and need a non-letter before them (checked by the caller:
+    a leading look-behind would stop the regex engine from skipping ahead to its literal prefix)."""
+
+
+LETTER: Final = re.compile(r"[A-Za-z\u00C0-\u024F]")
 
 
 def _latin(fragment: str) -> re.Pattern[str]:
     body = fragment.replace(" ", r"[\s_-]*")
-    return re.compile(rf"(?<![A-Za-z\u00C0-\u024F])(?:{body})(?![A-Za-z\u00C0-\u024F])", re.IGNORECASE)
+    return re.compile(rf"(?:{body})(?![A-Za-z\u00C0-\u024F])")
 
 
 def _compile() -> tuple[Term, ...]:
-    terms = [Term(_latin(fragment), target, strength) for fragment, target, strength in LATIN]
-    terms += [Term(re.compile(re.escape(text)), target, strength) for text, target, strength in CJK]
+    terms = [Term(_latin(fragment), target, strength, True) for fragment, target, strength in LATIN]
+    terms += [Term(re.compile(re.escape(text)), target, strength, False) for text, target, strength in CJK]
     return tuple(terms)
 
 
