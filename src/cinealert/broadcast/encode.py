@@ -29,6 +29,7 @@ from cinealert.render.loop import NTSC_FPS, Frame
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 AUDIO_RATE = 48_000
+TS_OFFSET = "1.4"
 Samples = npt.NDArray[np.float32]
 
 #: Called with (file name, bytes, duration seconds) for each finished segment, in order.
@@ -197,7 +198,9 @@ def encode_ts(
         last = first + seg_frames if num_frames is None else min(num_frames, first + seg_frames)
         buf = io.BytesIO()
         try:
-            container = av.open(buf, "w", format="mpegts")
+            # A constant offset (FFmpeg's customary 1.4 s mux delay) keeps the audio priming packet's negative
+            # timestamp positive, so no segment gets shifted on its own and timestamps stay continuous.
+            container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
             vstream = _add_video_stream(container, profile, seg_frames)
             astream = _add_audio_stream(container, profile)
             for index in range(first, last):

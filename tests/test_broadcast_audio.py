@@ -1,0 +1,164 @@
+"""Spoken alert: espeak-ng speech, attention tone, BS.1770 loudness — checked with FFmpeg's ebur128 meter."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import threading
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cinealert.broadcast.audio import (
+    RATE,
+    AudioCancelledError,
+    EspeakSpeaker,
+    TTSError,
+    attention_tone,
+    build_audio,
+    integrated_loudness,
+    normalize,
+    true_peak_dbtp,
+)
+
+TEXTS = [
+    ("ko-KR", "headline", "제주도 태풍경보 발효"),
+    ("ko-KR", "instruction", "해안가 접근을 금지하고 실내에 머무르십시오."),
+    ("en-US", "headline", "Typhoon warning for Jeju"),
+    ("en-US", "instruction", "Stay indoors and away from the coast."),
+]
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> Path:
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) measured by FFmpeg, an independent implementation."""
+    proc = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = proc.stderr[proc.stderr.rindex("Summary:") :]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))  # type: ignore[union-attr]
+    return integrated, peak
+
+
+@pytest.fixture(scope="module")
+def alert_audio():  # type: ignore[no-untyped-def]
+    return build_audio(TEXTS, EspeakSpeaker())
+
+
+def test_alert_audio_meets_a85_loudness_by_ffmpeg(alert_audio, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    integrated, peak = ebur128(write_wav(tmp_path / "alert.wav", alert_audio.samples))
+    assert -25.0 <= integrated <= -23.0
+    assert peak <= -2.0 + 0.3
+    assert abs(alert_audio.loudness_lkfs - integrated) < 0.5  # our meter agrees with FFmpeg's
+
+
+def test_utterances_are_timed_in_order_after_the_tone(alert_audio) -> None:  # type: ignore[no-untyped-def]
+    utts = alert_audio.utterances
+    assert [(u.language, u.kind) for u in utts] == [(lang, kind) for lang, kind, _ in TEXTS]
+    assert utts[0].start_s >= 1.5  # after the attention tone
+    for a, b in itertools.pairwise(utts):
+        assert a.end_s <= b.start_s
+    assert all(u.end_s - u.start_s > 0.5 for u in utts)
+    assert utts[-1].end_s <= alert_audio.duration_s
+    # speech actually sits inside each utterance window, silence in the gaps
+    s = alert_audio.samples
+    for u in utts:
+        inside = s[int(u.start_s * RATE) : int(u.end_s * RATE)]
+        assert np.sqrt(np.mean(inside**2)) > 0.01
+    gap = s[int(utts[0].end_s * RATE) + 100 : int(utts[1].start_s * RATE) - 100]
+    assert np.abs(gap).max() < 1e-3
+
+
+def test_attention_tone_is_the_853_960_hz_pair_and_quieter_than_speech(alert_audio) -> None:  # type: ignore[no-untyped-def]
+    tone = attention_tone(1.5)
+    spectrum = np.abs(np.fft.rfft(tone))
+    freqs = np.fft.rfftfreq(len(tone), 1 / RATE)
+    top = sorted(freqs[np.argsort(spectrum)[-2:]].round())
+    assert top == [853.0, 960.0]
+    s = alert_audio.samples
+    tone_part = s[: int(1.4 * RATE)]
+    speech = s[int(alert_audio.utterances[0].start_s * RATE) : int(alert_audio.utterances[-1].end_s * RATE)]
+    assert integrated_loudness(tone_part) < integrated_loudness(speech) - 3
+
+
+def test_our_meter_matches_the_bs1770_reference_sine() -> None:
+    # BS.1770: a 997 Hz sine at 0 dBFS peak in one channel reads -3.01 LKFS.
+    t = np.arange(RATE * 5) / RATE
+    sine = np.sin(2 * np.pi * 997 * t).astype(np.float32)
+    assert integrated_loudness(sine) == pytest.approx(-3.01, abs=0.05)
+    assert integrated_loudness(sine * 0.1) == pytest.approx(-23.01, abs=0.05)
+    assert integrated_loudness(np.zeros(RATE, np.float32)) == -np.inf
+
+
+def test_peaky_signal_is_limited_to_the_true_peak_ceiling(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(RATE * 6) / RATE
+    signal = 0.05 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
+    clicks = rng.choice(len(t), 40, replace=False)
+    signal[clicks] = 0.9  # sparse spikes: crest factor far beyond what -24 LKFS at -2 dBTP allows
+    out = normalize(signal.astype(np.float32), -24.0, -2.0)
+    assert true_peak_dbtp(out) <= -2.0
+    integrated, peak = ebur128(write_wav(tmp_path / "peaky.wav", out))
+    assert peak <= -2.0 + 0.3
+    assert -25.0 <= integrated <= -23.0
+
+
+def test_missing_engine_is_reported_clearly() -> None:
+    with pytest.raises(TTSError, match="espeak-ng not found"):
+        EspeakSpeaker(binary="espeak-ng-not-installed").speak("test", "en")
+
+
+def test_nothing_to_say_is_an_error() -> None:
+    with pytest.raises(TTSError, match="nothing to speak"):
+        build_audio([("en", "headline", "  ")], EspeakSpeaker())
+
+
+def test_cancel_stops_before_assembling() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(AudioCancelledError):
+        build_audio(TEXTS[:1], EspeakSpeaker(), cancel=cancel)
+
+
+class ToneSpeaker:
+    """A second engine through the same protocol: proves the seam (a neural TTS would plug in the same way)."""
+
+    name = "tones"
+
+    def speak(self, text: str, language: str):  # type: ignore[no-untyped-def]
+        t = np.arange(int(0.05 * len(text) * RATE)) / RATE
+        return (0.3 * np.sin(2 * np.pi * (300 if language.startswith("ko") else 500) * t)).astype(np.float32)
+
+
+def test_speaker_protocol_accepts_another_engine() -> None:
+    audio = build_audio([("ko", "headline", "가" * 40), ("en", "headline", "a" * 20)], ToneSpeaker())
+    assert audio.utterances[0].end_s - audio.utterances[0].start_s == pytest.approx(2.0, abs=0.01)
+    assert audio.utterances[1].end_s - audio.utterances[1].start_s == pytest.approx(1.0, abs=0.01)
+    assert audio.loudness_lkfs == pytest.approx(-24.0, abs=0.1)
