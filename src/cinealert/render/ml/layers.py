@@ -49,19 +49,28 @@ def depth_thresholds(
     values = nearness.ravel()
     hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
     smooth = np.convolve(hist.astype(np.float64), np.ones(5) / 5.0, mode="same")
-    valleys = [i for i in range(2, bins - 2) if smooth[i] <= smooth[i - 1] and smooth[i] < smooth[i + 1]]
-    centres = (edges[:-1] + edges[1:]) / 2.0
+    valleys: list[float] = []  # bin positions; a flat valley (an empty depth gap) is cut at its middle
+    i = 1
+    while i < bins - 1:
+        j = i
+        while j + 1 < bins - 1 and smooth[j + 1] == smooth[i]:
+            j += 1
+        if smooth[i - 1] > smooth[i] and smooth[j + 1] > smooth[i]:
+            valleys.append((i + j) / 2.0)
+        i = j + 1
+    centre = {v: float(np.interp(v + 0.5, np.arange(bins + 1), edges)) for v in valleys}
+    depth_of = {v: smooth[int(v)] for v in valleys}
     chosen: list[float] = []
 
     def bands_ok(cuts: list[float]) -> bool:
         counts = np.histogram(values, bins=[0.0, *sorted(cuts), 1.0 + 1e-6])[0]
         return bool(counts.min() >= min_fraction * values.size)
 
-    for i in sorted(valleys, key=lambda i: smooth[i]):
+    for v in sorted(valleys, key=lambda v: depth_of[v]):
         if len(chosen) == max_layers - 1:
             break
-        if bands_ok([*chosen, float(centres[i])]):
-            chosen.append(float(centres[i]))
+        if bands_ok([*chosen, centre[v]]):
+            chosen.append(centre[v])
     if not chosen:
         qs = np.quantile(values, np.linspace(0.0, 1.0, max_layers + 1)[1:-1])
         chosen = [float(q) for q in qs if 0.0 < q < 1.0]
