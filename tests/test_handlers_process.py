@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cinealert.cap import parse_alert
 from cinealert.cap.model import AlertKey
 from cinealert.config.sections import HandlerSettings
 from cinealert.handlers.process import Processor, event_id, reject_label
@@ -40,34 +41,13 @@ class Sinks:
         self.dead.append((data, label, reason, stage))
 
 
-def cap_functions() -> tuple[Any, Any]:
-    """The real ``cinealert.cap`` parser and classifier; a keyword shim only while ``classify`` has not landed."""
-    import cinealert.cap as cap
-    from cinealert.cap.model import Classification, DisasterType
-    from cinealert.cap.parse import parse_alert
-
-    def shim(alert: Any) -> Classification:
-        text = " ".join(i.event for i in alert.infos).lower()
-        hit = "flood" in text
-        return Classification(
-            DisasterType.FLOOD if hit else DisasterType.OTHER, 1.0 if hit else 0.0, "event", ""
-        )
-
-    return getattr(cap, "parse_alert", parse_alert), getattr(cap, "classify", shim)
-
-
 def make(
     tmp_path: Path, stage: SummaryStage | None = None, **handler: Any
 ) -> tuple[Processor, Sinks, SummaryStage]:
     sinks = Sinks()
     stage = stage or SummaryStage(tmp_path / "out")
     settings = HandlerSettings(dedup_state_dir=tmp_path / "state", retry_backoff_s=0.0, **handler)
-    parse, classify = cap_functions()
-    return (
-        Processor(stage, settings, sinks.announce, sinks.dead_letter, parse=parse, classify=classify),
-        sinks,
-        stage,
-    )
+    return Processor(stage, settings, sinks.announce, sinks.dead_letter), sinks, stage
 
 
 async def handle(proc: Processor, data: bytes, cancel: threading.Event | None = None) -> Any:
@@ -217,7 +197,7 @@ def test_existing_reads_back_what_publish_wrote(tmp_path: Path) -> None:
     from cinealert.cap.model import Classification, DisasterType
 
     stage = SummaryStage(tmp_path)
-    alert = cap_functions()[0](cap_xml("E-1"))
+    alert = parse_alert(cap_xml("E-1"))
     assert stage.existing(alert.key) is None
     published = stage.publish(
         alert, Classification(DisasterType.FLOOD, 0.9, "event", "flood"), threading.Event()

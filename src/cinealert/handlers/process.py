@@ -91,32 +91,19 @@ def _key_doc(key: AlertKey) -> dict[str, str]:
     return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
 
 
-def _cap_function(name: str) -> Callable[..., Any]:
-    """``cinealert.cap.<name>``, imported on first use so that ``handlers`` stays cheap to import."""
-    import importlib
-
-    func: Callable[..., Any] = getattr(importlib.import_module("cinealert.cap"), name)
-    return func
-
-
 def _default_parse(cap: CapSettings) -> ParseFn:
-    parse_alert = _cap_function("parse_alert")
+    from cinealert.cap import parse_alert
 
     def parse(data: bytes) -> Alert:
-        alert: Alert = parse_alert(data, settings=cap)
-        return alert
+        return parse_alert(data, settings=cap)
 
     return parse
 
 
 def _default_classify() -> ClassifyFn:
-    classify = _cap_function("classify")
+    from cinealert.cap import classify
 
-    def run(alert: Alert) -> Classification:
-        result: Classification = classify(alert)
-        return result
-
-    return run
+    return classify
 
 
 class Processor:
