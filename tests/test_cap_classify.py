@@ -215,6 +215,285 @@ CASES: list[tuple[str, list[I], D]] = [
 ]  # fmt: skip
 
 
+# More real-world shapes: NWS products, Environment Canada, PAGASA, AU fire services, JMA, 행정안전부, EU languages.
+MORE: list[tuple[str, I]] = [
+    ("flood", I("Flood Advisory", description="Minor flooding in low-lying and poor drainage areas.")),
+    ("flood", I("Hydrologic Outlook")),
+    (
+        "flood",
+        I(
+            "Heavy Rainfall Warning",
+            description="Orange rainfall warning: flooding in low-lying areas.",
+            language="en-PH",
+        ),
+    ),
+    (
+        "flood",
+        I("Rainfall Warning", description="Rainfall amounts of 50 to 80 mm are expected.", language="en-CA"),
+    ),
+    (
+        "flood",
+        I(
+            "Severe Weather Warning",
+            description="Heavy rainfall that may lead to flash flooding. Damaging winds.",
+        ),
+    ),
+    (
+        "other",
+        I(
+            "Severe Thunderstorm Warning",
+            description="60 mph wind gusts and quarter size hail. Heavy rain may lead to localized flooding.",
+        ),
+    ),
+    ("typhoon", I("Post-Tropical Cyclone Local Statement")),
+    (
+        "typhoon",
+        I("Hurricane Local Statement", description="Life-threatening storm surge and flooding rainfall."),
+    ),
+    ("heavy_snow", I("Snow Squall Warning")),
+    (
+        "heavy_snow",
+        I(
+            "Winter Weather Advisory",
+            description="Mixed precipitation. Total snow accumulations of 2 to 4 inches.",
+        ),
+    ),
+    (
+        "heavy_snow",
+        I("Avalanche Warning", description="High avalanche danger in the backcountry.", categories=("Geo",)),
+    ),
+    ("other", I("Frost Advisory")),
+    ("other", I("Wind Chill Warning")),
+    ("other", I("Dense Fog Advisory")),
+    (
+        "other",
+        I(
+            "Air Quality Alert",
+            description="Smoke from wildfires in Canada is causing unhealthy air quality.",
+        ),
+    ),
+    ("other", I("Volcano Warning", description="Ashfall expected downwind.", categories=("Geo",))),
+    ("earthquake", I("Tsunami Advisory", categories=("Geo",))),
+    (
+        "earthquake",
+        I("Earthquake Early Warning", description="Strong shaking expected.", categories=("Geo",)),
+    ),
+    (
+        "drought",
+        I(
+            "Drought Information Statement",
+            description="Severe drought (D2) continues. Stage 2 water restrictions.",
+        ),
+    ),
+    ("wildfire", I("Fire Weather Watch", codes=(("NationalWeatherService", "FWA"),))),
+    (
+        "wildfire",
+        I(
+            "Bushfire Advice",
+            headline="Advice - Mount Stuart fire, Hobart",
+            categories=("Fire",),
+            language="en-AU",
+        ),
+    ),
+    (
+        "wildfire",
+        I(
+            "Emergency Warning",
+            headline="Cudlee Creek bushfire: leave now",
+            categories=("Fire",),
+            language="en-AU",
+        ),
+    ),
+    (
+        "wildfire",
+        I(
+            "Evacuation Warning",
+            description="Due to the Dixie Fire, residents of Greenville should prepare to leave.",
+            categories=("Fire",),
+        ),
+    ),
+    (
+        "other",
+        I(
+            "Evacuation Order",
+            description="A gas main rupture in the downtown core. Leave the area.",
+            categories=("Safety",),
+        ),
+    ),
+    ("other", I("Boil Water Advisory", categories=("Health",))),
+    ("landslide", I("Debris Flow Warning")),
+    (
+        "landslide",
+        I(
+            "Rockfall Warning",
+            description="Rockfall on Highway 99 near Lillooet. Road closed.",
+            categories=("Geo", "Transport"),
+        ),
+    ),
+    (
+        "flood",
+        I(
+            "Dam Failure Warning",
+            description="Oroville Dam spillway failure imminent.",
+            codes=(("SAME", "CEM"),),
+        ),
+    ),
+    (
+        "typhoon",
+        I("Cyclone Watch", description="Tropical Cyclone Alfred may approach the coast.", language="en-AU"),
+    ),
+    (
+        "flood",
+        I(
+            "Flood Watch",
+            description="Tropical moisture from the remnants of Hurricane Helene will bring heavy rain.",
+        ),
+    ),
+    (
+        "earthquake",
+        I(
+            "地震情報",
+            description="震源地は能登半島沖。この地震による津波の心配はありません。",
+            language="ja-JP",
+            categories=("Geo",),
+        ),
+    ),
+    ("flood", I("洪水警報", language="ja-JP")),
+    ("typhoon", I("暴風警報", description="台風第10号の接近に伴い", language="ja-JP")),
+    ("heavy_snow", I("大雪警報", language="ja-JP")),
+    (
+        "landslide",
+        I("土砂災害警戒情報", description="大雨による土砂災害の危険度が高まっています", language="ja-JP"),
+    ),
+    (
+        "flood",
+        I(
+            "호우특보",
+            description="[행정안전부] 호우경보 발효, 하천변 산책로, 지하차도 등 위험지역 접근 금지",
+            language="ko-KR",
+        ),
+    ),
+    (
+        "typhoon",
+        I("태풍경보", description="태풍 카눈 북상으로 해안가 폭풍해일, 저지대 침수 우려", language="ko-KR"),
+    ),
+    (
+        "earthquake",
+        I(
+            "지진 발생",
+            description="일본 규슈 지역 규모 7.1 지진, 국내 영향 없음",
+            language="ko-KR",
+            categories=("Geo",),
+        ),
+    ),
+    (
+        "wildfire",
+        I(
+            "산불 재난 국가위기경보",
+            description="산불 위기경보 '심각' 발령, 입산 자제",
+            language="ko-KR",
+            categories=("Fire",),
+        ),
+    ),
+    (
+        "other",
+        I(
+            "실종자 찾기",
+            description="배회 중인 치매 어르신(78세)을 찾습니다. 키 160cm",
+            language="ko-KR",
+            categories=("Rescue",),
+        ),
+    ),
+    (
+        "other",
+        I("폭염경보", description="낮 최고기온 35도 이상, 온열질환 주의, 물 충분히 마시기", language="ko-KR"),
+    ),
+    (
+        "drought",
+        I("재난문자", description="가뭄 심화로 농업용수 부족, 물 절약 동참 바랍니다", language="ko-KR"),
+    ),
+    (
+        "heavy_snow",
+        I("대설특보", description="내일까지 최고 20cm 이상 눈, 빙판길 교통안전 유의", language="ko-KR"),
+    ),
+    ("landslide", I("산사태주의보", description="산사태 위험지역 주민 대피", language="ko-KR")),
+    ("flood", I("홍수주의보", description="한강 한강대교 지점 홍수주의보 발령", language="ko-KR")),
+    (
+        "other",
+        I(
+            "화재 발생",
+            description="OO동 공장에서 화재가 발생하여 연기가 다량 발생하고 있습니다. 창문을 닫아 주십시오.",
+            language="ko-KR",
+            categories=("Fire",),
+        ),
+    ),
+    (
+        "other",
+        I("교통통제", description="교통사고로 인해 OO대로 통제", language="ko-KR", categories=("Transport",)),
+    ),
+    ("other", I("Extreme Heat Warning", description="Hot and dry conditions; fire danger is elevated.")),
+    (
+        "drought",
+        I(
+            "Water Conservation Notice",
+            description="Due to the ongoing drought, lawn watering is banned.",
+            categories=("Env",),
+        ),
+    ),
+    ("earthquake", I("Magnitude 5.8 Earthquake", language="en-IN", categories=("Geo",))),
+    (
+        "flood",
+        I(
+            "Flood Situation Report",
+            description="Water level of river Kosi is above the danger mark.",
+            language="en-IN",
+        ),
+    ),
+    ("typhoon", I("Super Typhoon Warning", description="Super Typhoon Man-yi (Pepito) makes landfall.")),
+    (
+        "wildfire",
+        I("Grassfire", description="Grass and scrub fire near the Stuart Highway", categories=("Fire",)),
+    ),
+    ("other", I("Police Incident", description="Armed offender. Stay indoors.", categories=("Security",))),
+    (
+        "wildfire",
+        I(
+            "Waldbrandgefahr",
+            description="Hohe Waldbrandgefahr, Stufe 4",
+            language="de-DE",
+            categories=("Fire",),
+        ),
+    ),
+    ("heavy_snow", I("Avviso neve", description="nevicate abbondanti", language="it-IT")),
+    ("flood", I("Alerte crues", description="Vigilance rouge inondation", language="fr-FR")),
+]
+
+
+@pytest.mark.parametrize(("expected", "info"), MORE, ids=[f"{i}-{m[1].event}" for i, m in enumerate(MORE)])
+def test_classify_more(expected: str, info: I) -> None:
+    result = run(info)
+    assert result.disaster.value == expected, result.reason
+
+
+@pytest.mark.parametrize(
+    ("event", "language", "expected"),
+    [
+        ("Waldbrandgefahr Stufe 4", "de-DE", D.WILDFIRE),
+        ("Unwetterwarnung: Sturmflut", "de-DE", D.FLOOD),
+        ("Aviso de inundação", "pt-BR", D.FLOOD),
+        ("Peringatan dini banjir", "id-ID", D.FLOOD),
+        ("Gempa bumi M6.1", "id-ID", D.EARTHQUAKE),
+        ("Tanah longsor", "id-ID", D.LANDSLIDE),
+        ("Cảnh báo lũ quét và sạt lở đất", "vi-VN", D.FLOOD),
+        ("Tin bão khẩn cấp", "vi-VN", D.TYPHOON),
+        ("颱風警報", "zh-TW", D.TYPHOON),
+        ("Babala sa bagyo", "fil-PH", D.TYPHOON),
+    ],
+)
+def test_classify_other_languages(event: str, language: str, expected: D) -> None:
+    assert run(I(event, language=language)).disaster is expected
+
+
 @pytest.mark.parametrize(("infos", "expected"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
 def test_classify_case(infos: list[I], expected: D) -> None:
     result = run(*infos)
