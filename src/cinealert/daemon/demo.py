@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -85,7 +86,7 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
         topics=(k.alerts_topic, k.media_topic, k.dead_letter_topic),
         partitions=k.embedded_partitions,
     )
-    await asyncio.to_thread(broker.start)
+    broker.start()  # on this thread: the broker is tied to it (dies with it)
     metrics = Metrics()
     server, port = serve(metrics.registry, settings.metrics.host, 0)
     outcomes: dict[tuple[int, int], Outcome | None] = {}
@@ -108,13 +109,22 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
         on_outcome=on_outcome,
     )
     stop = asyncio.Event()
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, interrupted.set)
     task = asyncio.create_task(daemon.run(stop))
     try:
         sent = await send_files(settings, broker.bootstrap, k.alerts_topic, files)
         print(f"sent {len(sent)} sample(s) to {k.alerts_topic}; waiting for the daemon ...", flush=True)
         wanted = {(partition, offset) for _p, partition, offset in sent}
         deadline = time.monotonic() + timeout_s
-        while not wanted <= outcomes.keys() and time.monotonic() < deadline and not task.done():
+        while (
+            not wanted <= outcomes.keys()
+            and time.monotonic() < deadline
+            and not task.done()
+            and not interrupted.is_set()
+        ):
             progress.clear()
             try:
                 await asyncio.wait_for(progress.wait(), 1.0)
@@ -128,7 +138,9 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
         stop.set()
         await task
         server.shutdown()
-        await asyncio.to_thread(broker.stop)
+        broker.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
     _print_table(sent, outcomes, stage_dir=settings.broadcast.output_dir, root=root)
     missing = [p for p, partition, offset in sent if (partition, offset) not in outcomes]
     print(
