@@ -546,3 +546,11 @@ def test_alert_without_info_is_other() -> None:
 def test_hostile_long_repetitive_text_is_bounded() -> None:
     result = run(I("Notice", description="rain " * 100_000, categories=("Other",)))
     assert result.disaster is D.FLOOD and result.confidence < 0.7
+
+
+def test_many_info_blocks_are_bounded() -> None:
+    blocks = [I("Flood Warning")] + [I("Notice", description="rain " * 20, categories=("Other",))] * 2000
+    alert = parse_alert(build(*blocks))
+    assert len(alert.infos) == 2001
+    result = classify(alert)
+    assert result.disaster is D.FLOOD and result.field == "event"

@@ -69,6 +69,8 @@ BASE_CONFIDENCE = {
 NO_TERM_CONFIDENCE = 0.1
 MIN_SCORE = 0.25
 MAX_MATCHES = 300
+MAX_INFOS = 32
+"""Meteoalarm sends up to ~30 languages; more info blocks than that add nothing but work."""
 SCAN_CHARS = 4000
 """Only the start of a long text is scanned: the main event is named early, and the cost stays bounded."""
 
@@ -96,7 +98,7 @@ def classify(alert: Alert) -> Classification:
     if not alert.infos:
         return Classification(DisasterType.OTHER, 0.0, "no info block", "")
     evidence: list[Evidence] = []
-    for info in alert.infos:
+    for info in alert.infos[:MAX_INFOS]:
         evidence.extend(_codes(info))
         evidence.extend(_parameters(info))
         evidence.extend(_texts(info))
@@ -241,7 +243,7 @@ def _resolve_fire(alert: Alert, evidence: list[Evidence]) -> list[Evidence]:
 
 def _context_text(alert: Alert) -> str:
     parts = [alert.sender]
-    for info in alert.infos:
+    for info in alert.infos[:MAX_INFOS]:
         parts += [
             info.sender_name or "",
             info.event,
@@ -256,7 +258,7 @@ def _categories(alert: Alert, evidence: list[Evidence]) -> list[Evidence]:
     present = {ev.target for ev in evidence}
     found = []
     seen: set[str] = set()
-    for info in alert.infos:
+    for info in alert.infos[:MAX_INFOS]:
         for category in info.categories:
             if category in seen:
                 continue
