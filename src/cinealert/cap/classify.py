@@ -38,11 +38,11 @@ from cinealert.cap.vocabulary import (
     SAME_NAMES,
     SIDE_EFFECT_AFTER,
     SIDE_EFFECT_BEFORE,
-    TERMS,
     VEGETATION,
     VTEC,
     VTEC_PHENOMENA,
     Target,
+    terms,
 )
 
 W_CODE = 10.0
@@ -176,7 +176,7 @@ def _scan(text: str, weight: float, field: str) -> list[Evidence]:
     has_latin = LETTER.search(lowered) is not None
     has_other = not lowered.isascii()
     matches: list[tuple[int, int, Target, float]] = []
-    for term in TERMS:
+    for term in terms():
         if not (has_latin if term.latin else has_other):
             continue
         for match in term.regex.finditer(lowered):

@@ -25,6 +25,7 @@ Decisions worth knowing (they are deliberate, and the tests pin them):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -466,11 +467,10 @@ def _latin(fragment: str) -> re.Pattern[str]:
     return re.compile(rf"(?:{body})(?![A-Za-z\u00C0-\u024F\u1E00-\u1EFF])")
 
 
-def _compile() -> tuple[Term, ...]:
+@functools.cache
+def terms() -> tuple[Term, ...]:
+    """All terms, compiled on first use so that ``cinealert validate`` never pays for them."""
     terms = [Term(_latin(fragment), target, strength, True) for fragment, target, strength in LATIN]
     terms += [Term(re.compile(re.escape(text)), target, strength, False) for text, target, strength in CJK]
     terms += [Term(re.compile(pattern), target, strength, False) for pattern, target, strength in CJK_REGEX]
     return tuple(terms)
-
-
-TERMS: Final = _compile()
