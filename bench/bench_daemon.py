@@ -56,21 +56,30 @@ class Reader:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "bench-reader", "enable.auto.commit": False,
-             "session.timeout.ms": 6000}
+             "session.timeout.ms": 6000, "fetch.wait.max.ms": 10}
         )  # fmt: skip
         parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         self.arrived: dict[str, tuple[float, dict[str, object]]] = {}
 
+    def poll_for(self, seconds: float) -> None:
+        """Read announcements for ``seconds`` (arrival times are taken as they are read)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._read(min(0.05, left))
+
     def poll_until(self, idents: set[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not idents <= self.arrived.keys() and time.monotonic() < deadline:
-            for msg in self.consumer.consume(500, 0.2):
-                if msg.error():
-                    continue
-                event = json.loads(msg.value())
-                if event.get("event") == "published":
-                    self.arrived.setdefault(event["key"]["identifier"], (time.time(), event))
+            self._read(0.05)
+
+    def _read(self, timeout: float) -> None:
+        for msg in self.consumer.consume(500, timeout):
+            if msg.error():
+                continue
+            event = json.loads(msg.value())
+            if event.get("event") == "published":
+                self.arrived.setdefault(event["key"]["identifier"], (time.time(), event))
 
 
 def main() -> int:
@@ -112,13 +121,10 @@ def main() -> int:
             idents = [f"paced-{i:05d}" for i in range(args.paced)]
             t0 = time.monotonic()
             for i, ident in enumerate(idents):
-                delay = t0 + i / args.rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                reader.poll_for(t0 + i / args.rate - time.monotonic())
                 sent_at[ident] = time.time()
                 producer.produce("cap.alerts", CAP.format(ident=ident).encode(), key=ident.encode())
                 producer.poll(0)
-                reader.poll_until(set(), 0)
             producer.flush(30)
             reader.poll_until(set(idents), 60)
             rp = [

@@ -45,6 +45,7 @@ class KafkaSettings(Section):
     embedded_partitions: int = Field(4, ge=1, le=64)
     heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000)
     request_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    fetch_max_wait_ms: int = Field(100, ge=1, le=10_000, description="latency vs broker load when idle")
     ssl_check_hostname: bool = True
 
 

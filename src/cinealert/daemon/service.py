@@ -191,6 +191,7 @@ class Daemon:
                 session_timeout_ms=self.k.session_timeout_ms,
                 heartbeat_interval_ms=min(self.k.heartbeat_interval_ms, self.k.session_timeout_ms // 3),
                 max_poll_interval_ms=self.k.max_poll_interval_ms,
+                fetch_max_wait_ms=self.k.fetch_max_wait_ms,
             )
             try:
                 await producer.start()
