@@ -46,6 +46,9 @@ class KafkaSettings(Section):
     heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000)
     request_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
     fetch_max_wait_ms: int = Field(100, ge=1, le=10_000, description="latency vs broker load when idle")
+    rebalance_timeout_ms: int = Field(
+        60_000, ge=1000, le=600_000, description="how long a rebalance waits for in-flight renders to finish"
+    )
     ssl_check_hostname: bool = True
 
 
@@ -69,12 +72,12 @@ class HandlerSettings(Section):
     shutdown_grace_s: float = Field(20.0, ge=0)
     dedup_state_dir: Path = Path("var/state")
     stage: Literal["media", "summary"] = Field(
-        "media", description='"media" renders video; "summary" publishes a JSON summary only (fast, for tests)'
+        "media", description='"media" renders video; "summary" writes a JSON summary only (tests, benches)'
     )
     other_policy: Literal["publish", "skip"] = Field(
         "publish", description='alerts classified "other": render the generic scene, or skip (counted)'
     )
-    summary_delay_s: float = Field(0.0, ge=0, le=600, description="artificial per-alert delay of the summary stage")
+    summary_delay_s: float = Field(0.0, ge=0, le=600, description="simulated render time (summary stage)")
     max_attempts: int = Field(3, ge=1, le=100, description="stage attempts before an alert is dead-lettered")
     retry_backoff_s: float = Field(1.0, ge=0, le=300)
 

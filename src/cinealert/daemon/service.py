@@ -192,6 +192,7 @@ class Daemon:
                 heartbeat_interval_ms=min(self.k.heartbeat_interval_ms, self.k.session_timeout_ms // 3),
                 max_poll_interval_ms=self.k.max_poll_interval_ms,
                 fetch_max_wait_ms=self.k.fetch_max_wait_ms,
+                rebalance_timeout_ms=self.k.rebalance_timeout_ms,
             )
             try:
                 await producer.start()
@@ -387,7 +388,9 @@ class Daemon:
         pending = {t for tp in revoked for t in self._tasks.get(tp, ())}
         if pending:
             log.info("rebalance_waiting", in_flight=len(pending))
-            await asyncio.wait(pending, timeout=max(1.0, self.settings.handlers.shutdown_grace_s))
+            # Finish what we started before the partitions move (no double render); stay inside the rebalance
+            # timeout or the group drops us. Whatever is still running then is replayed by the new owner.
+            await asyncio.wait(pending, timeout=0.8 * self.k.rebalance_timeout_ms / 1000)
         await self._commit(only=set(revoked))
         for tp in revoked:
             self.offsets.revoke(tp)
