@@ -65,30 +65,36 @@ class LoopInfo:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
 
 
-LoopProvider = Callable[[DisasterType, int, "RenderSettings", threading.Event], LoopInfo]
+#: ``(disaster, variant, render settings, cancel, picture size or None) -> LoopInfo``
+LoopProvider = Callable[
+    [DisasterType, int, "RenderSettings", threading.Event, "tuple[int, int] | None"], LoopInfo
+]
 
 
 def default_loop_provider(
-    disaster: DisasterType, variant: int, settings: RenderSettings, cancel: threading.Event
+    disaster: DisasterType,
+    variant: int,
+    settings: RenderSettings,
+    cancel: threading.Event,
+    size: tuple[int, int] | None,
 ) -> LoopInfo:
-    """The scene renderer's cached loop (``cinealert.render.get_loop``)."""
-    import cinealert.render as render
+    """The scene renderer's cached loop (``cinealert.render.get_loop``); its timings map to scene/animate."""
+    from cinealert.render import get_loop
 
-    get_loop = getattr(render, "get_loop", None)
-    if get_loop is None:
-        raise MediaError("the scene renderer is not available: cinealert.render.get_loop is missing")
-    result = get_loop(disaster, variant, settings, cancel=cancel)
-    return LoopInfo(
-        result.loop,
-        str(result.scene_key),
-        bool(result.cache_hit),
-        {k: float(v) for k, v in dict(result.timings_ms).items()},
-    )
+    result = get_loop(disaster, variant, settings, cancel=cancel, size=size)
+    raw = {k: float(v) for k, v in dict(result.timings_ms).items()}
+    timings = {
+        "scene": raw.get("lookup", 0.0) + raw.get("build", 0.0),
+        "animate": raw.get("render", 0.0),
+    }
+    return LoopInfo(result.loop, str(result.scene_key), bool(result.cache_hit), timings)
 
 
 def variant_for(key: AlertKey, variants: int) -> int:
-    """Deterministic per alert, so a redelivered alert renders the same scene variant."""
-    return int(hashlib.sha256(str(key).encode("utf-8")).hexdigest()[:8], 16) % max(1, variants)
+    """Deterministic per alert (same rule as the renderer), so a redelivered alert gets the same scene."""
+    from cinealert.render.service import choose_variant
+
+    return choose_variant(key, variants)
 
 
 # --- timing -----------------------------------------------------------------------------------------------
@@ -252,6 +258,7 @@ class MediaStage:
                     variant_for(alert.key, self.settings.render.variants),
                     self.settings.render,
                     cancel,
+                    self.size,
                 )
             except Exception as exc:
                 if cancel.is_set():
@@ -886,17 +893,6 @@ def read_result(directory: Path) -> Published | None:
 
 
 # --- CLI --------------------------------------------------------------------------------------------------------
-
-
-def add_render_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
-    p.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)"
-    )
-    p.add_argument("--mode", choices=["burn-in", "rich-media"], default=None)
-    p.add_argument("--profile", choices=[*ALL_PROFILES, "all"], default=None)
-    p.add_argument("--resolution", choices=["720p", "1080p", "2160p"], default=None)
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop length in seconds")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
