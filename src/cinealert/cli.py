@@ -162,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true")
 
+    # -- media: overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (cinealert.handlers.pipeline) --
+    p = add("render", _lazy("cinealert.handlers.pipeline", "cmd_render"), "render a CAP alert to broadcast media")
+    p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)")
+    p.add_argument("--mode", choices=("burn-in", "rich-media"), default=None, help="default: broadcast.mode")
+    p.add_argument("--profile", choices=("atsc1", "atsc3", "hls", "all"), default=None)
+    p.add_argument("--resolution", choices=("720p", "1080p", "2160p"), default=None)
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop seconds")
+
     # -- daemon commands (cinealert.daemon) --
     add("run", _lazy("cinealert.daemon.service", "cmd_run"), "run the daemon: Kafka alerts in, media + events out")
     p = add("send", _lazy("cinealert.daemon.send", "cmd_send"), "send CAP files to the alerts topic (acks=all)")
