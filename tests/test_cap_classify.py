@@ -469,6 +469,82 @@ MORE: list[tuple[str, I]] = [
 ]
 
 
+# Rain as a cause, wind as a weak hint, marine and India/PAGASA/AU/JMA product names.
+MORE += [
+    (
+        "other",
+        I(
+            "Hurricane Force Wind Warning",
+            description="Hurricane force winds of 65 kt over the outer waters.",
+        ),
+    ),
+    ("other", I("Freeze Warning")),
+    (
+        "landslide",
+        I(
+            "재난문자",
+            description="집중호우로 인한 토사 유출 및 급경사지 붕괴 우려",
+            language="ko-KR",
+            categories=("Geo",),
+        ),
+    ),
+    (
+        "drought",
+        I("재난문자", description="가뭄으로 인한 생활용수 부족, 절수 운동에 참여 바랍니다", language="ko-KR"),
+    ),
+    (
+        "flood",
+        I(
+            "재난문자",
+            description="호우경보 발효 중. 산사태, 상습침수 등 위험지역 주민은 사전 대피",
+            language="ko-KR",
+        ),
+    ),
+    (
+        "earthquake",
+        I(
+            "긴급재난문자",
+            description="[행정안전부] 오늘 11:35 전남 고흥군 북쪽 12km 지역 규모 3.0 지진/낙하물로부터 몸 보호, 진동 멈춘 후 야외 대피하며 여진 주의",
+            language="ko-KR",
+        ),
+    ),
+    (
+        "typhoon",
+        I(
+            "재난문자",
+            description="[행정안전부] 태풍 '카눈' 영향으로 강풍, 호우 예상. 해안가, 하천변 산책 자제",
+            language="ko-KR",
+        ),
+    ),
+    ("other", I("暴風警報", language="ja-JP")),
+    ("heavy_snow", I("なだれ注意報", language="ja-JP")),
+    ("flood", I("Orange Coastalevent Warning", params=(("awareness_type", "7; coastalevent"),))),
+    (
+        "flood",
+        I("Yellow Storm Surge Warning", params=(("awareness_type", "7; coastalevent"),), language="en-GB"),
+    ),
+    ("heavy_snow", I("Orange Snow-Ice Warning", params=(("awareness_type", "2; snow-ice"),))),
+    ("other", I("Thunderstorm & Lightning, Squall & Hail", language="en-IN")),
+    ("flood", I("Very Heavy Rainfall", language="en-IN")),
+    ("other", I("Cold Wave", language="en-IN")),
+    ("heavy_snow", I("Avalanche", language="en-IN")),
+    ("wildfire", I("Forest Fire", language="en-IN")),
+    ("typhoon", I("Tropical Cyclone Bulletin", language="en-PH")),
+    ("flood", I("Rainfall Advisory", language="en-PH")),
+    ("other", I("Beach Hazards Statement")),
+    (
+        "wildfire",
+        I(
+            "Watch and Act",
+            headline="Watch and Act - Fire at Yanchep",
+            categories=("Fire",),
+            language="en-AU",
+        ),
+    ),
+    ("other", I("Heatwave Warning", language="en-AU")),
+]
+
+
 @pytest.mark.parametrize(("expected", "info"), MORE, ids=[f"{i}-{m[1].event}" for i, m in enumerate(MORE)])
 def test_classify_more(expected: str, info: I) -> None:
     result = run(info)

@@ -28,6 +28,8 @@ from cinealert.cap.model import Alert, Classification, DisasterType, Info
 from cinealert.cap.vocabulary import (
     AWARENESS_NAMES,
     AWARENESS_TYPES,
+    CAUSE_AFTER,
+    CAUSE_BEFORE,
     FIRE,
     LETTER,
     NEGATION_AFTER,
@@ -183,7 +185,10 @@ def _scan(text: str, weight: float, field: str) -> list[Evidence]:
             start = match.start()
             if term.latin and start and LETTER.match(lowered, start - 1):
                 continue
-            matches.append((start, match.end(), term.target, term.strength))
+            strength = term.strength
+            if term.rain and _is_cause(lowered, start, match.end()):
+                strength *= 0.5
+            matches.append((start, match.end(), term.target, strength))
     if len(matches) > MAX_MATCHES:  # a hostile text repeating one word must not make this quadratic blow up
         matches = sorted(matches)[:MAX_MATCHES]
     matches.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
@@ -205,6 +210,12 @@ def _scan(text: str, weight: float, field: str) -> list[Evidence]:
         bonus = 1.0 + 0.15 * min(counts[target] - 1, 3)
         result.append(Evidence(target, ev.score * bonus, ev.weight, ev.strength, ev.field, ev.term))
     return result
+
+
+def _is_cause(text: str, start: int, end: int) -> bool:
+    return bool(
+        CAUSE_AFTER.search(text[end : end + 12]) or CAUSE_BEFORE.search(text[max(0, start - 50) : start])
+    )
 
 
 def _cue_factor(text: str, start: int, end: int) -> float:

@@ -11,7 +11,8 @@ Decisions worth knowing (they are deliberate, and the tests pin them):
 - **Ice storm / freezing rain -> heavy_snow** (weakly): the winter-storm family; cold waves alone are ``other``.
 - **Dust storm -> other**, not drought: it is a wind event; drought is a slow water shortage.
 - **Heavy rain -> flood**: rain warnings exist because of flooding (Meteoalarm ``10; rain`` too).
-- **Wind alone -> other**, never typhoon: a gale or 강풍 warning is not a tropical cyclone.
+- **Wind alone -> other**, never typhoon: a gale or 강풍 warning is not a tropical cyclone. Wind terms are weak,
+  so a wind warning that names the typhoon behind it (暴風警報 ... 台風第10号) is a typhoon.
 - **SAME ``LEW`` is Law Enforcement Warning** (generic: police send it for evacuations of any cause), while the
   NWS code space uses ``LEW`` for Lake Effect Snow Warning. Codes are read in the space their ``valueName`` says.
 - **NWS ``LSW``/``LSA``/``LSY`` are lakeshore flood products** (there is no landslide event code in SAME/NWS); they
@@ -86,7 +87,7 @@ NWS_CODES: Final[dict[str, tuple[Target | None, float]]] = {
     "CFS": (FLOOD, 0.8), "LSW": (FLOOD, 0.6), "LSA": (FLOOD, 0.6), "LSY": (FLOOD, 0.5),
     "EHW": (OTHER, 1.0), "EHA": (OTHER, 1.0), "XHW": (OTHER, 1.0), "HTY": (OTHER, 1.0), "ECW": (OTHER, 1.0),
     "WCW": (OTHER, 1.0), "WCY": (OTHER, 1.0), "WIY": (OTHER, 0.9), "FGY": (OTHER, 0.9), "DSY": (OTHER, 0.9),
-    "FRY": (OTHER, 0.8), "HZW": (OTHER, 0.8),
+    "FRY": (OTHER, 0.8), "HZW": (OTHER, 0.8), "HFW": (OTHER, 0.8), "GLW": (OTHER, 0.8), "SRW": (OTHER, 0.8),
 }  # fmt: skip
 
 SAME_NAMES: Final = frozenset({"SAME", "EAS"})
@@ -172,7 +173,7 @@ LATIN: Final[tuple[tuple[str, Target, float], ...]] = (
     # heavy snow
     (r"blizzards?|snow ?storms?|winter storms?|snow squalls?|whiteouts?", SNOW, 1.0),
     (r"(?:heavy|significant|intense|excessive) snow(?:fall)?", SNOW, 1.0),
-    (r"lake[- ]effect snow", SNOW, 1.0),
+    (r"lake effect snow", SNOW, 1.0),
     (r"snow ?fall|snow accumulations?|snowdrifts?", SNOW, 0.8),
     (r"avalanches?", SNOW, 0.9),
     (r"ice storms?", SNOW, 0.7),
@@ -216,11 +217,12 @@ LATIN: Final[tuple[tuple[str, Target, float], ...]] = (
     (r"terroris[mt]s?|active shooter|shooting|bomb threats?|explosives?|missiles?|air raids?", OTHER, 1.0),
     (r"civil unrest|riots?", OTHER, 0.8),
     (r"power outages?|blackouts?|911 outage|telephone outage|boil water", OTHER, 0.9),
-    (r"cold waves?|extreme cold|wind chills?|hard freeze|frost", OTHER, 0.9),
+    (r"cold waves?|extreme cold|wind chills?|hard freeze|freeze|frost", OTHER, 0.9),
+    (r"hurricane force winds?|storm force winds?", OTHER, 0.9),
     (r"heat ?waves?|extreme heat|excessive heat|heat (?:advisory|warning|emergency)|high temperatures?",
      OTHER, 1.0),
     (r"tornado(?:es|s)?|waterspouts?|thunderstorms?|hail(?:storms?)?|lightning", OTHER, 0.9),
-    (r"(?:high|strong|damaging|gale[- ]force) winds?|gales?|wind advisory", OTHER, 0.6),
+    (r"(?:high|strong|damaging|gale force) winds?|gales?|wind advisory", OTHER, 0.3),
     (r"dense fog|fog|air quality|smog|dust storms?|sand ?storms?|haboob|blowing dust", OTHER, 0.8),
     (r"volcan(?:o|oes|ic)|ash ?fall|lahars?|eruptions?", OTHER, 0.9),
     (r"pandemic|epidemic|outbreak|covid(?:-19)?|infectious", OTHER, 0.9),
@@ -258,6 +260,9 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("사면 붕괴", LANDSLIDE, 0.9),
     ("사면붕괴", LANDSLIDE, 0.9),
     ("급경사지", LANDSLIDE, 0.7),
+    ("토사 유출", LANDSLIDE, 0.8),
+    ("토사유출", LANDSLIDE, 0.8),
+    ("토사", LANDSLIDE, 0.5),
     ("축대 붕괴", LANDSLIDE, 0.7),
     ("옹벽 붕괴", LANDSLIDE, 0.6),
     # Korean: drought
@@ -271,6 +276,7 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("식수 부족", DROUGHT, 0.8),
     ("저수율", DROUGHT, 0.6),
     ("물 절약", DROUGHT, 0.6),
+    ("절수", DROUGHT, 0.6),
     ("물절약", DROUGHT, 0.6),
     # Korean: wildfire
     ("산불", WILDFIRE, 1.0),
@@ -337,8 +343,9 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("공습", OTHER, 1.0),
     ("민방공", OTHER, 1.0),
     ("미사일", OTHER, 1.0),
-    ("강풍", OTHER, 0.5),
-    ("풍랑", OTHER, 0.5),
+    ("강풍", OTHER, 0.25),
+    ("너울", OTHER, 0.5),
+    ("풍랑", OTHER, 0.4),
     ("뇌우", OTHER, 0.7),
     ("낙뢰", OTHER, 0.7),
     ("우박", OTHER, 0.6),
@@ -391,6 +398,15 @@ CJK: Final[tuple[tuple[str, Target, float], ...]] = (
     ("熱中症", OTHER, 0.9),
     ("猛暑", OTHER, 0.9),
     ("火災", FIRE, 0.5),
+    ("暴風", OTHER, 0.25),
+    ("波浪", OTHER, 0.5),
+    ("雷", OTHER, 0.5),
+    ("竜巻", OTHER, 0.9),
+    ("噴火", OTHER, 0.9),
+    ("高温", OTHER, 0.7),
+    ("乾燥", WILDFIRE, 0.3),
+    ("なだれ", SNOW, 0.9),
+    ("融雪", FLOOD, 0.5),
     # Chinese (simplified)
     ("暴雨", FLOOD, 0.9),
     ("山洪", FLOOD, 1.0),
@@ -449,12 +465,31 @@ SIDE_EFFECT_BEFORE: Final = re.compile(
 SIDE_EFFECT_AFTER: Final = re.compile(r"^[^.。]{0,6}(?:우려|가능성|유발|위험이 있|恐れ|おそれ)")
 
 
+RAIN: Final = frozenset({
+    r"(?:heavy|torrential|intense|extreme|excessive) (?:rain|rainfall|rains|downpours?)", r"rain ?storms?",
+    r"downpours?|cloudbursts?", r"rain(?:s|fall|falls)?", r"monsoon",
+    "집중호우", "호우", "폭우", "장마", "大雨", "豪雨", "暴雨",
+})  # fmt: skip
+"""Rain means flood only when rain is the subject: "집중호우로 인한 토사 유출" and "landslides due to heavy rain" warn
+about what the rain causes, so a rain term in cause position is damped (see :data:`CAUSE_AFTER`)."""
+
+CAUSE_AFTER: Final = re.compile(
+    r"^\s*(?:(?:으)?로\s*(?:인한|인해|인하여|말미암은)|에\s*(?:따른|의한)|による|の影響|导致|引发)"
+)
+CAUSE_BEFORE: Final = re.compile(
+    r"(?<![a-z])(?:due to|caused by|owing to|because of|following|after|triggered by|induced by|from)\s+"
+    r"(?:the\s+)?(?:[a-z0-9-]+\s+){0,3}$",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Term:
     regex: re.Pattern[str]
     target: Target
     strength: float
     latin: bool
+    rain: bool
     """Latin terms are matched on lower-cased text and need a non-letter before them (checked by the caller:
     a leading look-behind would stop the regex engine from skipping ahead to its literal prefix)."""
 
@@ -470,7 +505,9 @@ def _latin(fragment: str) -> re.Pattern[str]:
 @functools.cache
 def terms() -> tuple[Term, ...]:
     """All terms, compiled on first use so that ``cinealert validate`` never pays for them."""
-    terms = [Term(_latin(fragment), target, strength, True) for fragment, target, strength in LATIN]
-    terms += [Term(re.compile(re.escape(text)), target, strength, False) for text, target, strength in CJK]
-    terms += [Term(re.compile(pattern), target, strength, False) for pattern, target, strength in CJK_REGEX]
+    terms = [Term(_latin(f), target, strength, True, f in RAIN) for f, target, strength in LATIN]
+    terms += [
+        Term(re.compile(re.escape(t)), target, strength, False, t in RAIN) for t, target, strength in CJK
+    ]
+    terms += [Term(re.compile(p), target, strength, False, False) for p, target, strength in CJK_REGEX]
     return tuple(terms)
