@@ -11,7 +11,8 @@ Every info block (all languages) contributes evidence; each piece is
 - position: the first words of a text name the main event, later ones its consequences, so a match decays with
   its offset (floor 0.35);
 - cues: "no tsunami threat" is negated (x0.15); "may cause flooding", "태풍으로 인한 침수", "산사태 우려" mark side
-  effects (x0.6).
+  effects (x0.6); rain named as a cause ("집중호우로 인한 토사 유출", "landslides due to heavy rain") counts half
+  for flood, since the alert is about what the rain does.
 
 Per field only the best match of each class counts in full (further distinct mentions add a little), so a long
 description cannot outvote the event code. The class with the highest total wins; the confidence comes from the
