@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import methods
@@ -28,6 +28,7 @@ class Pki:
     ca_pem: bytes
     leaf_pem: bytes
     leaf_key_pem: bytes
+    algorithm: str
 
 
 def _name(cn: str) -> x509.Name:
@@ -45,7 +46,7 @@ def _key_usage(**enabled: bool) -> x509.KeyUsage:
     return x509.KeyUsage(**(flags | enabled))
 
 
-def _make_pki(ca_name: str) -> Pki:
+def _make_pki(ca_name: str, rsa_leaf: bool = False) -> Pki:
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
@@ -61,7 +62,8 @@ def _make_pki(ca_name: str) -> Pki:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    leaf_key = rsa.generate_private_key(65537, 2048) if rsa_leaf else ec.generate_private_key(ec.SECP256R1())
     leaf_cert = (
         x509.CertificateBuilder()
         .subject_name(_name(f"{ca_name} CAP signer"))
@@ -84,6 +86,7 @@ def _make_pki(ca_name: str) -> Pki:
         leaf_key_pem=leaf_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
+        algorithm="rsa-sha256" if rsa_leaf else "ecdsa-sha256",
     )
 
 
@@ -99,9 +102,7 @@ def other_pki() -> Pki:
 
 def sign(data: bytes, pki: Pki) -> bytes:
     root = etree.fromstring(data)
-    signer = XMLSigner(
-        method=methods.enveloped, signature_algorithm="ecdsa-sha256", digest_algorithm="sha256"
-    )
+    signer = XMLSigner(method=methods.enveloped, signature_algorithm=pki.algorithm, digest_algorithm="sha256")
     signed = signer.sign(root, key=pki.leaf_key_pem, cert=[pki.leaf_pem.decode()])
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
@@ -204,3 +205,29 @@ def test_garbage_signature_is_refused(flood: bytes, pki: Pki, bundle: Path) -> N
     broken = signed[:start] + b"!!notbase64!!" + signed[start:]
     with pytest.raises(CapSignatureError):
         parse_alert(broken, settings=settings("verify", bundle))
+
+
+def test_rsa_signature_as_ipaws_uses(flood: bytes, pki: Pki, bundle: Path) -> None:
+    # IPAWS signs with RSA; the same CA issues an RSA signing certificate here.
+    rsa_pki = _make_pki("Test Alerting Authority CA", rsa_leaf=True)
+    rsa_bundle = bundle.parent / "rsa-ca.pem"
+    rsa_bundle.write_bytes(rsa_pki.ca_pem)
+    alert = parse_alert(sign(flood, rsa_pki), settings=settings("require", rsa_bundle))
+    assert alert.signed is True
+
+
+def test_sha1_is_refused(flood: bytes, bundle: Path) -> None:
+    rsa_pki = _make_pki("Old CA", rsa_leaf=True)
+    old_bundle = bundle.parent / "old-ca.pem"
+    old_bundle.write_bytes(rsa_pki.ca_pem)
+
+    class LegacySigner(XMLSigner):  # how an old sender still signs: signxml refuses SHA-1 unless told not to
+        def check_deprecated_methods(self) -> None:
+            pass
+
+    signer = LegacySigner(method=methods.enveloped, signature_algorithm="rsa-sha1", digest_algorithm="sha1")
+    root = signer.sign(etree.fromstring(flood), key=rsa_pki.leaf_key_pem, cert=[rsa_pki.leaf_pem.decode()])
+    legacy = etree.tostring(root)
+    with pytest.raises(CapSignatureError) as info:
+        parse_alert(legacy, settings=settings("verify", old_bundle))
+    assert "invalid signature" in info.value.reason and "SHA-1 is not accepted" in info.value.reason

@@ -52,6 +52,9 @@ def verify_enveloped(root: etree._Element, trusted_ca_bundle: Path | None) -> et
 def _describe(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     lowered = text.lower()
+    if "forbidden by configuration" in lowered:
+        weak = " (SHA-1 is not accepted; sign with SHA-256 or stronger)" if "sha1" in lowered else ""
+        return f"{text}{weak}"
     if "digest mismatch" in lowered:
         return "the alert was changed after signing (digest mismatch)"
     if "unable to get local issuer" in lowered or "candidates exhausted" in lowered or "issuer" in lowered:
