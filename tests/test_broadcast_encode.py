@@ -187,3 +187,35 @@ def test_retimed_segments_repeat_a_cached_loop_without_reencoding(tmp_path: Path
     assert pts == sorted(pts) and len(set(pts)) == len(pts)  # monotonic across the repeats
     md5 = [line.split(",")[-1].strip() for line in lines]
     assert md5[:SEG] == md5[2 * SEG : 3 * SEG]  # the loop really repeats
+
+
+def test_first_segment_is_published_before_the_speech_is_ready(tmp_path: Path) -> None:
+    from cinealert.broadcast.audio import lead_in
+
+    head = lead_in(-24.0)
+    full = np.concatenate([head, tone(4.0)])
+    profile = make_profile("hls", "1080p", size=(W, H))
+    events: list[str] = []
+
+    def plan():  # type: ignore[no-untyped-def]
+        events.append("plan")
+        return full, 3 * SEG
+
+    def emit(name: str, data: bytes, duration: float) -> None:
+        events.append(name)
+        (tmp_path / name).write_bytes(data)
+
+    segs = encode_ts(frames(3 * SEG), plan, profile, SEG, emit, head=head)
+    assert events == ["seg_00000.ts", "plan", "seg_00001.ts", "seg_00002.ts"]
+    # The audio is one continuous stream across the early segment and the later ones.
+    playlist = tmp_path / "p.m3u8"
+    playlist.write_text(m3u8_media(segs, 2.002))
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", "-select_streams", "a", "-show_packets", "-show_entries",
+         "packet=pts_time,duration_time", str(playlist)], capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pkts = json.loads(out.stdout)["packets"]
+    starts = [float(p["pts_time"]) for p in pkts]
+    gaps = [b - (a + float(p["duration_time"])) for a, b, p in zip(starts, starts[1:], pkts, strict=False)]
+    assert max(abs(g) for g in gaps) < 1e-3
+    assert starts[-1] + float(pkts[-1]["duration_time"]) >= len(full) / 48000 - 0.03

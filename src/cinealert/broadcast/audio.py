@@ -66,6 +66,7 @@ class AlertAudio:
     utterances: tuple[Utterance, ...]
     loudness_lkfs: float
     true_peak_dbtp: float
+    head_samples: int = 0  # length of the fixed ``lead_in`` at the start
 
     @property
     def duration_s(self) -> float:
@@ -264,18 +265,47 @@ def speech_items(texts: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, 
     return [(lang, kind, " ".join(text.split())) for lang, kind, text in texts if text and text.strip()]
 
 
+TONE_BELOW_LU = 6.0  # the attention tone sits this far below the programme loudness
+TONE_S = 1.5
+LEAD_GAP_S = 0.6  # silence after the tone: speech starts at 2.1 s, after the first 2.002 s segment
+
+
+def lead_in(target_lkfs: float = -24.0, tone_s: float = TONE_S, gap_s: float = LEAD_GAP_S) -> Samples:
+    """The programme's fixed opening (tone + silence), known before any speech is synthesised.
+
+    Its level depends only on the target, so the first segment can be encoded and published while the
+    speech engine is still running; ``build_audio`` fits the speech's gain around it.
+    """
+    tone = attention_tone(tone_s)
+    tone = (tone * 10 ** ((target_lkfs - TONE_BELOW_LU - integrated_loudness(tone)) / 20)).astype(np.float32)
+    out: Samples = np.concatenate([tone, _silence(gap_s)])
+    return out
+
+
+def _fit_body(head: Samples, body: Samples, target_lkfs: float, ceiling_dbtp: float) -> Samples:
+    """Gain (and limit) ``body`` so that ``head + body`` integrates to ``target_lkfs``; ``head`` is fixed."""
+    body = normalize(body, target_lkfs, ceiling_dbtp)
+    for _ in range(4):
+        loud = integrated_loudness(np.concatenate([head, body]))
+        if not math.isfinite(loud) or abs(loud - target_lkfs) < 0.02:
+            break
+        body = (body * 10 ** ((target_lkfs - loud) / 20)).astype(np.float32)
+        if true_peak_dbtp(body) > ceiling_dbtp - 0.3:
+            body = limit(body, ceiling_dbtp - 0.5)
+    return body
+
+
 def build_audio(
     texts: Sequence[tuple[str, str, str]],
     speaker: Speaker,
     *,
     target_lkfs: float = -24.0,
     ceiling_dbtp: float = -2.0,
-    tone_s: float = 1.5,
     gap_s: float = 0.35,
     tail_s: float = 0.5,
     cancel: threading.Event | None = None,
 ) -> AlertAudio:
-    """Tone, then each ``(language, kind, text)`` in order with short gaps; utterance times are exact."""
+    """``lead_in`` (tone), then each ``(language, kind, text)`` in order with short gaps; exact utterance times."""
     items = speech_items(texts)
     if not items:
         raise TTSError("nothing to speak: the alert has no headline, event or instruction text")
@@ -288,28 +318,24 @@ def build_audio(
                     f.cancel()
                 raise AudioCancelledError("audio cancelled")
             voices.append(fut.result())
-    speech = np.concatenate(voices)
-    tone = attention_tone(tone_s)
-    speech_loud = integrated_loudness(speech)
-    tone_loud = integrated_loudness(tone)
-    if math.isfinite(speech_loud):
-        tone = (tone * 10 ** ((speech_loud - 6.0 - tone_loud) / 20)).astype(np.float32)
-
-    parts: list[Samples] = [tone, _silence(0.5)]
+    head = lead_in(target_lkfs)
+    parts: list[Samples] = []
     utterances: list[Utterance] = []
-    cursor = len(tone) + len(parts[1])
+    cursor = len(head)
     for (lang, kind, text), voice in zip(items, voices, strict=True):
         utterances.append(Utterance(lang, kind, text, cursor / RATE, (cursor + len(voice)) / RATE))
         parts += [voice, _silence(gap_s)]
         cursor += len(voice) + len(parts[-1])
     parts.append(_silence(tail_s))
-    program = normalize(np.concatenate(parts), target_lkfs, ceiling_dbtp)
+    body = _fit_body(head, np.concatenate(parts), target_lkfs, ceiling_dbtp)
+    program: Samples = np.concatenate([head, body])
     return AlertAudio(
         program,
         RATE,
         tuple(utterances),
         integrated_loudness(program),
         true_peak_dbtp(program),
+        len(head),
     )
 
 
@@ -319,4 +345,6 @@ def pad_to(audio: AlertAudio, seconds: float) -> AlertAudio:
     if n <= len(audio.samples):
         return audio
     samples = np.concatenate([audio.samples, np.zeros(n - len(audio.samples), np.float32)])
-    return AlertAudio(samples, audio.rate, audio.utterances, audio.loudness_lkfs, audio.true_peak_dbtp)
+    return AlertAudio(
+        samples, audio.rate, audio.utterances, audio.loudness_lkfs, audio.true_peak_dbtp, audio.head_samples
+    )

@@ -130,27 +130,53 @@ def _video_frame(arr: Frame, pts: int, profile: Profile) -> Any:
     return frame
 
 
+class AudioEncoder:
+    """One continuous audio encoder fed in pieces: priming happens once, packets carry the true timeline."""
+
+    def __init__(self, codec: str, kbps: int = 128) -> None:
+        import av
+
+        ctx: Any = av.CodecContext.create(codec, "w")
+        ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "mono", "fltp"
+        ctx.bit_rate = kbps * 1000
+        ctx.time_base = Fraction(1, AUDIO_RATE)
+        ctx.open()
+        self._ctx = ctx
+        self._size: int = ctx.frame_size or 1024
+        self._pending = np.zeros(0, np.float32)
+        self._pts = 0
+
+    def _encode(self, chunk: Samples) -> list[Any]:
+        import av
+
+        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, self._pts, Fraction(1, AUDIO_RATE)
+        self._pts += len(chunk)
+        return list(self._ctx.encode(frame))
+
+    def feed(self, samples: Samples) -> list[Any]:
+        data = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        packets: list[Any] = []
+        whole = len(data) // self._size * self._size
+        for start in range(0, whole, self._size):
+            packets += self._encode(np.ascontiguousarray(data[start : start + self._size]))
+        self._pending = data[whole:]
+        return packets
+
+    def finish(self) -> list[Any]:
+        packets: list[Any] = []
+        if len(self._pending):
+            chunk = np.concatenate([self._pending, np.zeros(self._size - len(self._pending), np.float32)])
+            packets += self._encode(chunk)
+            self._pending = np.zeros(0, np.float32)
+        packets += list(self._ctx.encode(None))
+        return packets
+
+
 def encode_audio(samples: Samples, codec: str, kbps: int = 128) -> list[Any]:
     """The whole clip's audio packets (time base 1/48000), priming included exactly once."""
-    import av
-
-    ctx: Any = av.CodecContext.create(codec, "w")
-    ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "mono", "fltp"
-    ctx.bit_rate = kbps * 1000
-    ctx.time_base = Fraction(1, AUDIO_RATE)
-    ctx.open()
-    size = ctx.frame_size or 1024
-    data = np.ascontiguousarray(samples, dtype=np.float32)
-    packets: list[Any] = []
-    for start in range(0, len(data), size):
-        chunk = data[start : start + size]
-        if len(chunk) < size:
-            chunk = np.concatenate([chunk, np.zeros(size - len(chunk), np.float32)])
-        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, start, Fraction(1, AUDIO_RATE)
-        packets.extend(ctx.encode(frame))
-    packets.extend(ctx.encode(None))
-    return packets
+    encoder = AudioEncoder(codec, kbps)
+    return encoder.feed(samples) + encoder.finish()
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -177,25 +203,30 @@ def encode_ts(
     emit: Emit,
     cancel: threading.Event | None = None,
     prefix: str = "seg_",
+    head: Samples | None = None,
 ) -> list[SegmentInfo]:
     """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete.
 
-    ``plan()`` returns ``(audio samples, total frames)``; it is called only after the first segment's video is
-    encoded, so speech synthesis can run while the first segment encodes (the total is always a whole number
-    of segments, at least one).
+    ``plan()`` returns ``(audio samples, total frames)`` (a whole number of segments). ``head`` is the start of
+    that audio when it is known early (the attention tone): segments it covers are muxed and published
+    without waiting for ``plan()``, so speech synthesis runs while the first segments encode. The full audio
+    must begin with ``head`` and be longer than it.
     """
     import av
 
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
-    apackets: list[Any] | None = None
-    num_frames: int | None = None
+    encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps)
+    head_len = 0 if head is None else len(head)
+    apackets: list[Any] = encoder.feed(head) if head is not None else []
+    planned = False
+    num_frames = 0
     nseg = 1
     apos = 0
     k = 0
-    while k < nseg:
+    while not planned or k < nseg:
         first = k * seg_frames
-        last = first + seg_frames if num_frames is None else min(num_frames, first + seg_frames)
+        last = first + seg_frames if not planned else min(num_frames, first + seg_frames)
         buf = io.BytesIO()
         try:
             # A constant offset (FFmpeg's customary 1.4 s mux delay) keeps the audio priming packet's negative
@@ -213,17 +244,22 @@ def encode_ts(
                     container.mux(packet)
             for packet in vstream.encode(None):
                 container.mux(packet)
-            if apackets is None:
-                samples, num_frames = plan()
-                if num_frames < last:
-                    raise EncodeError(f"{profile.name}: {num_frames} frames is less than one segment")
-                apackets = encode_audio(samples, profile.audio_codec, profile.audio_kbps)
-                nseg = math.ceil(num_frames / seg_frames)
             t_end = Fraction(last) / profile.fps
+            covered = (
+                bool(apackets) and Fraction(apackets[-1].pts + apackets[-1].duration, AUDIO_RATE) >= t_end
+            )
+            if not planned and not covered:
+                samples, num_frames = plan()
+                planned = True
+                if num_frames < last or len(samples) <= head_len:
+                    raise EncodeError(f"{profile.name}: audio plan shorter than what is already encoded")
+                if head is not None and not np.array_equal(samples[:head_len], head):
+                    raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
+                apackets += encoder.feed(samples[head_len:]) + encoder.finish()
+                nseg = math.ceil(num_frames / seg_frames)
+            is_last = planned and k == nseg - 1
             # Audio packets starting before this segment's end (the last segment takes the rest).
-            while apos < len(apackets) and (
-                k == nseg - 1 or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end
-            ):
+            while apos < len(apackets) and (is_last or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end):
                 packet = apackets[apos]
                 packet.stream = astream
                 container.mux(packet)

@@ -431,6 +431,7 @@ class MediaStage:
         clock: _Clock,
         cancel: threading.Event,
     ) -> dict[str, Any]:
+        from cinealert.broadcast.audio import lead_in
         from cinealert.broadcast.encode import encode_ts, m3u8_master, m3u8_media
 
         ref = _OverlayRef(self._overlay(alert, disaster, profile, clock))
@@ -449,7 +450,10 @@ class MediaStage:
 
         t = time.perf_counter()
         compose_before, publish_before = clock.ms.get("compose", 0.0), clock.ms.get("publish", 0.0)
-        segments = encode_ts(frames, plan, profile, seg_frames, emit, cancel, prefix=f"{profile.name}_seg_")
+        head = lead_in(self.settings.broadcast.loudness_lkfs)
+        segments = encode_ts(
+            frames, plan, profile, seg_frames, emit, cancel, prefix=f"{profile.name}_seg_", head=head
+        )
         _account_encode(clock, t, compose_before, publish_before)
 
         t = time.perf_counter()
