@@ -546,6 +546,53 @@ MORE += [
 ]
 
 
+# Smoke is not the fire, fire services are not fires, IMD depressions are cyclones.
+MORE += [
+    ("other", I("Air Quality Alert", headline="Bushfire smoke across Sydney", categories=("Health",))),
+    (
+        "other",
+        I(
+            "Smoke Advisory",
+            description="Smoke from the Bridge fire will reduce air quality.",
+            categories=("Health",),
+        ),
+    ),
+    (
+        "other",
+        I("Gas Leak", description="The fire department is on scene of a gas leak.", categories=("Safety",)),
+    ),
+    (
+        "wildfire",
+        I(
+            "Evacuation Warning",
+            description="Fire crews are battling the Creek Fire in dense forest.",
+            categories=("Fire",),
+        ),
+    ),
+    (
+        "typhoon",
+        I(
+            "Deep Depression Warning",
+            description="Deep Depression over the Bay of Bengal to intensify.",
+            language="en-IN",
+        ),
+    ),
+    ("flood", I("Flood Warning", description="Contact the fire department if trapped by flood waters.")),
+    (
+        "wildfire",
+        I(
+            "Bushfire Emergency Warning",
+            description="NSW Rural Fire Service: the fire is burning towards Buxton.",
+            categories=("Fire",),
+        ),
+    ),
+    (
+        "other",
+        I("Stadium Notice", description="Flood lights out at the stadium tonight.", categories=("Infra",)),
+    ),
+]
+
+
 @pytest.mark.parametrize(("expected", "info"), MORE, ids=[f"{i}-{m[1].event}" for i, m in enumerate(MORE)])
 def test_classify_more(expected: str, info: I) -> None:
     result = run(info)

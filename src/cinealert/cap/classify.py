@@ -233,8 +233,11 @@ def _resolve_fire(alert: Alert, evidence: list[Evidence]) -> list[Evidence]:
     """Turn unqualified fire mentions into wildfire or other, from context anywhere in the alert."""
     if not any(ev.target == FIRE for ev in evidence):
         return evidence
-    structural = any(ev.target == DisasterType.OTHER and "fire" in ev.term.lower() for ev in evidence) or any(
-        ev.target == DisasterType.OTHER and "화재" in ev.term for ev in evidence
+    structural = any(
+        ev.target == DisasterType.OTHER
+        and ("fire" in ev.term.lower() or "화재" in ev.term)
+        and "smoke" not in ev.term.lower()
+        for ev in evidence
     )
     vegetation = bool(VEGETATION.search(_context_text(alert)))
     resolved = []

@@ -45,6 +45,10 @@ OTHER = DisasterType.OTHER
 FIRE: Final = "fire?"
 """Pseudo-class of an unqualified fire mention, resolved to wildfire or other by context."""
 
+NEUTRAL: Final = "neutral"
+"""Words that contain a hazard word but name no hazard ("fire department", "Rural Fire Service"): they only
+hide the hazard word inside them."""
+
 Target = DisasterType | str
 
 # -- event codes ---------------------------------------------------------------------------------------------
@@ -206,6 +210,13 @@ LATIN: Final[tuple[tuple[str, Target, float], ...]] = (
     (r"fires? (?:at|in) (?:an? |the )?(?:[a-z]+ )?(?:building|factory|plant|warehouse|apartment|house|home|"
      r"facility|refinery|mall|hospital|school|hotel|tower|complex)", OTHER, 1.0),
     (r"fire ?drills?|fire ?works|fire ?crackers|fire ?alarms?|fire ?arms?|cease ?fire|fire ?hydrants?", OTHER, 1.0),
+    (r"(?:bush ?fire|wild ?fire|forest fire|fire) smoke|"
+     r"smoke (?:from|of) (?:the )?(?:[a-z]+ )?(?:bush ?|wild ?)?fires?", OTHER, 0.9),
+    (r"fire (?:departments?|services?|brigades?|stations?|marshals?|chiefs?|engines?|trucks?|exits?|"
+     r"extinguishers?|officials?|authorit(?:y|ies)|and rescue|rescue|emergency services)|firefighters?|"
+     r"fire fighters?|rural fire|country fire|fire ?fighting", NEUTRAL, 0.0),
+    (r"flood ?lights?|flood ?lit", NEUTRAL, 0.0),
+    (r"deep depression|cyclonic circulation", TYPHOON, 0.7),
     (r"hazardous (?:materials?|substances?|chemicals?)|haz ?mat", OTHER, 1.0),
     (r"chemical(?:s)? (?:leaks?|spills?|releases?|plant|incident|emergency)|toxic (?:gas|fumes|plume|cloud)",
      OTHER, 1.0),
