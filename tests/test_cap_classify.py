@@ -593,6 +593,32 @@ MORE += [
 ]
 
 
+# Codes outweigh event + headline; the ambiguous FRW and NWS LSW yield to a specific event text.
+MORE += [
+    (
+        "flood",
+        I(
+            "Earthquake drill notice",
+            headline="Earthquake",
+            description="earthquake earthquake",
+            codes=(("SAME", "FFW"),),
+        ),
+    ),
+    (
+        "other",
+        I(
+            "Structure Fire",
+            headline="Apartment fire on Main St",
+            codes=(("SAME", "FRW"),),
+            categories=("Fire",),
+        ),
+    ),
+    ("wildfire", I("Fire Warning", codes=(("SAME", "FRW"),), categories=("Fire",))),
+    ("landslide", I("Landslide Warning", codes=(("NationalWeatherService", "LSW"),), categories=("Geo",))),
+    ("flood", I("Lakeshore Flood Warning", codes=(("NationalWeatherService", "LSW"),))),
+]
+
+
 @pytest.mark.parametrize(("expected", "info"), MORE, ids=[f"{i}-{m[1].event}" for i, m in enumerate(MORE)])
 def test_classify_more(expected: str, info: I) -> None:
     result = run(info)

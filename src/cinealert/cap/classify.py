@@ -3,10 +3,11 @@
 Every info block (all languages) contributes evidence; each piece is
 ``field weight x term strength x position x cues``:
 
-- field weight, most trusted first: a known event code (SAME/NWS, 10), the NWS VTEC phenomenon (9), Meteoalarm
-  ``awareness_type`` (8), a hazard word in a non-SAME event code (8), ``<event>`` (6), ``<headline>`` (4),
-  ``<description>`` (2), ``<instruction>`` (1); ``<category>`` only nudges hazards already in evidence, except the
-  clearly non-natural categories (CBRNE, Security, Rescue, Health, Transport, Infra), which count for ``other``;
+- field weight, most trusted first: a known event code (SAME/NWS, 14: more than event and headline together),
+  the NWS VTEC phenomenon (12), Meteoalarm ``awareness_type`` (8), a hazard word in a non-SAME event code (8),
+  ``<event>`` (6), ``<headline>`` (4), ``<description>`` (2), ``<instruction>`` (1); ``<category>`` only nudges
+  hazards already in evidence, except the clearly non-natural categories (CBRNE, Security, Rescue, Health,
+  Transport, Infra), which count for ``other``;
 - term strength comes from :mod:`cinealert.cap.vocabulary` ("flash flood" 1.0, "rain" 0.4);
 - position: the first words of a text name the main event, later ones its consequences, so a match decays with
   its offset (floor 0.35);
@@ -48,8 +49,8 @@ from cinealert.cap.vocabulary import (
     terms,
 )
 
-W_CODE = 10.0
-W_VTEC = 9.0
+W_CODE = 14.0
+W_VTEC = 12.0
 W_AWARENESS = 8.0
 W_CODE_TEXT = 8.0
 W_EVENT = 6.0

@@ -68,7 +68,7 @@ SAME_CODES: Final[dict[str, tuple[Target | None, float]]] = {
     "TRA": (TYPHOON, 1.0), "TYW": (TYPHOON, 1.0), "TYA": (TYPHOON, 1.0), "SSW": (TYPHOON, 0.9),
     "SSA": (TYPHOON, 0.9), "EWW": (TYPHOON, 0.8),
     # fire: FRW can be a structure fire, so it yields to an event text that says so
-    "FRW": (WILDFIRE, 0.8), "RFW": (WILDFIRE, 1.0), "FWW": (WILDFIRE, 1.0), "FWA": (WILDFIRE, 0.9),
+    "FRW": (WILDFIRE, 0.55), "RFW": (WILDFIRE, 1.0), "FWW": (WILDFIRE, 1.0), "FWA": (WILDFIRE, 0.9),
     # geophysical
     "EQW": (QUAKE, 1.0), "TSW": (QUAKE, 1.0), "TSA": (QUAKE, 1.0), "TSY": (QUAKE, 0.9),
     "DGT": (DROUGHT, 0.9),
@@ -88,7 +88,7 @@ NWS_CODES: Final[dict[str, tuple[Target | None, float]]] = {
     **SAME_CODES,
     "LEW": (SNOW, 1.0), "LEA": (SNOW, 0.9), "WWY": (SNOW, 0.7), "SQW": (SNOW, 0.9), "LEY": (SNOW, 0.7),
     "FAW": (FLOOD, 1.0), "FAA": (FLOOD, 1.0), "FAY": (FLOOD, 0.8), "FLY": (FLOOD, 0.8), "CFY": (FLOOD, 0.8),
-    "CFS": (FLOOD, 0.8), "LSW": (FLOOD, 0.6), "LSA": (FLOOD, 0.6), "LSY": (FLOOD, 0.5),
+    "CFS": (FLOOD, 0.8), "LSW": (FLOOD, 0.4), "LSA": (FLOOD, 0.4), "LSY": (FLOOD, 0.4),
     "EHW": (OTHER, 1.0), "EHA": (OTHER, 1.0), "XHW": (OTHER, 1.0), "HTY": (OTHER, 1.0), "ECW": (OTHER, 1.0),
     "WCW": (OTHER, 1.0), "WCY": (OTHER, 1.0), "WIY": (OTHER, 0.9), "FGY": (OTHER, 0.9), "DSY": (OTHER, 0.9),
     "FRY": (OTHER, 0.8), "HZW": (OTHER, 0.8), "HFW": (OTHER, 0.8), "GLW": (OTHER, 0.8), "SRW": (OTHER, 0.8),
