@@ -284,3 +284,20 @@ def test_every_disaster_has_a_distinct_pictogram(disaster: DisasterType) -> None
     assert 0.05 < white < 0.8  # an icon is drawn, not an empty or solid tile
     others = [np.asarray(pictogram(d, 96, fg, bg)) for d in DisasterType if d is not disaster]
     assert all(not np.array_equal(icon, o) for o in others)
+
+
+def test_translucent_blocks_blend_exactly() -> None:
+    from cinealert.render.compose import _Block
+
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., :3] = (200, 100, 0)
+    rgba[..., 3] = [[0], [128], [255], [64]]
+    block = _Block.from_rgba(rgba, 2, 1)
+    assert block.opaque is None
+    frame = np.full((8, 8, 3), 40, np.uint8)
+    out = frame.copy()
+    block.blend(out)
+    a = rgba[..., 3:4].astype(float) / 255
+    expected = rgba[..., :3] * a + 40 * (1 - a)
+    assert np.abs(out[2:6, 1:6].astype(float) - expected).max() <= 1.0
+    assert np.array_equal(out[:2], frame[:2]) and np.array_equal(out[:, 6:], frame[:, 6:])

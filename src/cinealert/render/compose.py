@@ -40,7 +40,9 @@ SEVERITY_COLORS: dict[str, tuple[RGB, RGB]] = {
     "Unknown": ((55, 71, 79), (255, 255, 255)),
 }
 PLATE_RGB: RGB = (10, 10, 12)
-PLATE_ALPHA = 224
+#: Opaque by default: the best legibility (emergency text must read over fire, snow or glare alike), and the
+#: per-frame work becomes a straight copy of the pre-rendered rows. Lower it for a translucent plate.
+PLATE_ALPHA = 255
 HEADLINE_RGB: RGB = (255, 255, 255)
 INSTRUCTION_RGB: RGB = (255, 236, 150)
 DETAIL_RGB: RGB = (220, 228, 236)
@@ -117,19 +119,29 @@ class _Block:
     x0: int
     premul: npt.NDArray[np.uint16]  # h x w x 3
     inv: npt.NDArray[np.uint16]  # h x w x 1
+    opaque: npt.NDArray[np.uint8] | None = None  # h x w x 3 when every pixel has alpha 255: a plain copy
 
     @classmethod
     def from_rgba(cls, rgba: npt.NDArray[np.uint8], y0: int, x0: int) -> _Block:
         a = rgba[..., 3:4].astype(np.uint16)
         a256 = a + (a >> 7)  # 0..256, exact at both ends
         premul = rgba[..., :3].astype(np.uint16) * a256
-        return cls(y0, x0, premul, (256 - a256).astype(np.uint16))
+        opaque = np.ascontiguousarray(rgba[..., :3]) if bool((rgba[..., 3] == 255).all()) else None
+        return cls(y0, x0, premul, (256 - a256).astype(np.uint16), opaque)
 
-    def blend(self, out: Frame, premul: npt.NDArray[np.uint16] | None = None) -> None:
+    @property
+    def shape(self) -> tuple[int, int]:
         h, w = self.inv.shape[:2]
+        return int(h), int(w)
+
+    def blend(self, out: Frame) -> None:
+        h, w = self.shape
         region = out[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
+        if self.opaque is not None:
+            region[...] = self.opaque
+            return
         acc = region * self.inv
-        acc += self.premul if premul is None else premul
+        acc += self.premul
         acc >>= 8
         region[...] = acc
 
@@ -145,9 +157,10 @@ class _Crawl:
 
     def blend(self, out: Frame, index: int) -> None:
         offset = int(index * self.px_per_frame) % self.period_px
-        premul = self.block.premul[:, offset : offset + self.window_w]
-        inv = self.block.inv[:, offset : offset + self.window_w]
-        _Block(self.block.y0, self.block.x0, premul, inv).blend(out)
+        window = slice(offset, offset + self.window_w)
+        opaque = None if self.block.opaque is None else self.block.opaque[:, window]
+        b = self.block
+        _Block(b.y0, b.x0, b.premul[:, window], b.inv[:, window], opaque).blend(out)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
