@@ -704,3 +704,15 @@ def test_many_info_blocks_are_bounded() -> None:
     assert len(alert.infos) == 2001
     result = classify(alert)
     assert result.disaster is D.FLOOD and result.field == "event"
+
+
+def test_repeating_or_reordering_info_blocks_does_not_change_the_answer() -> None:
+    from dataclasses import replace
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.xml")):
+        alert = parse_alert(path.read_bytes())
+        base = classify(alert)
+        assert classify(replace(alert, infos=alert.infos * 2)).disaster is base.disaster, path.name
+        assert classify(replace(alert, infos=alert.infos[::-1])).disaster is base.disaster, path.name
+        assert classify(alert) == base  # deterministic
