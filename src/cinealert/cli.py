@@ -188,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")
     p.add_argument("--port-file", type=Path, default=None, help="write the bound port here")
 
+    # -- scenes and the scene cache (cinealert.render.cli) --
+    hazards = ["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake", "other"]
+    p = add("scene", _lazy("cinealert.render.cli", "cmd_scene"), "render a scene: layers, masks, MP4, sheet")
+    p.add_argument("type", choices=hazards, metavar="TYPE", help=", ".join(hazards))
+    p.add_argument("--variant", type=int, default=0)
+    p.add_argument("--camera", choices=("static", "circular", "up-down", "dolly"), default=None)
+    p.add_argument("--amplitude", type=float, default=None, help="camera amplitude 0..2 (default: settings)")
+    p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: settings)")
+    p.add_argument("--duration", type=float, default=None, help="loop seconds (default: render.duration_s)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p = add("prewarm", _lazy("cinealert.render.cli", "cmd_prewarm"), "fill the scene cache (progress bar)")
+    p.add_argument("--types", nargs="+", choices=hazards, default=None, help="default: render.prewarm")
+    p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: settings)")
+
     # -- ML pipeline: prompt-writer training and evaluation (cinealert.render.ml.cli) --
     ml_cli = "cinealert.render.ml.cli"
     prompter = sub.add_parser("prompter", help="build the prompt writer's dataset and train its LoRA adapter")

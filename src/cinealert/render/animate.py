@@ -15,11 +15,13 @@ alpha-composited far -> near. Work is confined to each layer's bounding box; ten
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -92,8 +94,7 @@ class _Prepared:
         self.cols = cols
         self.depth = layer.mean_depth
         self.kind: FluidKind | None = None
-        self.flow_f: Tensor | None = None  # low-res integrated displacements, (N+1, 2, h, w)
-        self.flow_b: Tensor | None = None
+        self.flows: Tensor | None = None  # low-res integrated displacements, (N+1, 4, h, w)
         self.sway_profile: Tensor | None = None  # (H,) 0 at base .. 1 at top
         self.scroll: tuple[int, int] = (0, 0)
         self.drift_phase = 0.0
@@ -161,7 +162,7 @@ class Animator:
                 tex = torch.cat([rgba[:3] * alpha, alpha, mask])
             prep = _Prepared(layer, index, tex, rows, cols)
             prep.kind = kind
-            prep.flow_f, prep.flow_b = self._integrate(self.scene.motion[kind], mask[0])
+            prep.flows = self._integrate(self.scene.motion[kind], mask[0])
         if layer.wrap:
             v = layer.velocity
             if v is None:
@@ -190,40 +191,37 @@ class Animator:
             return np.asarray(layer.rgba[..., 3] > 0)
         return mask
 
-    def _integrate(self, motion: npt.NDArray[np.float32], mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Euler-integrate the masked velocity field forward and backward for every step of the loop."""
+    def _integrate(self, motion: npt.NDArray[np.float32], mask: Tensor) -> Tensor:
+        """Euler-integrate the masked velocity field backward and forward for every step of the loop.
+
+        Returns ``(N + 1, 4, h, w)`` low-resolution displacements in grid units (``[-1, 1]`` spans the frame):
+        channels 0-1 trace ``t`` steps back (``p <- p - v(p)``), 2-3 trace ``t`` steps forward.
+        """
         torch = self.torch
         fn = torch.nn.functional
         h, w = self.h, self.w
         lh = min(h, LOWRES_HEIGHT)
         lw = max(2, round(w * lh / h))
-        sx, sy = lw / w, lh / h
         v = torch.from_numpy(np.ascontiguousarray(motion)).to(self.device).permute(2, 0, 1) * mask[None]
         v = fn.interpolate(v[None], size=(lh, lw), mode="area")[0]
-        v[0] *= sx
-        v[1] *= sy
-        base_x = (torch.arange(lw, device=self.device, dtype=torch.float32) + 0.5).expand(lh, lw)
-        base_y = (torch.arange(lh, device=self.device, dtype=torch.float32) + 0.5)[:, None].expand(lh, lw)
-        base = torch.stack([base_x, base_y])
-
-        def trace(sign: float) -> Any:
-            out = torch.empty((self.n + 1, 2, lh, lw), device=self.device)
+        v[0] *= 2.0 / w  # px/frame -> grid units/frame
+        v[1] *= 2.0 / h
+        gx = (torch.arange(lw, device=self.device, dtype=torch.float32) + 0.5) * (2.0 / lw) - 1.0
+        gy = (torch.arange(lh, device=self.device, dtype=torch.float32) + 0.5) * (2.0 / lh) - 1.0
+        base = torch.empty((lh, lw, 2), device=self.device)
+        base[..., 0] = gx[None, :]
+        base[..., 1] = gy[:, None]
+        out = torch.zeros((self.n + 1, 4, lh, lw), device=self.device)
+        for c, sign in ((0, -1.0), (2, 1.0)):
             pos = base.clone()
-            out[0] = 0
             for k in range(1, self.n + 1):
-                grid = torch.stack([pos[0] / lw * 2 - 1, pos[1] / lh * 2 - 1], dim=-1)[None]
                 vel = fn.grid_sample(
-                    v[None], grid, mode="bilinear", padding_mode="border", align_corners=False
-                )[0]
-                pos = pos + sign * vel
-                pos[0].clamp_(0, lw)
-                pos[1].clamp_(0, lh)
-                out[k] = pos - base
-            out[:, 0] /= sx  # back to full-resolution px
-            out[:, 1] /= sy
-            return out
-
-        return trace(-1.0), trace(1.0)
+                    v[None], pos[None], mode="bilinear", padding_mode="border", align_corners=False
+                )
+                pos = pos + sign * vel[0].permute(1, 2, 0)
+                pos.clamp_(-1.0, 1.0)
+                out[k, c : c + 2] = (pos - base).permute(2, 0, 1)
+        return cast("Tensor", out)
 
     # ----------------------------------------------------------------------------------------------- frames
 
@@ -262,73 +260,78 @@ class Animator:
                 c1 = min(w, math.ceil(cx + (c1 - cx) * scale + dx + pad))
                 if r1 <= r0 or c1 <= c0:
                     continue
-            # layer-space sample positions (px) for the screen window
+            # layer-space sample positions (px) for the screen window: separable, so kept 1-D until the grid
             px = cx + (self.xs[c0:c1] - cx - dx) / scale
             py = cy + (self.ys[r0:r1] - cy - dy) / scale
-            gx = px[None, :].expand(r1 - r0, c1 - c0)
-            gy = py[:, None].expand(r1 - r0, c1 - c0)
+            tex_w, tex_h = w, h
+            if prep.layer.wrap:
+                kx, ky = prep.scroll
+                drift = (
+                    DRIFT_AT * h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
+                )
+                px = torch.remainder(px - (kx * w * t / self.n + drift), w) + 1.0  # +1: 1 px circular pad
+                py = torch.remainder(py - ky * h * t / self.n, h) + 1.0
+                tex_w, tex_h = w + 2, h + 2
+            grid = torch.empty((r1 - r0, c1 - c0, 2), device=self.device)
+            grid[..., 0] = (px * (2.0 / tex_w) - 1.0)[None, :]
+            grid[..., 1] = (py * (2.0 / tex_h) - 1.0)[:, None]
             if prep.sway_profile is not None:
                 gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
                 gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
-                prof = self._sample_rows(prep.sway_profile, py)
-                gx = gx - prof[:, None] * gust
-            if prep.layer.wrap:
-                layer = self._sample_wrap(prep, gx, gy, t)
-            elif prep.kind is not None:
-                layer = self._sample_fluid(prep, gx, gy, t)
-            else:
-                layer = self._sample(prep.tex, gx, gy)
+                rows = prep.sway_profile[py.floor().long().clamp(0, h - 1)]
+                grid[..., 0] -= (rows * (gust * 2.0 / w))[:, None]
+            fluid = prep.kind is not None
+            layer = self._sample_fluid(prep, grid, t) if fluid else self._sample(prep.tex, grid)
             view = out[:, r0:r1, c0:c1]
-            view.mul_(1.0 - layer[3:4]).add_(layer[:3])
-        return cast("Tensor", out.clamp_(0.0, 1.0).mul_(255.0).add_(0.5).to(self.torch.uint8))
+            view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])  # over: out*(1-a) + premultiplied
+        return cast("Tensor", out.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8))
 
-    def _sample_rows(self, profile: Tensor, py: Tensor) -> Tensor:
-        idx = py.floor().long().clamp(0, self.h - 1)
-        row: Tensor = profile[idx]
-        return row
+    def _sample(self, tex: Tensor, grid: Tensor, padding: str = "zeros") -> Tensor:
+        """Bilinear sample of a (C, H, W) texture on an (h, w, 2) grid in ``[-1, 1]`` units.
 
-    def _sample(self, tex: Tensor, gx: Tensor, gy: Tensor) -> Tensor:
-        """Bilinear sample of a (C, H, W) texture at layer-space px positions; edges clamp."""
+        Camera placement pads with zeros (transparent), so a layer that did not cover the frame would show a
+        hole, which the cover zoom prevents and the tests check; displaced fluid samples clamp to the edge.
+        """
         fn = self.torch.nn.functional
-        h, w = tex.shape[-2:]
-        grid = self.torch.stack([gx * (2.0 / w) - 1.0, gy * (2.0 / h) - 1.0], dim=-1)[None]
         out: Tensor = fn.grid_sample(
-            tex[None], grid, mode="bilinear", padding_mode="border", align_corners=False
+            tex[None], grid[None], mode="bilinear", padding_mode=padding, align_corners=False
         )
         return out[0]
 
-    def _sample_wrap(self, prep: _Prepared, gx: Tensor, gy: Tensor, t: int) -> Tensor:
-        w, h = self.w, self.h
-        kx, ky = prep.scroll
-        drift = DRIFT_AT * h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
-        sx = kx * w * t / self.n + drift
-        sy = ky * h * t / self.n
-        ux = self.torch.remainder(gx - sx, w) + 1.0  # +1: the texture carries a 1 px circular pad
-        uy = self.torch.remainder(gy - sy, h) + 1.0
-        return self._sample(prep.tex, ux, uy)
-
-    def _sample_fluid(self, prep: _Prepared, gx: Tensor, gy: Tensor, t: int) -> Tensor:
+    def _sample_fluid(self, prep: _Prepared, grid: Tensor, t: int) -> Tensor:
         torch = self.torch
-        assert prep.flow_f is not None and prep.flow_b is not None
-        rest = self._sample(prep.tex, gx, gy)  # [colour(3), alpha, mask] at rest
-        df = self._sample(
-            prep.flow_f[t], gx * prep.flow_f.shape[-1] / self.w, gy * prep.flow_f.shape[-2] / self.h
-        )
-        db = self._sample(
-            prep.flow_b[self.n - t], gx * prep.flow_b.shape[-1] / self.w, gy * prep.flow_b.shape[-2] / self.h
-        )
-        wb = t / self.n
+        assert prep.flows is not None
+        rest = self._sample(prep.tex, grid)  # [colour(3), alpha, mask] at rest
+        flows = torch.cat([prep.flows[t, 0:2], prep.flows[self.n - t, 2:4]])
+        disp = self._sample(flows, grid, "border").permute(1, 2, 0)
         surface = prep.kind in SURFACE_KINDS
         chans = prep.tex[:3] if surface else prep.tex[:4]
-        a = self._sample(chans, gx + df[0], gy + df[1])
-        b = self._sample(chans, gx + db[0], gy + db[1])
-        moved = a * (1.0 - wb) + b * wb
+        a = self._sample(chans, grid + disp[..., 0:2], "border")
+        b = self._sample(chans, grid + disp[..., 2:4], "border")
+        moved = a.lerp_(b, t / self.n)  # symmetric blending: weights 1 - t/N and t/N
         m = rest[4:5]
         if surface:
-            rgb = rest[:3] * (1.0 - m) + moved * m
+            rgb = rest[:3].lerp_(moved, m)
             alpha = rest[3:4]
             return cast("Tensor", torch.cat([rgb * alpha, alpha]))
-        return rest[:4] * (1.0 - m) + moved * m
+        return rest[:4].lerp_(moved, m)
+
+
+@contextlib.contextmanager
+def _one_thread_per_op(device: torch.device) -> Iterator[None]:
+    """Frames render in parallel worker threads instead: intra-op OpenMP threads spin-wait, and on a busy
+    two-core host that made 2-thread ops 6-12x slower than 1-thread ops (measured)."""
+    import torch
+
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def render_loop(
@@ -337,11 +340,38 @@ def render_loop(
     *,
     out: npt.NDArray[np.uint8] | None = None,
     cancel: threading.Event | None = None,
+    workers: int | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """All frames into ``out`` (``(N, H, W, 3)`` uint8, e.g. a memory map) or a new array."""
+    """All frames into ``out`` (``(N, H, W, 3)`` uint8, e.g. a memory map) or a new array.
+
+    On CPU, ``workers`` threads (default: the CPUs this process may use) each render whole frames; torch
+    releases the GIL inside ops, so this scales without oversubscribing the cores.
+    """
+    import torch
+
+    from cinealert.render.device import cpu_budget
+
     anim = Animator(scene, params)
     if out is None:
         out = np.empty((params.num_frames, scene.height, scene.width, 3), dtype=np.uint8)
-    for t, frame in enumerate(anim.frames(cancel)):
-        out[t] = frame
+    target = out
+    n_workers = workers or (cpu_budget() if anim.device.type == "cpu" else 1)
+
+    def one(t: int) -> None:
+        with torch.inference_mode():
+            target[t] = anim.frame(t).permute(1, 2, 0).cpu().numpy()
+
+    with _one_thread_per_op(anim.device):
+        if n_workers <= 1:
+            for t in range(anim.n):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled(f"render cancelled at frame {t}/{anim.n}")
+                one(t)
+            return out
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="render") as pool:
+            for start in range(0, anim.n, n_workers * 2):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled(f"render cancelled at frame {start}/{anim.n}")
+                for future in [pool.submit(one, t) for t in range(start, min(anim.n, start + n_workers * 2))]:
+                    future.result()
     return out

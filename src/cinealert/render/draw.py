@@ -85,7 +85,7 @@ def noise(width: int, height: int, rng: np.random.Generator, cells: tuple[int, i
     for o in range(octaves):
         gx, gy = cells[0] * 2**o + 1, cells[1] * 2**o + 1
         grid = rng.random((gy, gx), dtype=np.float32)
-        img = Image.fromarray(grid, mode="F").resize((width, height), Image.Resampling.BICUBIC)
+        img = Image.fromarray(grid).resize((width, height), Image.Resampling.BICUBIC)
         amp = 0.5**o
         out += np.asarray(img, dtype=np.float32) * amp
         total += amp

@@ -84,8 +84,8 @@ def _lock_for(key: str) -> threading.Lock:
 
 
 def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, backend_name: str,
-               backend_version: str) -> dict[str, Any]:  # fmt: skip
-    width, height = RESOLUTIONS[render.resolution]
+               backend_version: str, size: tuple[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    width, height = size or RESOLUTIONS[render.resolution]
     return {
         "backend": backend_name,
         "version": backend_version,
@@ -117,10 +117,12 @@ def get_loop(
     settings: RenderSettings | Settings,
     *,
     cancel: threading.Event | None = None,
+    size: tuple[int, int] | None = None,
 ) -> LoopResult:
     """The loop for ``(disaster, variant)`` under ``settings``; renders and caches it on a miss.
 
-    Raises ``RenderCancelled`` if ``cancel`` is set while rendering (nothing is cached then).
+    ``size`` overrides ``settings.resolution`` (previews, tests). Raises ``RenderCancelled`` if ``cancel`` is
+    set while rendering (nothing is cached then).
     """
     from cinealert.render.animate import RenderParams, render_loop
 
@@ -128,7 +130,7 @@ def get_loop(
     t0 = time.perf_counter()
     backend = get_backend(render.backend, full)
     variant = variant % render.variants
-    fields = key_fields(disaster, variant, render, backend.name, backend.version)
+    fields = key_fields(disaster, variant, render, backend.name, backend.version, size)
     key = cache_key(fields)
     cache = cache_for(render)
     timings: dict[str, float] = {}
@@ -143,7 +145,7 @@ def get_loop(
         if entry is not None:
             timings["lookup"] = (time.perf_counter() - t0) * 1000
             return LoopResult(loop_from_entry(entry), True, timings, key)
-        width, height = RESOLUTIONS[render.resolution]
+        width, height = size or RESOLUTIONS[render.resolution]
         t1 = time.perf_counter()
         scene = backend.build(disaster, variant, width, height, seed=SCENE_SEED)
         t2 = time.perf_counter()
@@ -176,6 +178,7 @@ def prewarm(
     types: Iterable[DisasterType | str] | None = None,
     progress: bool | Callable[[int, int, str], None] = False,
     cancel: threading.Event | None = None,
+    size: tuple[int, int] | None = None,
 ) -> list[LoopResult]:
     """Fill the cache for every ``types`` x variant; the daemon calls this before it reports ready."""
     render, _ = _split(settings)
@@ -189,7 +192,7 @@ def prewarm(
     results = []
     try:
         for i, (kind, variant) in enumerate(jobs):
-            result = get_loop(kind, variant, settings, cancel=cancel)
+            result = get_loop(kind, variant, settings, cancel=cancel, size=size)
             results.append(result)
             label = f"{kind.value}/{variant} {'hit' if result.cache_hit else 'rendered'}"
             if bar is not None:
