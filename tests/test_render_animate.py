@@ -78,7 +78,9 @@ def test_no_holes_at_max_amplitude(scenes, disaster: DisasterType, camera: str) 
         white.append(dataclasses.replace(layer, rgba=rgba))
     probe = dataclasses.replace(scene, layers=tuple(white))
     frames = render_loop(probe, RenderParams(camera, 2.0, 16))  # type: ignore[arg-type]
-    assert frames.min() >= 254, f"hole: min {frames.min()} in frame {int(np.argmin(frames.min(axis=(1, 2, 3))))}"
+    assert frames.min() >= 254, (
+        f"hole: min {frames.min()} in frame {int(np.argmin(frames.min(axis=(1, 2, 3))))}"
+    )
 
 
 def test_holes_would_show_without_cover_zoom(scenes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,9 +129,10 @@ def test_earthquake_shakes_the_whole_frame(scenes) -> None:
     shaken = render_loop(scene, RenderParams("static", 0.0, 30, shake=True))
     # the building band (no fluid there) moves only when shaking
     band = slice(H // 3, H // 2)
-    assert np.abs(calm[5][band].astype(int) - calm[0][band]).mean() < np.abs(
-        shaken[5][band].astype(int) - shaken[0][band]
-    ).mean()
+    assert (
+        np.abs(calm[5][band].astype(int) - calm[0][band]).mean()
+        < np.abs(shaken[5][band].astype(int) - shaken[0][band]).mean()
+    )
 
 
 def test_cancel_stops_between_frames(scenes) -> None:
