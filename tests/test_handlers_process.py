@@ -27,15 +27,30 @@ SENT = "2026-11-26T09:00:00+09:00"
 
 @dataclass
 class Sinks:
+    """An in-memory media "topic" (a list with offsets) implementing the ``Announcer`` protocol."""
+
     events: list[Mapping[str, Any]] = field(default_factory=list)
     dead: list[tuple[bytes, str, str, str]] = field(default_factory=list)
-    fail_announce: int = 0
+    fail_before_send: int = 0  # die after the ANNOUNCING marker, before the event is delivered
+    fail_after_send: int = 0  # die after delivery, before the ANNOUNCED marker
+    checks: int = 0
 
-    async def announce(self, event: Mapping[str, Any]) -> None:
-        if self.fail_announce:
-            self.fail_announce -= 1
+    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        return {"from_offset": len(self.events)}
+
+    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
+        if self.fail_before_send:
+            self.fail_before_send -= 1
             raise StageCancelled("broker gone during shutdown")
         self.events.append(event)
+        if self.fail_after_send:
+            self.fail_after_send -= 1
+            raise StageCancelled("killed right after the broker acknowledged")
+
+    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
+        self.checks += 1
+        tail = self.events[int(fence.get("from_offset", 0)) :]
+        return any(e["event_id"] == event["event_id"] for e in tail)
 
     async def dead_letter(self, data: bytes, label: str, reason: str, stage: str) -> None:
         self.dead.append((data, label, reason, stage))
@@ -47,7 +62,7 @@ def make(
     sinks = Sinks()
     stage = stage or SummaryStage(tmp_path / "out")
     settings = HandlerSettings(dedup_state_dir=tmp_path / "state", retry_backoff_s=0.0, **handler)
-    return Processor(stage, settings, sinks.announce, sinks.dead_letter), sinks, stage
+    return Processor(stage, settings, sinks, sinks.dead_letter), sinks, stage
 
 
 async def handle(proc: Processor, data: bytes, cancel: threading.Event | None = None) -> Any:
@@ -78,13 +93,30 @@ async def test_alert_is_published_once_and_announced_once(tmp_path: Path) -> Non
 
 async def test_lost_announcement_is_sent_on_redelivery(tmp_path: Path) -> None:
     proc, sinks, _stage = make(tmp_path)
-    sinks.fail_announce = 1
+    sinks.fail_before_send = 1
     with pytest.raises(StageCancelled):
         await handle(proc, cap_xml("A-2"))
     assert sinks.events == []
     again = await handle(proc, cap_xml("A-2"))
     assert again.status == "duplicate"  # rendered once only ...
     assert [e["event"] for e in sinks.events] == ["published"]  # ... but announced, once
+    assert sinks.checks == 1  # the replay looked before sending
+
+
+async def test_crash_between_delivery_and_marker_does_not_announce_twice(tmp_path: Path) -> None:
+    proc, sinks, stage = make(tmp_path)
+    await handle(proc, cap_xml("A-0"))  # something already on the topic before the fence
+    sinks.fail_after_send = 1
+    with pytest.raises(StageCancelled):
+        await handle(proc, cap_xml("A-6"))
+    assert [e["key"]["identifier"] for e in sinks.events] == ["A-0", "A-6"]
+    assert not list(stage.directory(key("A-6")).glob("ANNOUNCED.*"))  # the marker never got written
+    again = await handle(proc, cap_xml("A-6"))
+    assert again.status == "duplicate" and again.announced == []
+    assert [e["key"]["identifier"] for e in sinks.events] == ["A-0", "A-6"]  # found it, did not resend
+    assert list(stage.directory(key("A-6")).glob("ANNOUNCED.*"))  # and recorded that
+    await handle(proc, cap_xml("A-6"))
+    assert sinks.checks == 1  # with the marker in place, no more look-ups
 
 
 async def test_update_supersedes_and_replay_is_silent(tmp_path: Path) -> None:

@@ -31,9 +31,10 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -50,6 +51,7 @@ from cinealert.handlers.stage import Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.daemon")
 
+T = TypeVar("T")
 _record: contextvars.ContextVar[ConsumerRecord[bytes, bytes] | None] = contextvars.ContextVar(
     "cinealert_record", default=None
 )
@@ -107,10 +109,11 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier({})
         self.stage = stage
+        self.announcer = MediaAnnouncer(self)
         self.processor = Processor(
             stage,
             settings.handlers,
-            self._announce,
+            self.announcer,
             self._dead_letter,
             cap=settings.cap,
             broadcast=settings.broadcast,
@@ -402,40 +405,45 @@ class Daemon:
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
     # -- producing -----------------------------------------------------------------------------------------
-    async def _send(
-        self, op: str, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> None:
-        """Send and wait for acks=all; retry with backoff through broker outages; StageCancelled on shutdown."""
-        delay = self.k.reconnect_backoff_initial_s
+    async def send(
+        self,
+        op: str,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]],
+        partition: int | None = None,
+    ) -> int | None:
+        """Send and wait for acks=all, retrying through outages; the offset it got. StageCancelled on shutdown."""
         t0 = time.perf_counter()
-        while True:
+
+        async def once() -> int | None:
             producer = self._producer
             if producer is None:
                 raise StageCancelled("producer closed")
+            meta = await producer.send_and_wait(topic, value, key=key, headers=headers, partition=partition)
+            offset = getattr(meta, "offset", None)
+            return int(offset) if offset is not None else None
+
+        offset = await self.retry(op, once)
+        self.metrics.stage_latency.labels(op).observe(time.perf_counter() - t0)
+        return offset
+
+    async def retry(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` until it succeeds, backing off through broker outages; StageCancelled on shutdown."""
+        delay = self.k.reconnect_backoff_initial_s
+        while True:
             try:
-                await producer.send_and_wait(topic, value, key=key, headers=headers)
+                return await call()
             except (KafkaError, TimeoutError) as exc:
                 self.metrics.kafka_errors.labels(op).inc()
-                log.warning("send_failed", op=op, topic=topic, error=repr(exc), retry_in_s=delay)
+                log.warning("kafka_call_failed", op=op, error=repr(exc), retry_in_s=delay)
                 assert self._cancelled is not None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._cancelled.wait(), delay)
                 if self.cancel.is_set():
-                    raise StageCancelled(f"{op} not sent before shutdown") from exc
+                    raise StageCancelled(f"{op} not done before shutdown") from exc
                 delay = min(delay * 2, self.k.reconnect_backoff_max_s)
-                continue
-            self.metrics.stage_latency.labels(op).observe(time.perf_counter() - t0)
-            return
-
-    async def _announce(self, event: Mapping[str, Any]) -> None:
-        value = json.dumps(event, ensure_ascii=False).encode("utf-8")
-        headers = [
-            ("x-cinealert-event", _header(event.get("event", ""))),
-            ("content-type", b"application/json"),
-        ]
-        await self._send(
-            "announce", self.k.media_topic, value, str(event.get("key_str", "")).encode(), headers
-        )
 
     async def _dead_letter(self, data: bytes, label: str, reason: str, stage: str) -> None:
         record = _record.get()
@@ -453,7 +461,7 @@ class Daemon:
                 ("x-cinealert-partition", _header(record.partition)),
                 ("x-cinealert-offset", _header(record.offset)),
             ]
-        await self._send("dead_letter", self.k.dead_letter_topic, data, key, headers)
+        await self.send("dead_letter", self.k.dead_letter_topic, data, key, headers)
 
     # -- broker state --------------------------------------------------------------------------------------
     def _set_broker(self, up: bool, error: str = "") -> None:
@@ -480,6 +488,109 @@ class Daemon:
                 else:
                     self._set_broker(ok, "" if ok else "metadata request failed")
             await asyncio.sleep(PROBE_INTERVAL_S)
+
+
+class MediaAnnouncer:
+    """Announcements on the media topic, each to a partition fixed by its alert key, with read-back.
+
+    ``fence`` records that partition and a lower bound for the offset the event will get (the highest offset this
+    daemon has seen acknowledged there, remembered in ``<dedup_state_dir>/media-offsets.json`` across restarts):
+    a later append always lands above it. ``delivered`` reads the partition from there for the ``event_id``.
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.topic = daemon.k.media_topic
+        self.hint_path = daemon.settings.handlers.dedup_state_dir / "media-offsets.json"
+        self._acked: dict[int, int] | None = None
+
+    def _load_hint(self) -> dict[int, int]:
+        try:
+            raw = json.loads(self.hint_path.read_text(encoding="utf-8"))
+            if raw.get("topic") == self.topic:
+                return {int(p): int(o) for p, o in raw.get("offsets", {}).items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass
+        return {}
+
+    def _save_hint(self, acked: dict[int, int]) -> None:
+        """Best effort, no fsync: a stale hint is still a valid lower bound, a missing one means "from 0"."""
+        tmp = self.hint_path.with_name(f".{self.hint_path.name}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(OSError):
+            self.hint_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"topic": self.topic, "offsets": acked}), encoding="utf-8")
+            tmp.replace(self.hint_path)
+
+    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if self._acked is None:
+            self._acked = await asyncio.to_thread(self._load_hint)
+
+        async def partitions() -> list[int]:
+            producer = self.daemon._producer
+            if producer is None:
+                raise StageCancelled("producer closed")
+            found = await producer.partitions_for(self.topic)
+            return sorted(found or [0])
+
+        parts = await self.daemon.retry("announce", partitions)
+        key = str(event.get("key_str", "")).encode("utf-8")
+        partition = parts[zlib.crc32(key) % len(parts)]
+        return {"topic": self.topic, "partition": partition, "from_offset": self._acked.get(partition, 0)}
+
+    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
+        value = json.dumps(event, ensure_ascii=False).encode("utf-8")
+        headers = [
+            ("x-cinealert-event", _header(event.get("event", ""))),
+            ("x-cinealert-event-id", _header(event.get("event_id", ""))),
+            ("content-type", b"application/json"),
+        ]
+        key = str(event.get("key_str", "")).encode("utf-8")
+        partition = int(fence["partition"])
+        offset = await self.daemon.send("announce", self.topic, value, key, headers, partition=partition)
+        if self._acked is not None and offset is not None and offset > self._acked.get(partition, -1):
+            self._acked[partition] = offset
+            await asyncio.to_thread(self._save_hint, dict(self._acked))
+
+    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
+        wanted = str(event.get("event_id", "")).encode("utf-8")
+        try:
+            tp = TopicPartition(str(fence["topic"]), int(fence["partition"]))
+            start = max(0, int(fence.get("from_offset", 0)))
+        except (KeyError, TypeError, ValueError):
+            return False  # no usable fence (marker unreadable): sending again is the safe side
+
+        async def scan() -> bool:
+            consumer = AIOKafkaConsumer(
+                **client_options(self.daemon.k, self.daemon.bootstrap),
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                fetch_max_wait_ms=100,
+            )
+            await consumer.start()
+            try:
+                consumer.assign([tp])
+                consumer.seek(tp, start)
+                idle = 0
+                while idle < 3:
+                    batch = await consumer.getmany(tp, timeout_ms=300)
+                    records = batch.get(tp, [])
+                    if not records:
+                        highwater = consumer.highwater(tp)
+                        at_end = highwater is not None and await consumer.position(tp) >= highwater
+                        idle += 2 if at_end else 1
+                        continue
+                    idle = 0
+                    for record in records:
+                        if dict(record.headers or ()).get("x-cinealert-event-id") == wanted:
+                            return True
+                return False
+            finally:
+                await consumer.stop()
+
+        t0 = time.perf_counter()
+        found = await self.daemon.retry("announce_check", scan)
+        self.daemon.metrics.stage_latency.labels("announce_check").observe(time.perf_counter() - t0)
+        return found
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -9,10 +9,17 @@ then per msgType:
   is not published (yet) leaves a tombstone so that the target, if it arrives later, is not published.
 
 Idempotence: the daemon commits an offset only after ``handle`` returns, so a crash replays messages. A replay
-finds the output through ``stage.existing`` (no second render) and an ``ANNOUNCED.*.json`` marker written durably
-next to the output after the announcement was acknowledged (no second announcement). The only window left is a
-crash between the broker's acknowledgement and the marker's fsync; each announcement carries a deterministic
-``event_id`` so consumers can drop that rare duplicate.
+finds the output through ``stage.existing`` (no second render) and its announcement state in two durable markers
+next to the output:
+
+1. ``ANNOUNCING.<event>.<digest>.json`` is written *before* sending, with a fence from the ``Announcer`` (the
+   partition the event goes to and an offset no later than where it can land);
+2. ``ANNOUNCED.<event>.<digest>.json`` after the broker acknowledged it (acks=all).
+
+A replay that finds ``ANNOUNCED`` sends nothing. One that finds only ``ANNOUNCING`` (the process died between
+the two) asks the announcer to read the media topic from the fence for the event's deterministic ``event_id``,
+and sends only if it is not there. So a crash at any instant gives neither a lost nor a duplicate announcement
+(if the broker itself loses the topic, the event is sent again, which is what a consumer needs then).
 
 Errors::
 
@@ -31,7 +38,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
@@ -44,7 +51,24 @@ from cinealert.handlers.stage import Published, Stage, StageCancelled
 log = structlog.get_logger("cinealert.handlers")
 
 T = TypeVar("T")
-Announce = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
+class Announcer(Protocol):
+    """Where announcements go (the daemon: the media topic). ``fence`` and ``delivered`` make resends exact."""
+
+    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """JSON-able facts recorded before sending, enough for ``delivered`` to find the event later."""
+        ...
+
+    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
+        """Deliver ``event``; return only once it is durably accepted."""
+        ...
+
+    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
+        """Whether an event with ``event["event_id"]`` was delivered at or after ``fence``."""
+        ...
+
+
 DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
 ParseFn = Callable[[bytes], Alert]
 ClassifyFn = Callable[[Alert], Classification]
@@ -82,9 +106,9 @@ def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
     return hashlib.sha256(f"{event}|{key}|{by}".encode()).hexdigest()[:32]
 
 
-def announced_marker(directory: Path, event: str, by: AlertKey) -> Path:
+def announced_marker(directory: Path, event: str, by: AlertKey, phase: str = "ANNOUNCED") -> Path:
     digest = hashlib.sha256(str(by).encode("utf-8")).hexdigest()[:16]
-    return directory / f"ANNOUNCED.{event}.{digest}.json"
+    return directory / f"{phase}.{event}.{digest}.json"
 
 
 def _key_doc(key: AlertKey) -> dict[str, str]:
@@ -111,7 +135,7 @@ class Processor:
         self,
         stage: Stage,
         handlers: HandlerSettings,
-        announce: Announce,
+        announcer: Announcer,
         dead_letter: DeadLetter,
         *,
         cap: CapSettings | None = None,
@@ -122,7 +146,7 @@ class Processor:
         self.stage = stage
         self.settings = handlers
         self.broadcast = broadcast or BroadcastSettings()
-        self.announce = announce
+        self.announcer = announcer
         self.dead_letter = dead_letter
         self.parse = parse or _default_parse(cap or CapSettings())
         self.classify = classify or _default_classify()
@@ -280,9 +304,20 @@ class Processor:
         marker = announced_marker(directory, event, by)
         if await asyncio.to_thread(marker.is_file):
             return False
+        pending = announced_marker(directory, event, by, phase="ANNOUNCING")
         doc = self._event(event, key, by, alert, published, classification, directory, timings)
-        await self.announce(doc)
-        await asyncio.to_thread(atomic_write, marker, (json.dumps(doc, ensure_ascii=False) + "\n").encode())
+        previous = await asyncio.to_thread(_read_json, pending)
+        if previous is not None:
+            # Died between "about to send" and "sent": look on the media topic before sending again.
+            if await self.announcer.delivered(doc, previous.get("fence") or {}):
+                log.info("announcement_found_after_restart", announced=event, event_id=doc["event_id"])
+                await asyncio.to_thread(atomic_write, marker, _dumps(previous.get("event") or doc))
+                return False
+            log.info("announcement_not_found_after_restart", announced=event, event_id=doc["event_id"])
+        fence = await self.announcer.fence(doc)
+        await asyncio.to_thread(atomic_write, pending, _dumps({"event": doc, "fence": fence}))
+        await self.announcer.send(doc, fence)
+        await asyncio.to_thread(atomic_write, marker, _dumps(doc))
         return True
 
     def _event(
@@ -324,6 +359,20 @@ class Processor:
             doc["confidence"] = classification.confidence
             doc["classified_by"] = classification.reason
         return doc
+
+
+def _dumps(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # unreadable: treat as "maybe sent", the announcer checks from the beginning
+    return doc if isinstance(doc, dict) else {}
 
 
 def _relative(path: Path, root: Path) -> str:
