@@ -1,0 +1,206 @@
+"""Scene cache: round trip, atomic write-once entries, LRU eviction, concurrent writers, memory tier; get_loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cinealert.cap.model import AlertKey, DisasterType
+from cinealert.config.sections import RenderSettings
+from cinealert.render import choose_variant, get_loop, prewarm
+from cinealert.render.cache import FRAMES, META, SceneCache, cache_key, load_scene
+from cinealert.render.procedural import ProceduralBackend
+
+W, H = 64, 36
+SHAPE = (6, H, W, 3)
+
+
+@pytest.fixture(scope="module")
+def scene():  # type: ignore[no-untyped-def]
+    return ProceduralBackend().build(DisasterType.FLOOD, 0, W, H, seed=0)
+
+
+def _fill(value: int):  # type: ignore[no-untyped-def]
+    def fill(frames: np.ndarray) -> None:
+        for i in range(len(frames)):
+            frames[i] = (value + i) % 256
+
+    return fill
+
+
+def test_round_trip_and_key(tmp_path: Path, scene) -> None:
+    cache = SceneCache(tmp_path, 1 << 30, memory_items=0)
+    key = cache_key({"type": "flood", "variant": 0})
+    assert key == cache_key({"variant": 0, "type": "flood"})  # canonical: order does not matter
+    assert key != cache_key({"type": "flood", "variant": 1})
+    assert cache.get(key) is None
+    entry = cache.put(key, scene, SHAPE, _fill(10), {"type": "flood"})
+    again = SceneCache(tmp_path, 1 << 30, memory_items=0).get(key)
+    assert again is not None
+    assert np.array_equal(np.asarray(again.frames), np.asarray(entry.frames))
+    assert int(again.frames[3, 0, 0, 0]) == 13
+    loaded = again.scene()
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in scene.layers]
+    assert all(np.array_equal(a.rgba, b.rgba) for a, b in zip(loaded.layers, scene.layers, strict=True))
+    assert all(np.array_equal(loaded.masks[k], scene.masks[k]) for k in scene.masks)
+    assert np.array_equal(loaded.depth, scene.depth)
+    assert not list((tmp_path / "tmp").iterdir()), "no temporary left behind"
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path, scene) -> None:
+    cache = SceneCache(tmp_path, 1 << 30)
+    key = cache_key({"k": "crash"})
+
+    def crash(frames: np.ndarray) -> None:
+        frames[0] = 1
+        raise RuntimeError("renderer died mid-way")
+
+    with pytest.raises(RuntimeError):
+        cache.put(key, scene, SHAPE, crash, {})
+    assert cache.get(key) is None
+    assert not cache.entry_dir(key).exists()
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_lru_eviction_keeps_recently_read(tmp_path: Path, scene) -> None:
+    probe = SceneCache(tmp_path / "probe", 1 << 30)
+    one = probe.put("0" * 64, scene, SHAPE, _fill(0), {})
+    size = sum(f.stat().st_size for f in one.path.iterdir())
+    cache = SceneCache(tmp_path / "c", int(size * 2.5), memory_items=0)
+    keys = [cache_key({"i": i}) for i in range(4)]
+    cache.put(keys[0], scene, SHAPE, _fill(0), {})
+    time.sleep(0.02)
+    cache.put(keys[1], scene, SHAPE, _fill(1), {})
+    time.sleep(0.02)
+    assert cache.get(keys[0]) is not None  # touch: 0 is now more recent than 1
+    time.sleep(0.02)
+    cache.put(keys[2], scene, SHAPE, _fill(2), {})
+    assert cache.get(keys[1]) is None, "least recently used goes first"
+    assert cache.get(keys[0]) is not None and cache.get(keys[2]) is not None
+    assert cache.size_bytes() <= cache.max_bytes
+
+
+def test_memory_tier_is_bounded(tmp_path: Path, scene) -> None:
+    cache = SceneCache(tmp_path, 1 << 30, memory_items=1)
+    a, b = cache_key({"m": "a"}), cache_key({"m": "b"})
+    cache.put(a, scene, SHAPE, _fill(0), {})
+    assert cache.in_memory(a)
+    cache.put(b, scene, SHAPE, _fill(1), {})
+    assert cache.in_memory(b) and not cache.in_memory(a)
+    assert cache.get(a) is not None and cache.in_memory(a)  # a disk hit is promoted
+
+
+def test_concurrent_writers_threads(tmp_path: Path, scene) -> None:
+    """Both writers finish; one entry wins; readers see the winner whole."""
+    cache_a = SceneCache(tmp_path, 1 << 30, memory_items=0)
+    cache_b = SceneCache(tmp_path, 1 << 30, memory_items=0)
+    key = cache_key({"race": 1})
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def writer(name: str, cache: SceneCache, value: int) -> None:
+        def fill(frames: np.ndarray) -> None:
+            barrier.wait(timeout=30)  # both are mid-write at the same moment
+            _fill(value)(frames)
+
+        results[name] = cache.put(key, scene, SHAPE, fill, {"writer": name})
+
+    threads = [
+        threading.Thread(target=writer, args=("a", cache_a, 10)),
+        threading.Thread(target=writer, args=("b", cache_b, 20)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    winner = SceneCache(tmp_path, 1 << 30).get(key)
+    assert winner is not None
+    assert results["a"].meta["writer"] == results["b"].meta["writer"] == winner.meta["writer"]
+    assert np.array_equal(np.asarray(results["a"].frames), np.asarray(winner.frames))
+    assert len(list(cache_a.entries())) == 1
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_concurrent_writers_processes(tmp_path: Path) -> None:
+    """Two daemons (processes) sharing one directory, each writing the same key many times over."""
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        from cinealert.cap.model import DisasterType
+        from cinealert.render.cache import SceneCache
+        from cinealert.render.procedural import ProceduralBackend
+        scene = ProceduralBackend().build(DisasterType.DROUGHT, 0, {W}, {H}, seed=0)
+        cache = SceneCache(sys.argv[1], 1 << 30, memory_items=0)
+        for i in range(8):
+            def fill(frames):
+                frames[:] = int(sys.argv[2])
+            e = cache.put("k%d" % i + "0" * 62, scene, {SHAPE}, fill, {{"writer": sys.argv[2]}})
+            assert int(e.frames[0, 0, 0, 0]) == int(e.meta["writer"]), "frames and meta of one writer"
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), value]) for value in ("7", "9")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    cache = SceneCache(tmp_path, 1 << 30, memory_items=0)
+    entries = cache.entries()
+    assert len(entries) == 8
+    for _, _, path in entries:
+        frames = np.load(path / FRAMES)
+        assert frames.shape == SHAPE and len(np.unique(frames)) == 1
+        assert (path / META).exists()
+        load_scene(path / "scene.npz")
+
+
+def test_get_loop_miss_then_hit(tmp_path: Path) -> None:
+    settings = RenderSettings(cache_dir=tmp_path, duration_s=0.3, variants=2, memory_cache_items=2)
+    first = get_loop(DisasterType.WILDFIRE, 3, settings, size=(96, 54))
+    assert not first.cache_hit
+    assert {"build", "render"} <= set(first.timings_ms)
+    loop = first.loop
+    assert (loop.width, loop.height, loop.num_frames) == (96, 54, 9)
+    frames = list(loop.frames())
+    assert frames[0].shape == (54, 96, 3) and frames[0].dtype == np.uint8 and frames[0].flags.c_contiguous
+    second = get_loop(DisasterType.WILDFIRE, 1, settings, size=(96, 54))  # 3 % 2 == 1: same variant
+    assert second.cache_hit and second.scene_key == first.scene_key
+    assert all(np.array_equal(a, b) for a, b in zip(frames, second.loop.frames(), strict=True))
+    other = get_loop(DisasterType.WILDFIRE, 1, settings.model_copy(update={"camera": "dolly"}), size=(96, 54))
+    assert not other.cache_hit and other.scene_key != first.scene_key
+
+
+def test_get_loop_cancel(tmp_path: Path) -> None:
+    from cinealert.render import RenderCancelled
+
+    cancel = threading.Event()
+    cancel.set()
+    settings = RenderSettings(cache_dir=tmp_path, duration_s=0.5)
+    with pytest.raises(RenderCancelled):
+        get_loop(DisasterType.FLOOD, 0, settings, size=(64, 36), cancel=cancel)
+    assert not [p for p in tmp_path.rglob(META)]
+
+
+def test_prewarm_fills_then_hits(tmp_path: Path) -> None:
+    settings = RenderSettings(cache_dir=tmp_path, duration_s=0.2, variants=2)
+    seen: list[str] = []
+    first = prewarm(
+        settings, ["drought", "other"], progress=lambda i, n, label: seen.append(label), size=(64, 36)
+    )
+    assert len(first) == 4 and not any(r.cache_hit for r in first)
+    assert len(seen) == 4
+    again = prewarm(settings, ["drought", "other"], size=(64, 36))
+    assert all(r.cache_hit for r in again)
+
+
+def test_choose_variant_is_stable_and_spread() -> None:
+    key = AlertKey("kma@example", "KR-1", "2026-01-01T00:00:00+09:00")
+    assert choose_variant(key, 3) == choose_variant(str(key), 3)
+    assert 0 <= choose_variant(key, 3) < 3
+    picks = {choose_variant(i, 4) for i in range(64)}
+    assert picks == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="n_variants"):
+        choose_variant(key, 0)
