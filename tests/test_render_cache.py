@@ -181,7 +181,7 @@ def test_get_loop_cancel(tmp_path: Path) -> None:
     settings = RenderSettings(cache_dir=tmp_path, duration_s=0.5)
     with pytest.raises(RenderCancelled):
         get_loop(DisasterType.FLOOD, 0, settings, size=(64, 36), cancel=cancel)
-    assert not [p for p in tmp_path.rglob(META)]
+    assert not list(tmp_path.rglob(META))
 
 
 def test_prewarm_fills_then_hits(tmp_path: Path) -> None:
