@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, default=None, help="default: <broadcast.output_dir>/demo/<time>")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the daemon")
     p.add_argument("--verbose", action="store_true", help="show the daemon's log")
+    p.add_argument("--quick", action="store_true", help="720p, 2 s loops, 1 variant: a fast preview")
     p = add("broker", _lazy("cinealert.daemon.broker", "cmd_broker"), "run the embedded Kafka broker alone")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")

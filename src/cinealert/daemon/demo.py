@@ -202,6 +202,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings = settings.model_copy(
             update={"handlers": settings.handlers.model_copy(update={"stage": args.stage})}
         )
+    if args.quick:
+        # A preview: 720p, short loops, one variant per disaster. Same code paths, a fraction of the CPU.
+        render = settings.render.model_copy(update={"resolution": "720p", "duration_s": 2.0, "variants": 1})
+        settings = settings.model_copy(update={"render": render})
     # A fresh folder per run, so every run renders (a reused one would only report "duplicate").
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.output_dir or settings.broadcast.output_dir / "demo" / stamp

@@ -312,12 +312,14 @@ class Processor:
             if await self.announcer.delivered(doc, previous.get("fence") or {}):
                 log.info("announcement_found_after_restart", announced=event, event_id=doc["event_id"])
                 await asyncio.to_thread(atomic_write, marker, _dumps(previous.get("event") or doc))
+                await asyncio.to_thread(pending.unlink, missing_ok=True)
                 return False
             log.info("announcement_not_found_after_restart", announced=event, event_id=doc["event_id"])
         fence = await self.announcer.fence(doc)
         await asyncio.to_thread(atomic_write, pending, _dumps({"event": doc, "fence": fence}))
         await self.announcer.send(doc, fence)
         await asyncio.to_thread(atomic_write, marker, _dumps(doc))
+        await asyncio.to_thread(pending.unlink, missing_ok=True)  # ANNOUNCED wins from here on
         return True
 
     def _event(
