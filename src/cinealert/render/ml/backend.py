@@ -68,10 +68,12 @@ class MLBackend:
         """Load every configured model once (first call), so a misconfigured dir fails before any render."""
         with self._lock:
             if self._stages is None:
+                from cinealert.render.device import get_device
                 from cinealert.render.ml.depth import make_depth
                 from cinealert.render.ml.mask import make_masker
                 from cinealert.render.prompt import make_prompt_writer
 
+                get_device(self.settings.render.device)  # the first call decides the process's device
                 ml = self.settings.ml
                 t2i = None
                 if ml.diffusion_model_dir is not None:
@@ -112,7 +114,7 @@ class MLBackend:
         prompt = writer.write(disaster, None, variant=variant)
         # The procedural scene of the same type lends its particle sheets and camera shake, and stands in for
         # the photo when no diffusion model is configured.
-        drawn = get_backend("procedural").build(disaster, variant, width, height, seed=seed)
+        drawn = get_backend("procedural", self.settings).build(disaster, variant, width, height, seed=seed)
         image = drawn.image
         if t2i is not None:
             image = self.generate(t2i, prompt, disaster, variant, width, height, seed)
