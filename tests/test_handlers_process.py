@@ -243,3 +243,13 @@ def test_existing_reads_back_what_publish_wrote(tmp_path: Path) -> None:
         first is not None and stage.withdraw(alert.key, key("c2")) == first
     )  # the first Cancel stays recorded
     assert json.loads(first.read_text())["by"]["identifier"] == "c1"
+
+
+async def test_failing_withdraw_is_dead_lettered_not_fatal(tmp_path: Path) -> None:
+    proc, sinks, stage = make(tmp_path, max_attempts=2)
+    await handle(proc, cap_xml("W-1"))
+    (stage.directory(key("W-1")) / WITHDRAWN).mkdir()  # a directory where the marker must go: rename fails
+    outcome = await handle(proc, cap_xml("W-1c", msg_type="Cancel", references=((SENDER, "W-1", SENT),)))
+    assert (outcome.status, outcome.reason) == ("rejected", "stage_error")
+    assert [(label, where) for _d, label, _r, where in sinks.dead] == [("stage_error", "render")]
+    assert [e["event"] for e in sinks.events] == ["published"]  # no withdrawal announced

@@ -183,18 +183,21 @@ class Processor:
             return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
         if decision.action in ("update", "cancel") and before_references is not None:
             await before_references()  # earlier messages of the partition first: an Update follows its Alert
-        async with self._lock(alert.key):
-            if decision.action == "cancel":
-                outcome = await self._cancel(alert, received_at)
-            else:
-                outcome = await self._publish(alert, received_at, cancel, data)
+        try:
+            async with self._lock(alert.key):
+                if decision.action == "cancel":
+                    outcome = await self._cancel(alert, received_at)
+                else:
+                    outcome = await self._publish(alert, received_at, cancel)
+        except StageFailedError as exc:
+            log.error("alert_failed", error=str(exc))
+            await self.dead_letter(data, "stage_error", str(exc), "render")
+            return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
         outcome.timings_s["parse"] = parse_s
         return outcome
 
     # -- msgType handlers ----------------------------------------------------------------------------------
-    async def _publish(
-        self, alert: Alert, received_at: float, cancel: threading.Event, data: bytes
-    ) -> Outcome:
+    async def _publish(self, alert: Alert, received_at: float, cancel: threading.Event) -> Outcome:
         key = alert.key
         if await asyncio.to_thread(self._tombstone(key).is_file):
             log.info("alert_skipped", reason="cancelled_before_publish")
@@ -211,13 +214,9 @@ class Processor:
             log.info("alert_already_published", directory=str(published.directory))
         else:
             t0 = time.perf_counter()
-            try:
-                published = await self._attempts(
-                    "publish", cancel, self.stage.publish, alert, classification, cancel
-                )
-            except StageFailedError as exc:
-                await self.dead_letter(data, "stage_error", str(exc), "render")
-                return Outcome("rejected", "stage_error", key=key, sent=alert.sent)
+            published = await self._attempts(
+                "publish", cancel, self.stage.publish, alert, classification, cancel
+            )
             outcome.timings_s["render"] = time.perf_counter() - t0
             outcome.extra = published.extra
             log.info("alert_published", disaster=published.disaster, directory=str(published.directory))
