@@ -379,3 +379,47 @@ def _metric(port: int, name: str) -> float | None:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return None
+
+
+async def test_media_announcer_reads_back_what_it_sent(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """The replay check against the real broker: an event sent after the fence is found, others are not."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from cinealert.config import parse
+    from cinealert.daemon.service import Daemon as Service
+    from cinealert.daemon.service import client_options
+    from cinealert.handlers.summary_stage import SummaryStage
+
+    topics = Topics(broker, "readback")
+    settings = parse(
+        {
+            "kafka": {"bootstrap": broker.bootstrap, "media_topic": topics.media},
+            "handlers": {"dedup_state_dir": str(tmp_path / "state")},
+        }
+    )
+    service = Service(settings, stage=SummaryStage(tmp_path / "out"), bootstrap=broker.bootstrap)
+    service._cancelled = asyncio.Event()
+    producer = AIOKafkaProducer(**client_options(settings.kafka, broker.bootstrap), acks="all")
+    await producer.start()
+    service._producer = producer
+    try:
+        announcer = service.announcer
+        first = {"event": "published", "event_id": "e-1", "key_str": "s,a,t"}
+        same_partition = {"event": "published", "event_id": "e-2", "key_str": "s,a,t"}
+        fence1 = await announcer.fence(first)
+        assert fence1["from_offset"] == 0
+        assert not await announcer.delivered(first, fence1)  # not sent yet
+        await announcer.send(first, fence1)
+        assert await announcer.delivered(first, fence1)
+        fence2 = await announcer.fence(same_partition)
+        assert fence2["partition"] == fence1["partition"] and fence2["from_offset"] >= 0
+        assert not await announcer.delivered(same_partition, fence2)
+        await announcer.send(same_partition, fence2)
+        assert await announcer.delivered(same_partition, fence2)
+        assert not await announcer.delivered(first, {**fence2, "from_offset": fence2["from_offset"] + 1})
+        hint = json.loads((tmp_path / "state" / "media-offsets.json").read_text())
+        assert hint["topic"] == topics.media and str(fence1["partition"]) in hint["offsets"]
+    finally:
+        await producer.stop()
