@@ -36,140 +36,38 @@ DISPLAY_NAME: dict[DisasterType, str] = {
     DisasterType.OTHER: "Severe weather",
 }
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words that show a generated description is about the disaster asked for. A prompt with none of them is
 # off-topic (the LLM drifted, or an untrained adapter babbled) and the template replaces it.
 VOCABULARY: dict[DisasterType, frozenset[str]] = {
-    DisasterType.FLOOD: frozenset(
-        [
-            "flood",
-            "floods",
-            "flooded",
-            "flooding",
-            "floodwater",
-            "floodwaters",
-            "water",
-            "waters",
-            "river",
-            "inundated",
-            "submerged",
-            "overflowing",
-            "overflow",
-            "torrent",
-            "muddy",
-            "stream",
-            "deluge",
-        ]
+    DisasterType.FLOOD: _words(
+        "flood floods flooded flooding floodwater floodwaters water waters river inundated submerged "
+        "overflowing overflow torrent muddy stream deluge"
     ),
-    DisasterType.LANDSLIDE: frozenset(
-        [
-            "landslide",
-            "landslides",
-            "mudslide",
-            "mudslides",
-            "mud",
-            "muddy",
-            "debris",
-            "slope",
-            "hillside",
-            "collapsed",
-            "rocks",
-            "boulders",
-            "soil",
-            "earth",
-            "rubble",
-        ]
+    DisasterType.LANDSLIDE: _words(
+        "landslide landslides mudslide mudslides mud muddy debris slope hillside collapsed rocks boulders "
+        "soil earth rubble"
     ),
-    DisasterType.DROUGHT: frozenset(
-        [
-            "drought",
-            "dry",
-            "dried",
-            "arid",
-            "cracked",
-            "parched",
-            "barren",
-            "dust",
-            "dusty",
-            "withered",
-            "scorched",
-            "riverbed",
-            "reservoir",
-            "heat",
-        ]
+    DisasterType.DROUGHT: _words(
+        "drought dry dried arid cracked parched barren dust dusty withered scorched riverbed reservoir heat"
     ),
-    DisasterType.WILDFIRE: frozenset(
-        [
-            "wildfire",
-            "wildfires",
-            "fire",
-            "fires",
-            "flame",
-            "flames",
-            "burning",
-            "blaze",
-            "smoke",
-            "smoky",
-            "ember",
-            "embers",
-            "forest",
-            "ablaze",
-            "charred",
-        ]
+    DisasterType.WILDFIRE: _words(
+        "wildfire wildfires fire fires flame flames burning blaze smoke smoky ember embers forest ablaze charred"
     ),
-    DisasterType.HEAVY_SNOW: frozenset(
-        [
-            "snow",
-            "snowy",
-            "snowfall",
-            "snowstorm",
-            "blizzard",
-            "snowdrift",
-            "snowdrifts",
-            "drifts",
-            "frozen",
-            "ice",
-            "icy",
-            "winter",
-            "buried",
-            "white",
-        ]
+    DisasterType.HEAVY_SNOW: _words(
+        "snow snowy snowfall snowstorm blizzard snowdrift snowdrifts drifts frozen ice icy winter buried white"
     ),
-    DisasterType.TYPHOON: frozenset(
-        [
-            "typhoon",
-            "typhoons",
-            "storm",
-            "storms",
-            "hurricane",
-            "cyclone",
-            "wind",
-            "winds",
-            "gale",
-            "waves",
-            "rain",
-            "torrential",
-            "surge",
-            "bent",
-        ]
+    DisasterType.TYPHOON: _words(
+        "typhoon typhoons storm storms hurricane cyclone wind winds gale waves rain torrential surge bent"
     ),
-    DisasterType.EARTHQUAKE: frozenset(
-        [
-            "earthquake",
-            "earthquakes",
-            "quake",
-            "collapsed",
-            "rubble",
-            "cracked",
-            "cracks",
-            "damaged",
-            "ruins",
-            "debris",
-            "fallen",
-            "crumbled",
-            "destroyed",
-        ]
+    DisasterType.EARTHQUAKE: _words(
+        "earthquake earthquakes quake collapsed rubble cracked cracks damaged ruins debris fallen crumbled destroyed"
     ),
-    DisasterType.OTHER: frozenset(["storm", "weather", "sky", "clouds", "wind", "rain"]),
+    DisasterType.OTHER: _words("storm weather sky clouds wind rain"),
 }
 
 _SEVERITY = {

@@ -50,17 +50,8 @@ class MLBackend:
 
             settings = load()
         self.settings = settings
-        ml = settings.ml
-        dirs = [
-            ml.prompt_model_dir,
-            ml.prompt_adapter_dir,
-            ml.diffusion_model_dir,
-            ml.grounding_model_dir,
-            ml.sam_model_dir,
-            ml.depth_model_dir,
-        ]
-        # Another model is another picture: the configured models are part of the cache key.
-        self.version = f"1-{stable_seed(*dirs, ml.diffusion_steps, ml.guidance_scale, ml.depth_layers):08x}"
+        # Another model or setting is another picture: all of [ml] is part of the cache key.
+        self.version = f"1-{stable_seed(settings.ml.model_dump_json()):08x}"
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
 
