@@ -98,6 +98,9 @@ class _Prepared:
         self.sway_profile: Tensor | None = None  # (H,) 0 at base .. 1 at top
         self.scroll: tuple[int, int] = (0, 0)
         self.drift_phase = 0.0
+        # fast path (translation-only cameras): the layer pre-zoomed onto a canvas with a margin, or tiled 2x2
+        self.ztex: Tensor | None = None
+        self.zgrid: Tensor | None = None  # fluid layers: layer-space grid of every canvas pixel
 
 
 class Animator:
@@ -130,6 +133,20 @@ class Animator:
         self.prepared = [self._prepare(i, layer, fluid_layer.get(i)) for i, layer in enumerate(scene.layers)]
         self.xs = torch.arange(w, device=self.device, dtype=torch.float32) + 0.5
         self.ys = torch.arange(h, device=self.device, dtype=torch.float32) + 0.5
+        # Translation-only cameras (all but dolly) take the fast path: each layer is resampled once onto a
+        # zoomed canvas with a margin, and a frame only slices it at the layer's offset and blends the
+        # sub-pixel remainder (3 lerps instead of a full bilinear gather per layer per frame).
+        self.fast = params.camera != "dolly"
+        if self.fast:
+            reach_x = reach_y = 0.0
+            for t in range(self.n):
+                shx, shy = shake_offset(t, self.n, self.shake)
+                p = pose(params.camera, params.amplitude, nearest, t, self.n, h)
+                reach_x, reach_y = max(reach_x, abs(p.dx + shx)), max(reach_y, abs(p.dy + shy))
+            self.mx, self.my = math.ceil(reach_x) + 2, math.ceil(reach_y) + 2
+            for prep in self.prepared:
+                if prep.sway_profile is None:
+                    self._prezoom(prep)
 
     # ------------------------------------------------------------------------------------------ preparation
 
@@ -182,6 +199,23 @@ class Animator:
             ).clamp(0, 1)
             prep.sway_profile = prof**2 * layer.sway * SWAY_AT_TOP * h
         return prep
+
+    def _prezoom(self, prep: _Prepared) -> None:
+        torch = self.torch
+        h, w, mx, my = self.h, self.w, self.mx, self.my
+        if prep.layer.wrap:
+            prep.ztex = prep.tex[:, 1:-1, 1:-1].repeat(1, 2, 2).contiguous()
+            return
+        qx = torch.arange(w + 2 * mx, device=self.device, dtype=torch.float32) + 0.5 - mx
+        qy = torch.arange(h + 2 * my, device=self.device, dtype=torch.float32) + 0.5 - my
+        px = w / 2.0 + (qx - w / 2.0) / self.zoom
+        py = h / 2.0 + (qy - h / 2.0) / self.zoom
+        grid = torch.empty((h + 2 * my, w + 2 * mx, 2), device=self.device)
+        grid[..., 0] = (px * (2.0 / w) - 1.0)[None, :]
+        grid[..., 1] = (py * (2.0 / h) - 1.0)[:, None]
+        prep.ztex = self._sample(prep.tex, grid)
+        if prep.kind is not None:
+            prep.zgrid = grid
 
     def _region(self, layer: Layer, kind: FluidKind) -> npt.NDArray[np.bool_]:
         if layer.fluid_mask is not None:
@@ -260,6 +294,11 @@ class Animator:
                 c1 = min(w, math.ceil(cx + (c1 - cx) * scale + dx + pad))
                 if r1 <= r0 or c1 <= c0:
                     continue
+            if prep.ztex is not None:
+                layer = self._fast_layer(prep, t, dx, dy, r0, r1, c0, c1)
+                view = out[:, r0:r1, c0:c1]
+                view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])
+                continue
             # layer-space sample positions (px) for the screen window: separable, so kept 1-D until the grid
             px = cx + (self.xs[c0:c1] - cx - dx) / scale
             py = cy + (self.ys[r0:r1] - cy - dy) / scale
@@ -285,6 +324,66 @@ class Animator:
             view = out[:, r0:r1, c0:c1]
             view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])  # over: out*(1-a) + premultiplied
         return cast("Tensor", out.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8))
+
+    def _fast_layer(
+        self, prep: _Prepared, t: int, dx: float, dy: float, r0: int, r1: int, c0: int, c1: int
+    ) -> Tensor:
+        """The layer's premultiplied RGBA over screen window ``[r0:r1, c0:c1]``, from its prepared canvas."""
+        assert prep.ztex is not None
+        hh, ww = r1 - r0, c1 - c0
+        if prep.layer.wrap:
+            kx, ky = prep.scroll
+            drift = (
+                DRIFT_AT * self.h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
+            )
+            ox = (-(kx * self.w * t / self.n + drift + dx)) % self.w
+            oy = (-(ky * self.h * t / self.n + dy)) % self.h
+            return self._shifted(prep.ztex, r0, c0, hh, ww, oy, ox)
+        oy, ox = self.my - dy, self.mx - dx  # canvas index of screen pixel 0
+        if prep.kind is None:
+            return self._shifted(prep.ztex, r0, c0, hh, ww, oy, ox)
+        ky, kx = math.floor(oy), math.floor(ox)
+        buf = self._fluid_canvas(prep, t, r0 + ky, r0 + ky + hh + 1, c0 + kx, c0 + kx + ww + 1)
+        return self._shifted(buf, 0, 0, hh, ww, oy - ky, ox - kx)
+
+    def _shifted(self, z: Tensor, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float) -> Tensor:
+        """``z`` sampled at ``[r0 + oy, c0 + ox]`` onward (``hh`` x ``ww``): integer slice + sub-pixel lerps."""
+        torch = self.torch
+        ky, kx = math.floor(oy), math.floor(ox)
+        fy, fx = oy - ky, ox - kx
+        y, x = r0 + ky, c0 + kx
+        top = z[:, y : y + hh, x : x + ww]
+        if fx > 1e-4:
+            top = torch.lerp(top, z[:, y : y + hh, x + 1 : x + 1 + ww], fx)
+        if fy > 1e-4:
+            bottom = z[:, y + 1 : y + 1 + hh, x : x + ww]
+            if fx > 1e-4:
+                bottom = torch.lerp(bottom, z[:, y + 1 : y + 1 + hh, x + 1 : x + 1 + ww], fx)
+            top = torch.lerp(top, bottom, fy)
+        return top
+
+    def _fluid_canvas(self, prep: _Prepared, t: int, y0: int, y1: int, x0: int, x1: int) -> Tensor:
+        """The animated fluid layer (premultiplied RGBA) over canvas rows ``y0:y1``, cols ``x0:x1``."""
+        torch = self.torch
+        assert prep.ztex is not None and prep.zgrid is not None and prep.flows is not None
+        y1, x1 = min(y1, prep.ztex.shape[1]), min(x1, prep.ztex.shape[2])
+        grid = prep.zgrid[y0:y1, x0:x1]
+        rest = prep.ztex[:, y0:y1, x0:x1]
+        flows = torch.cat([prep.flows[t, 0:2], prep.flows[self.n - t, 2:4]])
+        disp = self._sample(flows, grid, "border").permute(1, 2, 0)
+        surface = prep.kind in SURFACE_KINDS
+        chans = prep.tex[:3] if surface else prep.tex[:4]
+        a = self._sample(chans, grid + disp[..., 0:2], "border")
+        b = self._sample(chans, grid + disp[..., 2:4], "border")
+        moved = a.lerp_(b, t / self.n)
+        m = rest[4:5]
+        if surface:
+            alpha = rest[3:4]
+            rgb = torch.lerp(rest[:3], moved, m)
+            buf = torch.cat([rgb * alpha, alpha])
+        else:
+            buf = torch.lerp(rest[:4], moved, m)
+        return cast("Tensor", torch.nn.functional.pad(buf, (0, 1, 0, 1), mode="replicate"))
 
     def _sample(self, tex: Tensor, grid: Tensor, padding: str = "zeros") -> Tensor:
         """Bilinear sample of a (C, H, W) texture on an (h, w, 2) grid in ``[-1, 1]`` units.
