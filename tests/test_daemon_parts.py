@@ -127,6 +127,7 @@ def test_metrics_are_served_from_the_injected_registry() -> None:
     metrics.rejected.labels("security").inc()
     metrics.observe_extra({"cache_hit": True})
     metrics.observe_extra({"cache_hits": 2, "cache_misses": 1})
+    metrics.observe_extra({"scene": {"cache_hit": False}})
     metrics.e2e_latency.labels("received").observe(0.3)
     server, port = serve(metrics.registry, "127.0.0.1", 0)
     try:
@@ -136,7 +137,7 @@ def test_metrics_are_served_from_the_injected_registry() -> None:
     assert "cinealert_alerts_consumed_total 3.0" in body
     assert 'cinealert_alerts_rejected_total{reason="security"} 1.0' in body
     assert "cinealert_cache_hits_total 3.0" in body
-    assert "cinealert_cache_misses_total 1.0" in body
+    assert "cinealert_cache_misses_total 2.0" in body
     assert 'cinealert_end_to_end_latency_seconds_count{origin="received"} 1.0' in body
     assert "python_gc_objects_collected_total" not in body  # a fresh registry, not the global one
 

@@ -77,8 +77,12 @@ class Metrics:
         self.up = Gauge("cinealert_up", "1 while the daemon consumes", registry=r)
 
     def observe_extra(self, extra: Mapping[str, Any]) -> None:
-        """Cache hits/misses from ``Published.extra`` (``cache_hit: bool`` or ``cache_hits``/``cache_misses``)."""
+        """Cache hits/misses from ``Published.extra``: ``cache_hit`` (or ``scene.cache_hit``) as a bool, or
+        ``cache_hits``/``cache_misses`` counts."""
         hit = extra.get("cache_hit")
+        scene = extra.get("scene")
+        if hit is None and isinstance(scene, Mapping):
+            hit = scene.get("cache_hit")
         if isinstance(hit, bool):
             (self.cache_hits if hit else self.cache_misses).inc()
         for key, counter in (("cache_hits", self.cache_hits), ("cache_misses", self.cache_misses)):
