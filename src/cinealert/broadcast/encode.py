@@ -140,6 +140,9 @@ class AudioEncoder:
         ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "mono", "fltp"
         ctx.bit_rate = kbps * 1000
         ctx.time_base = Fraction(1, AUDIO_RATE)
+        if codec == "aac":
+            # Speech, not music: the fast coder without PNS is ~2.5x quicker and indistinguishable here.
+            ctx.options = {"aac_coder": "fast", "aac_pns": "0"}
         ctx.open()
         self._ctx = ctx
         self._size: int = ctx.frame_size or 1024
@@ -478,7 +481,9 @@ def encode_fmp4_video(
     return track
 
 
-def encode_fmp4_audio(samples: Samples, profile: Profile, segment_s: float) -> FragmentedTrack:
+def encode_fmp4_audio(
+    samples: Samples, profile: Profile, segment_s: float, packets: list[Any] | None = None
+) -> FragmentedTrack:
     """Audio-only fragmented MP4 cut every ``segment_s`` (at the next audio frame boundary)."""
     import av
 
@@ -499,7 +504,9 @@ def encode_fmp4_audio(samples: Samples, profile: Profile, segment_s: float) -> F
             {"frag_duration": str(round(segment_s * 1_000_000))},
         )
         stream = _add_audio_stream(container, profile)
-        for packet in encode_audio(samples, profile.audio_codec, profile.audio_kbps):
+        for packet in (
+            packets if packets is not None else encode_audio(samples, profile.audio_codec, profile.audio_kbps)
+        ):
             packet.stream = stream
             container.mux(packet)
         container.close()
@@ -514,7 +521,7 @@ def hevc_codecs(height: int) -> str:
     return f"hvc1.1.6.L{level}.90"
 
 
-def adts_audio(samples: Samples, kbps: int = 128) -> bytes:
+def adts_audio(samples: Samples, kbps: int = 128, packets: list[Any] | None = None) -> bytes:
     """The spoken alert as one ADTS AAC file (the AEAT's ``AEAtextAudio`` medium)."""
     import av
 
@@ -524,7 +531,7 @@ def adts_audio(samples: Samples, kbps: int = 128) -> bytes:
         stream = container.add_stream("aac", rate=AUDIO_RATE)
         stream.layout = "mono"
         stream.bit_rate = kbps * 1000
-        for packet in encode_audio(samples, "aac", kbps):
+        for packet in packets if packets is not None else encode_audio(samples, "aac", kbps):
             packet.stream = stream
             container.mux(packet)
         container.close()

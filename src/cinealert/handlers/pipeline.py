@@ -614,13 +614,14 @@ class MediaStage:
         from cinealert.broadcast.aeat import MediaRef, aeat
         from cinealert.broadcast.captions import by_language, cues, ttml
         from cinealert.broadcast.dash import TextRef, TrackRef, mpd
-        from cinealert.broadcast.encode import adts_audio, encode_fmp4_audio, hevc_codecs
+        from cinealert.broadcast.encode import adts_audio, encode_audio, encode_fmp4_audio, hevc_codecs
         from cinealert.render.compose import severity_style
         from cinealert.render.pictogram import pictogram
 
         prefix = profile.name
         t = time.perf_counter()
-        atrack = encode_fmp4_audio(audio.samples, profile, self.settings.broadcast.segment_s)
+        apackets = encode_audio(audio.samples, profile.audio_codec, profile.audio_kbps)
+        atrack = encode_fmp4_audio(audio.samples, profile, self.settings.broadcast.segment_s, list(apackets))
         clock.add("encode", time.perf_counter() - t)
         t = time.perf_counter()
         out.write(f"{prefix}_audio_init.mp4", atrack.init)
@@ -699,7 +700,7 @@ class MediaStage:
             disaster_img = pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255))
             disaster_img.save(symbol, format="PNG")
             sym = out.write("event_symbol.png", symbol.getvalue())
-            speech = out.write("spoken_alert.aac", adts_audio(audio.samples))
+            speech = out.write("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets))
             mpd_path = out.path / "manifest.mpd"
             media = [
                 MediaRef(self._url(out, mpd_path.name), "application/dash+xml", mpd_path.stat().st_size,
