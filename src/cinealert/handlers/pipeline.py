@@ -783,6 +783,9 @@ class MediaStage:
             "captions": captions,
             "outputs": dict(outputs),
             "files": [*sorted(p.name for p in out.files), RESULT],
+            "urls": [self._url(out, p.name) for p in sorted(out.files)]
+            if self.settings.broadcast.base_url
+            else [],
             "timings_ms": {k: round(v, 1) for k, v in clock.ms.items()},
             "published_at": datetime.now(UTC).isoformat(),
         }
@@ -885,6 +888,7 @@ def read_result(directory: Path) -> Published | None:
         disaster=str(doc["disaster"]),
         directory=directory,
         files=tuple(directory / name for name in doc["files"]),
+        urls=tuple(doc.get("urls", ())),
         duration_s=float(doc["duration_s"]),
         timings_ms=dict(doc["timings_ms"]),
         extra={
@@ -893,6 +897,9 @@ def read_result(directory: Path) -> Published | None:
             "mode": doc["mode"],
             "profiles": doc["profiles"],
             "outputs": doc["outputs"],
+            "scene": doc["scene"],
+            "cache_hit": bool(doc["scene"]["cache_hit"]),
+            "first_segment_ms": doc["timings_ms"].get("first_segment"),
         },
     )
 
