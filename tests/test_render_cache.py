@@ -204,3 +204,19 @@ def test_choose_variant_is_stable_and_spread() -> None:
     assert picks == {0, 1, 2, 3}
     with pytest.raises(ValueError, match="n_variants"):
         choose_variant(key, 0)
+
+
+def test_stale_temporaries_of_dead_writers_are_cleared(tmp_path: Path, scene) -> None:
+    import os
+
+    cache = SceneCache(tmp_path, 1 << 30)
+    stale = tmp_path / "tmp" / "deadbeef.123.abcd"
+    fresh = tmp_path / "tmp" / "cafe.456.ef01"
+    for d in (stale, fresh):
+        d.mkdir(parents=True)
+        (d / FRAMES).write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    cache.put(cache_key({"s": 1}), scene, SHAPE, _fill(0), {})
+    assert not stale.exists(), "a dead writer's leftovers are removed"
+    assert fresh.exists(), "a live writer's temporary is left alone"

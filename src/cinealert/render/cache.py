@@ -36,6 +36,7 @@ FORMAT_VERSION = 1
 FRAMES = "frames.npy"
 SCENE = "scene.npz"
 META = "meta.json"
+STALE_TMP_S = 3600.0  # a temporary this old belongs to a writer that died (a 2160p render takes minutes)
 Frames = npt.NDArray[np.uint8]
 
 
@@ -262,7 +263,11 @@ class SceneCache:
         return sum(size for _, size, _ in self.entries())
 
     def evict(self, keep: str | None = None) -> list[str]:
-        """Remove least-recently-used entries until the total fits ``max_bytes``; returns the evicted keys."""
+        """Remove least-recently-used entries until the total fits ``max_bytes``; returns the evicted keys.
+
+        Also clears temporaries that a crashed writer left behind (older than ``STALE_TMP_S``).
+        """
+        self._clear_stale_tmp()
         entries = sorted(self.entries())
         total = sum(size for _, size, _ in entries)
         evicted: list[str] = []
@@ -278,6 +283,16 @@ class SceneCache:
             for key in evicted:
                 self._memory.pop(key, None)
         return evicted
+
+    def _clear_stale_tmp(self) -> None:
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return
+        cutoff = time.time() - STALE_TMP_S
+        for item in tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if item.stat().st_mtime < cutoff:
+                    shutil.rmtree(item, ignore_errors=True)
 
     def _discard(self, path: Path, reason: str) -> bool:
         trash = self.root / "tmp" / f"evict.{path.name}.{uuid.uuid4().hex[:8]}"

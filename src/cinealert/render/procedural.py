@@ -289,7 +289,7 @@ def flood(b: Builder) -> None:
               hex_color("#35465a"), bottom=0.9)  # fmt: skip
     b.add("houses", houses, STRUCT)
     water = b.canvas()
-    tex = water_texture(b, hex_color("#46504f"), hex_color("#8e8a74"), hex_color("#eef0ea"))
+    tex = water_texture(b, hex_color("#5a4a34"), hex_color("#a08660"), hex_color("#e8dcc4"))
     water.under = tex
     surface = [(x, 0.615 + 0.006 * math.sin(x * 37 + b.variant)) for x in np.linspace(-0.02, 1.02, 80)]
     body = water.shapes().poly(below(surface)).mask()
@@ -643,21 +643,31 @@ def typhoon(b: Builder) -> None:
     shore.paint(wall.mask(), hex_color("#8a8a86"))
     b.add("seawall", shore, MID)
     palms = b.canvas(hex_color("#2a3a24"))
-    sh = palms.shapes()
+    trunks, fronds = palms.shapes(), palms.shapes()
     bx = [0.72, 0.84, 0.95] if left else [0.28, 0.16, 0.05]
+    wind = -1.0 if left else 1.0  # the gale blows off the sea: trunks bend and fronds stream downwind
     for i, x in enumerate(bx):
         ground = 0.8 + i * 0.03
-        top_x, top_y = x + (-0.08 if left else 0.08), 0.32 + i * 0.03
-        mx = x + (-0.01 if left else 0.01)
-        sh.line([(x, ground), (mx, (ground + top_y) / 2), (top_x, top_y)], 0.011)
-        wind = -1.0 if left else 1.0  # fronds stream downwind, away from the sea
+        top_x, top_y = x + wind * 0.08, 0.32 + i * 0.03
+        trunks.line([(x, ground), (x + wind * 0.01, (ground + top_y) / 2), (top_x, top_y)], 0.016)
         for k in range(7):
-            spread = (k - 3) * 0.028
-            ex = top_x + wind * (0.1 + 0.02 * math.cos(k))
-            ey = top_y + spread + 0.035
-            sh.line([(top_x, top_y), (top_x + wind * 0.05, top_y + spread * 0.4 - 0.012), (ex, ey)], 0.006)
-        sh.ellipse(top_x, top_y, 0.012)
-    palms.paint(sh.mask(), hex_color("#22321d"))
+            spread = (k - 3) * 0.03
+            ex = top_x + wind * (0.12 + 0.025 * math.cos(k))
+            ey = top_y + spread + 0.04
+            mx_, my_ = top_x + wind * 0.06, top_y + spread * 0.4 - 0.015
+            # a leaf: a thin curved wedge, wide at the crown, pointed at the tip
+            fronds.poly(
+                [
+                    (top_x, top_y - 0.008),
+                    (mx_, my_ - 0.014),
+                    (ex, ey),
+                    (mx_, my_ + 0.012),
+                    (top_x, top_y + 0.008),
+                ]
+            )
+        fronds.ellipse(top_x, top_y, 0.016)
+    palms.paint(trunks.mask(), hex_color("#5a4632"))
+    palms.paint(fronds.mask(), hex_color("#2f5a2a"))
     b.add("bent palms", palms, STRUCT, sway=1.0)
     fg = b.canvas(hex_color("#3c3a34"))
     verge = fg.shapes().poly([(-0.02, 0.9), (1.02, 0.86), (1.02, 1.02), (-0.02, 1.02)])
