@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)")
     p.add_argument("--mode", choices=("burn-in", "rich-media"), default=None, help="default: broadcast.mode")
     p.add_argument("--profile", choices=("atsc1", "atsc3", "hls", "all"), default=None)
-    p.add_argument("--resolution", choices=("720p", "1080p", "2160p"), default=None)
+    p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: render.resolution)")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop seconds")
 
     # -- daemon commands (cinealert.daemon) --

@@ -941,7 +941,18 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 2
     profiles: tuple[ProfileName, ...] | None
     profiles = ALL_PROFILES if args.profile == "all" else (args.profile,) if args.profile else None
-    stage = MediaStage(settings)
+    resolution, size = args.resolution, None
+    if resolution is not None and resolution not in ("720p", "1080p", "2160p"):
+        try:
+            w, h = (int(v) for v in resolution.lower().split("x"))
+        except ValueError:
+            print(f"--resolution must be 720p, 1080p, 2160p or WxH, got {resolution!r}", file=sys.stderr)
+            return 2
+        if not (16 <= w <= 7680 and 16 <= h <= 4320 and w % 2 == 0 and h % 2 == 0):
+            print(f"--resolution {resolution}: even sizes from 16x16 to 7680x4320 only", file=sys.stderr)
+            return 2
+        resolution, size = "1080p", (w, h)
+    stage = MediaStage(settings, size=size)
     try:
         published = stage.render(
             alert,
@@ -950,7 +961,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             directory=out,
             mode=args.mode,
             profiles=profiles,
-            resolution=args.resolution,
+            resolution=resolution,
             started=started,
             timings={"parse": parse_ms},
         )
