@@ -16,12 +16,58 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 from pathlib import Path
+
+import numpy as np
 
 from cinealert.cap.model import DisasterType
 from cinealert.config.sections import RenderSettings
 from cinealert.render import service
 from cinealert.render.device import cpu_budget, get_device
+
+
+def compare_formats(frames: np.ndarray, root: Path) -> None:
+    """Why the cache stores raw frames: size and read-back speed of the alternatives on this loop."""
+    import av
+
+    n = len(frames)
+    raw = frames.nbytes
+    t0 = time.perf_counter()
+    blobs = [zlib.compress(np.ascontiguousarray(f).tobytes(), 1) for f in frames]
+    zc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for b in blobs:
+        np.frombuffer(zlib.decompress(b), dtype=np.uint8)
+    zd = time.perf_counter() - t0
+    print(f"  format raw .npy mmap : {raw / 1e6:8.0f} MB")
+    print(
+        f"  format zlib level 1  : {sum(map(len, blobs)) / 1e6:8.0f} MB, "
+        f"write {n / zc:6.1f} fps, read {n / zd:6.1f} fps"
+    )
+    path = root / "lossless.mkv"
+    t0 = time.perf_counter()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv444p"
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    xe = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with av.open(str(path)) as src:
+        src.streams.video[0].thread_type = "AUTO"
+        count = sum(1 for fr in src.decode(video=0) if fr.to_ndarray(format="rgb24") is not None)
+    xd = time.perf_counter() - t0
+    print(
+        f"  format x264 qp0 444  : {path.stat().st_size / 1e6:8.0f} MB, "
+        f"write {n / xe:6.1f} fps, read {count / xd:6.1f} fps"
+    )
+    path.unlink()
 
 
 def main() -> None:
@@ -31,6 +77,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--camera", default="circular")
     parser.add_argument("--keep", type=Path, default=None, help="cache directory to use and keep")
+    parser.add_argument(
+        "--formats", action="store_true", help="also compare loop storage formats (size, read fps)"
+    )
     args = parser.parse_args()
     types = list(DisasterType) if args.types == ["all"] else [DisasterType(t) for t in args.types]
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-render-"))
