@@ -6,10 +6,12 @@ aiokafka, so a bug shared by producer and consumer cannot hide. Each test gets i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,10 +90,13 @@ format = "json"
 class Daemon:
     """``python -m cinealert.cli run`` with its log in a file (never a pipe that could fill up and block it)."""
 
-    def __init__(self, config: Path, name: str) -> None:
+    def __init__(self, config: Path, name: str, extra_env: dict[str, str] | None = None) -> None:
         self.log_path = config.parent / f"{name}.log"
         self.log_file = self.log_path.open("ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CINEALERT_")}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CINEALERT_", "NOTIFY_", "WATCHDOG_"))
+        }
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cinealert.cli", "run", "--config", str(config)],
             stdout=self.log_file,
@@ -356,7 +361,10 @@ def test_sigterm_cancels_a_slow_render_and_the_alert_is_replayed(
 ) -> None:
     topics = Topics(broker, "term")
     config = write_config(tmp_path, broker.bootstrap, topics, delay_s=30.0, grace_s=0.5)
-    daemon = Daemon(config, "slow")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # stands in for systemd
+    notify.bind(str(tmp_path / "notify.sock"))
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    daemon = Daemon(config, "slow", extra_env=env)
     daemon.wait_ready()
     produce(broker.bootstrap, topics.alerts, [(b"s", cap_xml("S-1"))])
     daemon.wait_for(lambda: daemon.count("alert_received") == 1, 30, "the slow alert in flight")
@@ -366,6 +374,15 @@ def test_sigterm_cancels_a_slow_render_and_the_alert_is_replayed(
     assert elapsed < 10, f"stopping took {elapsed:.1f} s with a 0.5 s grace period"
     assert daemon.count("grace_exceeded_cancelling") == 1 and daemon.count("alert_cancelled") == 1
     assert complete_ids(tmp_path) == set()  # nothing half-published
+    notify.setblocking(False)
+    messages = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            messages.append(notify.recv(4096).decode())
+    notify.close()
+    kinds = [m.split("\n")[0] for m in messages]
+    assert "READY=1" in kinds and "STOPPING=1" in kinds and "WATCHDOG=1" in kinds, kinds
+    assert kinds.index("READY=1") < kinds.index("STOPPING=1")
     # not committed: a restarted daemon (now fast) gets it again and publishes it
     fast = Daemon(write_config(tmp_path, broker.bootstrap, topics, delay_s=0.0), "fast")
     fast.wait_ready()

@@ -94,6 +94,22 @@ def test_sd_notify_sends_datagrams(tmp_path: Path, abstract: bool) -> None:
         assert sock.recv(4096) == b"STOPPING=1"
 
 
+def test_sd_notify_never_blocks_on_a_full_queue(tmp_path: Path) -> None:
+    """A manager that stops reading must not freeze the daemon: excess messages are dropped."""
+    import threading
+
+    sock, address = _receiver(tmp_path, False)
+    with sock:
+        notifier = Notifier({"NOTIFY_SOCKET": address})
+        results: list[bool] = []
+        sender = threading.Thread(target=lambda: results.extend(notifier.watchdog() for _ in range(5000)))
+        sender.start()
+        sender.join(20)
+        assert not sender.is_alive(), "sd_notify blocked on a full socket queue"
+        assert results[0] and not all(results)  # the first got through, the overflow was dropped
+        assert sock.recv(64) == b"WATCHDOG=1"
+
+
 def test_sd_notify_is_a_no_op_outside_systemd() -> None:
     notifier = Notifier({})
     assert not notifier.enabled

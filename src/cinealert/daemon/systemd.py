@@ -27,6 +27,7 @@ class Notifier:
         elif raw.startswith("/"):
             self.address = raw
         self.watchdog_interval_s: float | None = None
+        self._failing = False
         usec = env.get("WATCHDOG_USEC", "")
         pid = env.get("WATCHDOG_PID", "")
         if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
@@ -42,12 +43,18 @@ class Notifier:
             return False
         payload = "\n".join(fields).encode("utf-8")
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Never block the event loop: a full receive queue (a stalled manager) drops the message instead.
+            with socket.socket(
+                socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            ) as sock:
                 sock.connect(self.address)
-                sock.sendall(payload)
+                sock.send(payload)
         except OSError as exc:
-            log.warning("sd_notify_failed", error=str(exc), message=fields[0] if fields else "")
+            if not self._failing:  # one warning per outage, not one per watchdog ping
+                log.warning("sd_notify_failed", error=str(exc), message=fields[0] if fields else "")
+            self._failing = True
             return False
+        self._failing = False
         return True
 
     def ready(self, status: str = "") -> bool:
