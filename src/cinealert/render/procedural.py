@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cinealert.cap.model import DisasterType
-from cinealert.render.draw import F32, Canvas, Color, Point, hex_color, mix, noise, radial, vgradient
+from cinealert.render.draw import F32, Canvas, Color, Point, Shapes, hex_color, mix, noise, radial, vgradient
 from cinealert.render.scene import PARTICLE_KINDS, FluidKind, Layer, Scene, composite
 
 VERSION = "1"
@@ -231,6 +231,27 @@ def building(c: Canvas, x: float, ground: float, w: float, h: float, lean: float
     c.paint(win.mask(), window)
 
 
+def crack_mosaic(sh: Shapes, rng: np.random.Generator, top: float, bottom: float, rows: int, cols: int,
+                 width: tuple[float, float]) -> None:  # fmt: skip
+    """Dried-mud plates: a jittered grid whose cells widen toward the viewer, edges drawn as cracks."""
+    ys = top + (bottom - top) * np.linspace(0, 1, rows + 1) ** 1.6
+    pts = [
+        [(float(c / cols + rng.uniform(-0.3, 0.3) / cols), float(y + rng.uniform(-0.25, 0.25) * (ys[1] - ys[0])))
+         for c in range(-1, cols + 2)]
+        for y in ys
+    ]  # fmt: skip
+    for r, row in enumerate(pts):
+        w = width[0] + (width[1] - width[0]) * r / rows
+        sh.line(row, w)
+        if r + 1 < len(pts):
+            for c, p in enumerate(row):
+                mid = (
+                    (p[0] + pts[r + 1][c][0]) / 2 + float(rng.uniform(-0.2, 0.2)) / cols,
+                    (p[1] + pts[r + 1][c][1]) / 2,
+                )
+                sh.line([p, mid, pts[r + 1][c]], w)
+
+
 def water_texture(b: Builder, deep: Color, light: Color, foam: Color, stretch: int = 10) -> F32:
     """Horizontal ripple texture over the whole canvas (extended under the mask, so flowing it never tears)."""
     n1 = noise(b.width, b.height, b.rng, (3, 3 * stretch), octaves=3)
@@ -415,14 +436,7 @@ def drought(b: Builder) -> None:
     body = field_.shapes().poly(below(horizon)).mask()
     field_.paint(body, vgradient(b.width, b.height, [(0.5, hex_color("#d8b27a")), (1, hex_color("#b8874e"))]))
     cracks = field_.shapes()
-    for _ in range(40):
-        x, y = float(b.rng.uniform(0, 1)), float(b.rng.uniform(0.57, 0.75))
-        pts = [(x, y)]
-        for _k in range(4):
-            x += float(b.rng.uniform(-0.03, 0.03))
-            y += float(b.rng.uniform(-0.004, 0.008))
-            pts.append((x, y))
-        cracks.line(pts, 0.0015)
+    crack_mosaic(cracks, b.rng, 0.585, 0.8, rows=6, cols=26, width=(0.001, 0.0025))
     field_.paint(cracks.mask(), hex_color("#7a5632"))
     b.add("dry fields", field_, MID)
     trees = b.canvas(hex_color("#4a3424"))
@@ -457,14 +471,7 @@ def drought(b: Builder) -> None:
     ground = fg.shapes().poly([(-0.02, 0.8), (0.5, 0.77), (1.02, 0.8), (1.02, 1.02), (-0.02, 1.02)]).mask()
     fg.paint(ground, vgradient(b.width, b.height, [(0.75, hex_color("#c99459")), (1, hex_color("#a36d3a"))]))
     plates = fg.shapes()
-    for _ in range(90):
-        x, y = float(b.rng.uniform(-0.02, 1.02)), float(b.rng.uniform(0.8, 1.0))
-        pts = [(x, y)]
-        for _k in range(3):
-            x += float(b.rng.uniform(-0.06, 0.06))
-            y += float(b.rng.uniform(-0.02, 0.03))
-            pts.append((x, y))
-        plates.line(pts, 0.003 + 0.004 * (y - 0.8) / 0.2)
+    crack_mosaic(plates, b.rng, 0.79, 1.03, rows=5, cols=9, width=(0.003, 0.008))
     fg.paint(plates.mask() * ground, hex_color("#5c3b1f"))
     b.add("cracked earth", fg, FORE)
 
