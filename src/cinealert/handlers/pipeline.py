@@ -248,6 +248,9 @@ class MediaStage:
         disaster = classification.disaster
         seg_frames = frames_per_segment(bs.segment_s)
 
+        render_settings = self.settings.render
+        if resolution != render_settings.resolution and resolution in ("720p", "1080p", "2160p"):
+            render_settings = render_settings.model_copy(update={"resolution": resolution})
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         audio_future = pool.submit(self._speech, infos, cancel, clock)
         try:
@@ -256,7 +259,7 @@ class MediaStage:
                 loop_info = self.loop_provider(
                     disaster,
                     variant_for(alert.key, self.settings.render.variants),
-                    self.settings.render,
+                    render_settings,
                     cancel,
                     self.size,
                 )
