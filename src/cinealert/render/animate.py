@@ -153,7 +153,8 @@ class Animator:
     def _prepare(self, index: int, layer: Layer, kind: FluidKind | None) -> _Prepared:
         torch = self.torch
         rgba = torch.from_numpy(np.ascontiguousarray(layer.rgba)).to(self.device)
-        rgba = rgba.permute(2, 0, 1).float().div_(255.0)
+        rgba = rgba.permute(2, 0, 1).float()  # colour stays in 0..255 (saves a pass per frame), alpha in 0..1
+        rgba[3:4] /= 255.0
         alpha = rgba[3:4]
         h, w = self.h, self.w
         if layer.wrap or index == 0:
@@ -296,6 +297,9 @@ class Animator:
                     continue
             if prep.ztex is not None:
                 layer = self._fast_layer(prep, t, dx, dy, r0, r1, c0, c1)
+                if prep.index == 0:
+                    out[:, r0:r1, c0:c1] = layer[:3]  # the opaque backdrop: nothing under it to blend
+                    continue
                 view = out[:, r0:r1, c0:c1]
                 view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])
                 continue
@@ -323,7 +327,7 @@ class Animator:
             layer = self._sample_fluid(prep, grid, t) if fluid else self._sample(prep.tex, grid)
             view = out[:, r0:r1, c0:c1]
             view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])  # over: out*(1-a) + premultiplied
-        return cast("Tensor", out.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8))
+        return cast("Tensor", out.clamp_(0.0, 255.0).add_(0.5).to(torch.uint8))
 
     def _fast_layer(
         self, prep: _Prepared, t: int, dx: float, dy: float, r0: int, r1: int, c0: int, c1: int
