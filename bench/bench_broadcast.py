@@ -102,7 +102,9 @@ def main() -> int:
         from cinealert.handlers.pipeline import variant_for
 
         variant = variant_for(alert.key, settings.render.variants)
-        warm = default_loop_provider(classification.disaster, variant, settings.render, threading.Event(), None)
+        warm = default_loop_provider(
+            classification.disaster, variant, settings.render, threading.Event(), None
+        )
         print(f"scene cache warm-up ({classification.disaster.value}, 1080p, {warm.loop.num_frames} frames): "
               f"{(time.perf_counter() - t) * 1000:.0f} ms (not part of any figure below)")  # fmt: skip
 
