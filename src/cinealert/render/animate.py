@@ -5,8 +5,8 @@ constant velocity field ``v``. Euler integration traces where the content at ``x
 (``p <- p - v(p)``) and where it will be after ``N - t`` steps (``p <- p + v(p)``); the frame blends the two
 samples with weights ``1 - t/N`` and ``t/N`` (symmetric blending), so frame ``N`` equals frame ``0`` and the
 clip loops. Velocity is zero outside a region, so trajectories stall at its edge: motion is confined to the
-mask exactly. Surface fluids (water, mud) flow their colour under a fixed silhouette; volumetric ones
-(fire, smoke, haze) flow colour and coverage together.
+mask exactly. Surface fluids (water, mud, and fire, whose heat pattern rises inside fixed flame shapes) flow
+their colour under a fixed silhouette; volumetric ones (smoke, haze) flow colour and coverage together.
 
 Particle sheets (snow, rain, dust) are periodic textures scrolled by a whole number of wraps per loop; sway and
 earthquake shake are periodic in the loop too. Then every layer is placed by the camera pose for its depth and
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-SURFACE_KINDS = frozenset({FluidKind.WATER, FluidKind.MUD})
+SURFACE_KINDS = frozenset({FluidKind.WATER, FluidKind.MUD, FluidKind.FIRE})
 #: earthquake shake bursts: (start as a fraction of the loop, decay time as a fraction, relative strength)
 SHAKE_BURSTS = ((0.06, 0.07, 1.0), (0.52, 0.06, 0.7))
 SWAY_CYCLES = 3  # gusts per loop

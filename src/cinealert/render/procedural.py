@@ -538,9 +538,15 @@ def wildfire(b: Builder) -> None:
     ground = fg.shapes().poly([(-0.02, 0.86), (0.4, 0.83), (1.02, 0.88), (1.02, 1.02), (-0.02, 1.02)])
     fg.paint(ground.mask(), hex_color("#1b110c"))
     trunks = fg.shapes()
-    for x, lean in ((0.08, 0.02), (0.16, -0.03), (0.88, 0.01)):
+    for x, lean in ((0.08, 0.02), (0.17, -0.03), (0.88, 0.01)):
         trunks.line([(x, 0.9), (x + lean, 0.35)], 0.018)
-        trunks.line([(x + lean * 0.6, 0.6), (x + lean + 0.04, 0.52)], 0.006)
+        for k, (y, side, length) in enumerate(
+            ((0.62, 1, 0.05), (0.52, -1, 0.045), (0.44, 1, 0.035), (0.4, -1, 0.03))
+        ):
+            bx = x + lean * (0.9 - y) / 0.55
+            tip = (bx + side * length, y - 0.05 - 0.01 * k)
+            trunks.line([(bx, y), tip], 0.007 - 0.001 * k)
+            trunks.line([tip, (tip[0] + side * 0.012, tip[1] - 0.025)], 0.004)
     fg.paint(trunks.mask(), hex_color("#120a07"))
     fg.paint(radial(b.width, b.height, 0.5, 1.0, 0.35), hex_color("#c2401a"), 0.35)
     b.add("charred trees", fg, FORE)
