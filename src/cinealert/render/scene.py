@@ -138,7 +138,7 @@ class Scene:
 
 
 def composite(layers: tuple[Layer, ...] | list[Layer]) -> tuple[RGB, Depth]:
-    """Alpha-composite layers far -> near at rest; depth is the nearest layer with alpha >= 0.5."""
+    """Alpha-composite layers far -> near at rest; depth is the nearest solid layer with alpha >= 0.5."""
     first = layers[0]
     h, w = first.rgba.shape[:2]
     out = np.zeros((h, w, 3), dtype=np.float32)
@@ -146,7 +146,8 @@ def composite(layers: tuple[Layer, ...] | list[Layer]) -> tuple[RGB, Depth]:
     for layer in layers:
         a = layer.rgba[..., 3:4].astype(np.float32) / 255.0
         out = out * (1.0 - a) + layer.rgba[..., :3].astype(np.float32) * a
-        depth = np.where(a[..., 0] >= 0.5, layer.depth_map(h, w), depth)
+        if not layer.wrap:  # falling flakes and drops are not surfaces: they do not set the depth map
+            depth = np.where(a[..., 0] >= 0.5, layer.depth_map(h, w), depth)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), depth.astype(np.float32)
 
 
