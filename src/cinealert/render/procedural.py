@@ -764,7 +764,7 @@ def earthquake(b: Builder) -> None:
     road.paint(edge.mask(), hex_color("#8a8880"))
     b.add("cracked road", road, FORE)
     b.particles(
-        FluidKind.DUST, "falling dust", 15.0, 220, (0.0015, 0.003), hex_color("#c8b8a0"), 0.55, (0.4, 1.4)
+        FluidKind.DUST, "falling dust", 15.0, 420, (0.002, 0.0045), hex_color("#b8a890"), 0.7, (0.4, 1.4)
     )
 
 
