@@ -105,8 +105,12 @@ class Daemon:
         )
 
     def events(self) -> list[dict[str, Any]]:
+        return self.events_of(self.log_path)
+
+    @staticmethod
+    def events_of(path: Path) -> list[dict[str, Any]]:
         out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
+        for line in path.read_text(errors="replace").splitlines():
             if line.startswith("{"):
                 try:
                     out.append(json.loads(line))
@@ -249,7 +253,15 @@ def test_sigkill_mid_render_loses_nothing_and_duplicates_nothing(
     counts = published_ids(media)
     lost = expected - set(counts)
     duplicated = {k: v for k, v in counts.items() if v > 1}
-    print(f"kill test: alerts=50 kills={kills} lost={len(lost)} duplicated={len(duplicated)}")
+    logs = [Daemon.events_of(p) for p in sorted(tmp_path.glob("*.log"))]
+    received = Counter(e["alert"] for log in logs for e in log if e.get("event") == "alert_received")
+    replayed = sum(n - 1 for n in received.values())  # deliveries after the first: the kills' replays
+    interrupted = sum(1 for log in logs[:-1] if _in_flight_at_end(log))
+    print(
+        f"kill test: alerts=50 kills={kills} killed_mid_render={interrupted} redeliveries={replayed}"
+        f" lost={len(lost)} duplicated={len(duplicated)}"
+    )
+    assert interrupted >= 3, "the kills should land while alerts are being rendered"
     assert not lost, f"no announcement for {sorted(lost)}"
     assert not duplicated, f"announced more than once: {duplicated}"
     assert len(output_dirs(tmp_path)) == 50  # one output directory per alert key
@@ -281,6 +293,18 @@ def test_two_daemons_share_the_work_and_survive_one_dying(broker: EmbeddedBroker
     assert all(v == 1 for v in counts.values()), counts
     assert a.count("alert_published") > 0 and b.count("alert_published") > 0
     assert a.count("alert_published") + b.count("alert_published") >= 40
+
+
+def _in_flight_at_end(events: list[dict[str, Any]]) -> bool:
+    """Did the process die with an alert received but not finished (published, duplicate, rejected...)?"""
+    started = {(e["partition"], e["offset"]) for e in events if e.get("event") == "alert_received"}
+    finished = {
+        (e["partition"], e["offset"])
+        for e in events
+        if e.get("event") in ("alert_published", "alert_already_published", "alert_skipped", "alert_rejected")
+        and "offset" in e
+    }
+    return bool(started - finished)
 
 
 def _last_assignment(d: Daemon) -> list[int] | None:
