@@ -16,7 +16,8 @@ from typing import Any
 import structlog
 
 from cinealert.cap.model import DisasterType
-from cinealert.render.ml.runtime import lib, model_dir, torch_device
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir
 from cinealert.render.prompt import DISPLAY_NAME, VOCABULARY
 
 log = structlog.get_logger(__name__)
@@ -77,7 +78,7 @@ class Captioner:
     def __init__(self, path: Path, max_new_tokens: int = 40) -> None:
         tf = lib("transformers")
         model_dir(path, "blip_model_dir")
-        self.device = torch_device()
+        self.device = get_device()
         self.processor: Any = tf.BlipProcessor.from_pretrained(path)
         self.model: Any = tf.BlipForConditionalGeneration.from_pretrained(path).to(self.device).eval()
         self.max_new_tokens = max_new_tokens

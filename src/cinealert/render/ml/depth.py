@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from cinealert.render.ml.runtime import lib, model_dir, torch_device
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir
 from cinealert.render.scene import RGB, Depth
 
 log = structlog.get_logger(__name__)
@@ -76,7 +77,7 @@ class DPTDepth:
         tf = lib("transformers")
 
         model_dir(path, "depth_model_dir")
-        self.device = torch_device()
+        self.device = get_device()
         self.processor: Any = tf.AutoImageProcessor.from_pretrained(path)
         self.model: Any = tf.DPTForDepthEstimation.from_pretrained(path).to(self.device).eval()
 

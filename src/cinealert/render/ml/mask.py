@@ -15,7 +15,8 @@ import numpy as np
 import structlog
 
 from cinealert.cap.model import DisasterType
-from cinealert.render.ml.runtime import lib, model_dir, torch_device
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir
 from cinealert.render.scene import RGB, FluidKind, Mask
 
 log = structlog.get_logger(__name__)
@@ -78,7 +79,7 @@ class GroundedSamMasker:
 
         model_dir(grounding_dir, "grounding_model_dir")
         model_dir(sam_dir, "sam_model_dir")
-        self.device = torch_device()
+        self.device = get_device()
         self.gd_processor: Any = tf.AutoProcessor.from_pretrained(grounding_dir)
         self.gd_model: Any = (
             tf.GroundingDinoForObjectDetection.from_pretrained(grounding_dir).to(self.device).eval()

@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cinealert.render.ml.runtime import lib, model_dir, torch_device
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir
 from cinealert.render.scene import RGB, FluidKind, Mask
 
 F64 = npt.NDArray[np.float64]
@@ -108,7 +109,7 @@ class ClipScorer:
         tf = lib("transformers")
 
         model_dir(path, "clip_model_dir")
-        self.device = torch_device()
+        self.device = get_device()
         self.processor: Any = tf.CLIPProcessor.from_pretrained(path)
         self.model: Any = tf.CLIPModel.from_pretrained(path).to(self.device).eval()
 

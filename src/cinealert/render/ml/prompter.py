@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from cinealert.cap.model import Alert, DisasterType
-from cinealert.render.ml.runtime import lib, model_dir, quiet_peft, stable_seed, torch_device
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir, quiet_peft, stable_seed
 from cinealert.render.prompt import PromptWriter, alert_keywords, clean_generated
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def load_causal_lm(path: Path, adapter: Path | None = None) -> tuple[Any, Any]:
         model_dir(adapter, "prompt_adapter_dir")
         with quiet_peft():
             model = peft.PeftModel.from_pretrained(model, adapter)
-    model = model.to(torch_device()).eval()
+    model = model.to(get_device()).eval()
     return model, tokenizer
 
 

@@ -1,4 +1,4 @@
-"""Shared plumbing for the ML stages: one device for the process, stable seeds, local model directories.
+"""Shared plumbing for the ML stages: dtype per device, stable seeds, local model directories, lazy imports.
 
 torch is imported inside the functions, never at module import, so ``import cinealert.render.ml`` stays cheap.
 """
@@ -19,13 +19,6 @@ if TYPE_CHECKING:
 
 class ModelDirError(FileNotFoundError):
     """A configured model directory is missing or does not hold a checkpoint; names the settings key."""
-
-
-def torch_device() -> torch.device:
-    """The process-wide device (``render.device``): chosen once, so tensors never hop devices."""
-    from cinealert.render.device import get_device
-
-    return get_device()
 
 
 def torch_dtype(device: torch.device) -> torch.dtype:

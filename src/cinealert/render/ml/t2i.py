@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from cinealert.render.ml.runtime import lib, model_dir, torch_device, torch_dtype
+from cinealert.render.device import get_device
+from cinealert.render.ml.runtime import lib, model_dir, torch_dtype
 from cinealert.render.scene import RGB
 
 
@@ -26,7 +27,7 @@ class TextToImage:
         dif = lib("diffusers")
 
         model_dir(path, "diffusion_model_dir")
-        self.device = torch_device()
+        self.device = get_device()
         pipe: Any = dif.StableDiffusionPipeline.from_pretrained(
             path,
             dtype=torch_dtype(self.device),
