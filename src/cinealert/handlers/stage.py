@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from cinealert.cap.model import Alert, AlertKey, Classification
 
 
-class StageCancelled(Exception):
+class StageCancelled(Exception):  # noqa: N818 - the contract name other stages already use
     """The work was stopped between frames because the daemon is shutting down; nothing was published."""
 
 
