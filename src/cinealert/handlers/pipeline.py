@@ -14,10 +14,12 @@ audio, captions, an AEAT and the MPD; other profiles in that mode are produced b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -252,7 +254,10 @@ class MediaStage:
         if resolution != render_settings.resolution and resolution in ("720p", "1080p", "2160p"):
             render_settings = render_settings.model_copy(update={"resolution": resolution})
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
-        audio_future = pool.submit(self._speech, infos, cancel, clock)
+        # Burn-in TS: the first segment needs only the lead-in tone, so the video encoder gets the CPU first and
+        # speech synthesis runs at a lower priority; elsewhere the speech is on the critical path.
+        background = bool(names) and names[0] in ("atsc1", "hls") and mode == "burn-in"
+        audio_future = pool.submit(self._speech, infos, cancel, clock, background)
         try:
             t = time.perf_counter()
             try:
@@ -359,9 +364,15 @@ class MediaStage:
 
     # speech and captions ---------------------------------------------------------------------------------
 
-    def _speech(self, infos: Sequence[Info], cancel: threading.Event, clock: _Clock) -> AlertAudio:
+    def _speech(
+        self, infos: Sequence[Info], cancel: threading.Event, clock: _Clock, background: bool = False
+    ) -> AlertAudio:
         from cinealert.broadcast.audio import AudioCancelledError, build_audio
 
+        if background:
+            # Linux nice values are per thread; this pool thread (and espeak-ng it starts) yields to the encoder.
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         t = time.perf_counter()
         texts: list[tuple[str, str, str]] = []
         for info in infos:
