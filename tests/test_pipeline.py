@@ -335,3 +335,24 @@ def test_disk_full_mid_publish_fails_cleanly(tmp_path: Path) -> None:
     leftovers = list(out.rglob("*")) if out.exists() else []
     assert leftovers == []
     assert read_result(out / make_alert().key.slug()) is None
+
+
+def loudness_of(directory: Path, name: str) -> tuple[float, float]:
+    import re
+
+    proc = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", name, "-map", "0:a", "-af",
+                           "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True,
+                          cwd=directory)  # fmt: skip
+    summary = proc.stderr[proc.stderr.rindex("Summary:") :]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1))  # type: ignore[union-attr]
+    return integrated, peak
+
+
+def test_delivered_audio_meets_a85_after_encoding(burned) -> None:  # type: ignore[no-untyped-def]
+    """Measured by FFmpeg on what a receiver decodes: AC-3 in the ATSC 1.0 TS, AAC in DASH and HLS."""
+    _, published = burned
+    for name in ("atsc1.m3u8", "manifest.mpd", "hls_master.m3u8"):
+        integrated, peak = loudness_of(published.directory, name)
+        assert -25.0 <= integrated <= -23.0, (name, integrated)
+        assert peak <= -2.0 + 0.3, (name, peak)
