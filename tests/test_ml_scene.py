@@ -21,7 +21,7 @@ from cinealert.render.ml.mask import DISASTER_FLUIDS, ClassicalMasker, GroundedS
 from cinealert.render.ml.metrics import iou, iou_per_kind
 from cinealert.render.ml.runtime import ModelDirError
 from cinealert.render.ml.t2i import TextToImage, generation_size
-from cinealert.render.scene import FluidKind, composite
+from cinealert.render.scene import FluidKind, composite, layer_for_fluid
 from tinymodels import llm_corpus, single_thread, tiny_dpt, tiny_grounding_dino, tiny_llama, tiny_sam, tiny_sd
 
 W, H = 128, 72
@@ -160,6 +160,26 @@ def test_layers_split_at_the_depth_jump_and_fill_what_is_hidden() -> None:
     assert np.array_equal(rest, image)
 
 
+def test_a_fluid_spanning_two_depth_bands_is_one_moving_layer() -> None:
+    h, w = 60, 80
+    image = np.full((h, w, 3), (120, 140, 90), np.uint8)
+    near = np.where(np.arange(h)[:, None] < 30, 0.2, 0.8).astype(np.float32) * np.ones((1, w), np.float32)
+    water = np.zeros((h, w), bool)
+    water[20:45, 10:70] = True  # crosses the depth jump at row 30
+    image[water] = (90, 80, 60)
+    layers = split_layers(image, near, 3, {FluidKind.WATER: water})
+    carriers = [layer for layer in layers if layer.fluid is FluidKind.WATER]
+    assert len(carriers) == 1
+    sheet = carriers[0]
+    assert sheet.fluid_mask is not None and sheet.fluid_mask[water].all()
+    assert layers[0].fluid is None and (layers[0].rgba[..., 3] == 255).all()
+    # the land under the water is filled from the land around it, not left brown
+    under = [layer for layer in layers if layer.fluid is None and layer.rgba[25, 40, 3] == 255]
+    assert under and all(int(layer.rgba[25, 40, 1]) > 110 for layer in under)
+    rest, _ = composite(layers)
+    assert np.array_equal(rest, image)
+
+
 def test_smooth_depth_without_valleys_still_gets_layers() -> None:
     ramp = np.broadcast_to(np.linspace(0, 1, 50, dtype=np.float32)[:, None], (50, 40)).copy()
     assert len(depth_thresholds(ramp, 3)) == 2
@@ -192,6 +212,7 @@ def test_backend_without_weights_builds_a_layered_scene() -> None:
     truth = get_backend("procedural").build(DisasterType.FLOOD, 0, W, H, seed=0)
     assert iou(scene.masks[FluidKind.WATER], truth.masks[FluidKind.WATER]) > 0.5
     assert FluidKind.RAIN in scene.masks and FluidKind.RAIN in scene.motion  # the procedural rain sheet
+    assert layer_for_fluid(scene, FluidKind.WATER) == [layer.name for layer in scene.layers].index("water")
     assert scene.prompt is not None and scene.prompt.endswith("Do not include any humans.")
     quake = backend.build(DisasterType.EARTHQUAKE, 0, W, H, seed=0)
     assert quake.shake == get_backend("procedural").build(DisasterType.EARTHQUAKE, 0, W, H, seed=0).shake > 0

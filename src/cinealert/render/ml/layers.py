@@ -104,31 +104,50 @@ def inpaint(image: RGB, hole: Mask, *, max_side: int = 512, radius: int = 5) -> 
     return out
 
 
-def split_layers(image: RGB, nearness: F32, max_layers: int) -> tuple[Layer, ...]:
-    """Far-to-near layers; the farthest is fully opaque, each is filled where nearer layers hide it."""
+def split_layers(
+    image: RGB, nearness: F32, max_layers: int, fluids: Mapping[FluidKind, Mask] | None = None
+) -> tuple[Layer, ...]:
+    """Far-to-near layers; the farthest is fully opaque, each is filled where nearer layers hide it.
+
+    Each fluid region becomes a layer of its own (``fluid`` set, at its median depth), as in the procedural
+    scenes: water that spans two depth bands still moves as one sheet, and what it covers is filled below it.
+    """
     import cv2
 
     h, w = nearness.shape
     labels = layer_labels(nearness, depth_thresholds(nearness, max_layers))
+    claimed = np.zeros((h, w), dtype=np.bool_)
+    regions: list[tuple[float, str, FluidKind | None, Mask]] = []
+    for kind, mask in (fluids or {}).items():
+        own = mask & ~claimed  # where fluids overlap, the first kind listed owns the pixel
+        if own.any():
+            regions.append((float(np.median(nearness[own])), kind.value, kind, own))
+            claimed |= own
+    for index in range(int(labels.max()) + 1):
+        own = (labels == index) & ~claimed
+        if own.any():
+            regions.append((float(np.median(nearness[own])), f"depth{index}", None, own))
+    regions.sort(key=lambda region: region[0])  # far (least near) first; stable for equal medians
     metres = to_metres(nearness)
     margin = max(2, round(0.03 * min(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    nearer = np.zeros((h, w), dtype=np.bool_)
     layers: list[Layer] = []
-    for index in range(int(labels.max()) + 1):
-        own = labels == index
-        if not own.any():
-            continue
-        nearer = labels > index
+    for index in range(len(regions) - 1, -1, -1):  # near to far, so ``nearer`` accumulates
+        _, name, fluid, own = regions[index]
         colour = inpaint(image, nearer)
-        if not layers:
+        if index == 0:
             alpha = np.full((h, w), 255, dtype=np.uint8)
         else:
             grown = cv2.dilate(own.astype(np.uint8), kernel).astype(np.bool_)
             alpha = ((own | (grown & nearer)) * 255).astype(np.uint8)
         depth = np.where(own, metres, np.float32(np.median(metres[own]))).astype(np.float32)
-        rgba = np.dstack([colour, alpha])
-        layers.append(Layer(name=f"depth{index}", rgba=np.ascontiguousarray(rgba), depth=depth))
-    return tuple(layers)
+        rgba = np.ascontiguousarray(np.dstack([colour, alpha]))
+        layers.append(
+            Layer(name, rgba, depth, fluid=fluid, fluid_mask=alpha > 0 if fluid is not None else None)
+        )
+        nearer |= own
+    return tuple(reversed(layers))
 
 
 def motion_field(kind: FluidKind, mask: Mask, *, seed: int) -> Motion:
@@ -168,9 +187,9 @@ def photo_scene(
     meta: Mapping[str, str] | None = None,
 ) -> Scene:
     h, w = image.shape[:2]
-    layers = split_layers(image, nearness, max_layers)
-    rest, depth = composite(layers)
     kept = {kind: mask for kind, mask in masks.items() if mask.any()}
+    layers = split_layers(image, nearness, max_layers, kept)
+    rest, depth = composite(layers)
     motion = {
         kind: motion_field(kind, mask, seed=stable_seed(seed, kind.value)) for kind, mask in kept.items()
     }
