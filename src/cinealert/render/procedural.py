@@ -310,11 +310,29 @@ def flood(b: Builder) -> None:
               hex_color("#35465a"), bottom=0.9)  # fmt: skip
     b.add("houses", houses, STRUCT)
     water = b.canvas()
-    tex = water_texture(b, hex_color("#5a4a34"), hex_color("#a08660"), hex_color("#e8dcc4"))
+    tex = water_texture(b, hex_color("#5e4a30"), hex_color("#8f9190"), hex_color("#eef0ec"))
+    # long bright ripple lines: read as moving water (not a muddy field) even in a still frame
+    ripples = water.shapes()
+    for k in range(14):
+        y = 0.63 + 0.36 * (k / 13) ** 1.4
+        x0 = float(b.rng.uniform(-0.1, 0.5))
+        pts = [
+            (float(x), y + 0.004 * math.sin(x * 25 + k))
+            for x in np.linspace(x0, x0 + 0.5 + 0.2 * (k % 3), 30)
+        ]
+        ripples.line(pts, 0.002 + 0.003 * k / 13)
+    ripple = ripples.mask()
+    tex = (
+        tex * (1 - 0.7 * ripple[..., None])
+        + np.asarray(hex_color("#f4f2ea"), dtype=np.float32) * 0.7 * ripple[..., None]
+    )
     water.under = tex
     surface = [(x, 0.615 + 0.006 * math.sin(x * 37 + b.variant)) for x in np.linspace(-0.02, 1.02, 80)]
     body = water.shapes().poly(below(surface)).mask()
     water.paint(body, tex)
+    water.paint(
+        water.shapes().line(surface, 0.005).mask() * body, hex_color("#f4f2ea"), 0.85
+    )  # foam at the walls
     b.add("flood water", water, HAZARD, FluidKind.WATER, body)
     xs_, ys_ = b.grid()
     persp = 0.6 + 1.8 * np.clip((ys_ - 0.6) / 0.4, 0, 1)
