@@ -18,6 +18,7 @@ from cinealert.render.prompt import (
     TemplatePromptWriter,
     alert_keywords,
     clean_generated,
+    fit_prompt,
     is_urban,
 )
 
@@ -150,3 +151,17 @@ def test_default_settings_give_the_template_writer() -> None:
     assert writer.write(DisasterType.FLOOD, alert(sent="2026-11-26T12:30:00+00:00")) == TemplatePromptWriter(
         "UTC"
     ).write(DisasterType.FLOOD, alert(sent="2026-11-26T12:30:00+00:00"))
+
+
+def test_fit_prompt_cuts_whole_sentences_and_keeps_the_directive() -> None:
+    def words(text: str) -> int:
+        return len(text.split())
+
+    prompt = f"Brown water floods the street. Cars float. The sky is grey and low. {NO_HUMANS}"
+    assert fit_prompt(prompt, words, 100) == prompt
+    assert fit_prompt(prompt, words, 12) == f"Brown water floods the street. Cars float. {NO_HUMANS}"
+    assert fit_prompt(prompt, words, 10) == f"Brown water floods the street. {NO_HUMANS}"
+    # the first sentence always stays; the directive only when it fits
+    assert fit_prompt(prompt, words, 6) == "Brown water floods the street."
+    long = TemplatePromptWriter().write(DisasterType.TYPHOON)
+    assert words(fit_prompt(long, words, 40)) <= 40 and fit_prompt(long, words, 40).endswith(NO_HUMANS)

@@ -21,6 +21,7 @@ from cinealert.render.ml.mask import DISASTER_FLUIDS, ClassicalMasker, GroundedS
 from cinealert.render.ml.metrics import iou, iou_per_kind
 from cinealert.render.ml.runtime import ModelDirError
 from cinealert.render.ml.t2i import TextToImage, generation_size
+from cinealert.render.prompt import TemplatePromptWriter, fit_prompt
 from cinealert.render.scene import FluidKind, composite, layer_for_fluid
 from tinymodels import llm_corpus, single_thread, tiny_dpt, tiny_grounding_dino, tiny_llama, tiny_sam, tiny_sd
 
@@ -65,6 +66,14 @@ def test_text_to_image_is_seeded(models: Path) -> None:
     assert np.array_equal(a, t2i.generate("a flood in a city", width=64, height=40, seed=1))
     assert not np.array_equal(a, t2i.generate("a flood in a city", width=64, height=40, seed=2))
     assert generation_size(1920, 1080, 768) == (768, 432)
+    # a prompt longer than the text encoder reads is cut at a sentence end before encoding, not mid-word
+    tokenizer = t2i.pipe.tokenizer
+    long = TemplatePromptWriter().write(DisasterType.FLOOD)
+    fitted = fit_prompt(long, lambda text: len(tokenizer(text)["input_ids"]), tokenizer.model_max_length)
+    assert len(fitted) < len(long) and fitted.endswith(".")
+    assert np.array_equal(
+        t2i.generate(long, width=64, height=40, seed=1), t2i.generate(fitted, width=64, height=40, seed=1)
+    )
 
 
 def test_grounded_sam_masks_are_scored_against_procedural_truth(models: Path) -> None:

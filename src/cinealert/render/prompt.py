@@ -13,6 +13,7 @@ This module is torch-free on purpose: ``cinealert classify``/``validate`` may im
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
@@ -328,6 +329,24 @@ def clean_generated(text: str, disaster: DisasterType, instruction: str = "") ->
     if len(body.split()) < 3 or not words & VOCABULARY[disaster]:
         return None
     return f"{body} {NO_HUMANS}"
+
+
+def fit_prompt(prompt: str, count: Callable[[str], int], limit: int) -> str:
+    """``prompt`` cut to ``limit`` tokens at sentence ends, so the text encoder never truncates mid-sentence.
+
+    Stable Diffusion's CLIP encoder reads 77 tokens and silently drops the rest, which would drop the no-humans
+    directive first. Trailing description sentences go first; the first sentence always stays; the directive
+    stays when it fits (the negative prompt already keeps people out when it does not).
+    """
+    if count(prompt) <= limit:
+        return prompt
+    body = prompt[: -len(NO_HUMANS)].strip() if prompt.endswith(NO_HUMANS) else prompt.strip()
+    sentences = [s.strip() for s in _SENTENCE.findall(body)] or [body]
+    while len(sentences) > 1 and count(f"{' '.join(sentences)} {NO_HUMANS}") > limit:
+        sentences.pop()
+    text = " ".join(sentences)
+    with_directive = f"{text} {NO_HUMANS}"
+    return with_directive if count(with_directive) <= limit else text
 
 
 def make_prompt_writer(settings: Settings) -> PromptWriter:

@@ -9,6 +9,7 @@ import numpy as np
 
 from cinealert.render.device import get_device
 from cinealert.render.ml.runtime import lib, model_dir, torch_dtype
+from cinealert.render.prompt import fit_prompt
 from cinealert.render.scene import RGB
 
 
@@ -45,8 +46,12 @@ class TextToImage:
         import torch
 
         generator = torch.Generator(device="cpu").manual_seed(seed)  # CPU generator: same noise on any device
+        tokenizer = self.pipe.tokenizer
+        fitted = fit_prompt(
+            prompt, lambda text: len(tokenizer(text)["input_ids"]), tokenizer.model_max_length
+        )
         out = self.pipe(
-            prompt,
+            fitted,
             negative_prompt=self.negative_prompt or None,
             width=width,
             height=height,
