@@ -356,3 +356,19 @@ def test_delivered_audio_meets_a85_after_encoding(burned) -> None:  # type: igno
         integrated, peak = loudness_of(published.directory, name)
         assert -25.0 <= integrated <= -23.0, (name, integrated)
         assert peak <= -2.0 + 0.3, (name, peak)
+
+
+def test_hls_carries_webvtt_subtitle_renditions_aligned_to_the_ts_clock(burned) -> None:  # type: ignore[no-untyped-def]
+    _, published = burned
+    d = published.directory
+    master = (d / "hls_master.m3u8").read_text()
+    renditions = [line for line in master.splitlines() if line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    assert len(renditions) == 2 and 'SUBTITLES="subs"' in master
+    first_pts = probe(d / "hls_seg_00000.ts", "-select_streams", "v", "-show_entries", "packet=pts")[
+        "packets"
+    ][0]
+    for line in renditions:
+        playlist = d / line.split('URI="')[1].rstrip('"')
+        vtt_name = next(x for x in playlist.read_text().splitlines() if x.endswith(".vtt"))
+        header = (d / vtt_name).read_text().splitlines()[1]
+        assert header == f"X-TIMESTAMP-MAP=MPEGTS:{first_pts['pts']},LOCAL:00:00:00.000"

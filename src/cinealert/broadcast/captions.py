@@ -59,8 +59,13 @@ def _ts(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def webvtt(cue_list: Sequence[Cue]) -> str:
-    parts = ["WEBVTT", ""]
+def webvtt(cue_list: Sequence[Cue], mpegts_offset_s: float | None = None) -> str:
+    """WebVTT; with ``mpegts_offset_s`` it carries the HLS ``X-TIMESTAMP-MAP`` tying cue time 0 to the
+    MPEG-TS timestamp of the first video frame."""
+    header = "WEBVTT"
+    if mpegts_offset_s is not None:
+        header += f"\nX-TIMESTAMP-MAP=MPEGTS:{round(mpegts_offset_s * 90000)},LOCAL:00:00:00.000"
+    parts = [header, ""]
     for i, cue in enumerate(cue_list, 1):
         text = "\n".join(line.replace("-->", "->") for line in cue.lines)
         parts += [str(i), f"{_ts(cue.start_s)} --> {_ts(cue.end_s)} line:10% align:center", text, ""]

@@ -476,7 +476,8 @@ class MediaStage:
         out.write(media_name, m3u8_media(segments, self.settings.broadcast.segment_s).encode(), sync_dir=True)
         manifests = {"media_playlist": media_name}
         if profile.name == "hls":
-            master = m3u8_master(media_name, profile)
+            subtitles = self._hls_subtitles(out, profile, segments, audio_future.result())
+            master = m3u8_master(media_name, profile, subtitles)
             out.write(f"{profile.name}_master.m3u8", master.encode(), sync_dir=True)
             manifests["master_playlist"] = f"{profile.name}_master.m3u8"
         clock.add("publish", time.perf_counter() - t)
@@ -493,6 +494,36 @@ class MediaStage:
             ],
             **manifests,
         }
+
+    def _hls_subtitles(
+        self, out: OutputDir, profile: Profile, segments: Sequence[Any], audio: AlertAudio
+    ) -> dict[str, str]:
+        """One WebVTT rendition per language (a single-segment subtitle playlist each)."""
+        from cinealert.broadcast.captions import by_language, cues, webvtt
+        from cinealert.broadcast.encode import TS_OFFSET
+
+        total = sum(s.duration_s for s in segments)
+        renditions: dict[str, str] = {}
+        for lang, utts in by_language(audio.utterances).items():
+            tag = _lang_tag(lang)
+            vtt = out.write(f"{profile.name}_subs_{tag}.vtt", webvtt(cues(utts), float(TS_OFFSET)).encode())
+            playlist = "\n".join(
+                [
+                    "#EXTM3U",
+                    "#EXT-X-VERSION:3",
+                    f"#EXT-X-TARGETDURATION:{math.ceil(total)}",
+                    "#EXT-X-MEDIA-SEQUENCE:0",
+                    "#EXT-X-PLAYLIST-TYPE:VOD",
+                    f"#EXTINF:{total:.3f},",
+                    vtt.name,
+                    "#EXT-X-ENDLIST",
+                    "",
+                ]
+            )
+            name = f"{profile.name}_subs_{tag}.m3u8"
+            out.write(name, playlist.encode(), sync_dir=True)
+            renditions[lang] = name
+        return renditions
 
     def _burn_dash(
         self,
