@@ -83,6 +83,9 @@ def test_time_of_day_is_local_time_of_effective_else_sent() -> None:
     assert "at midday" in TemplatePromptWriter("UTC").write(DisasterType.WILDFIRE, late)
     morning = alert(sent="2026-11-26T12:30:00+00:00", effective="2026-11-26T00:00:00+00:00")
     assert "in the morning" in TemplatePromptWriter("Asia/Seoul").write(DisasterType.WILDFIRE, morning)
+    # a sender's own offset is the area's local time: 07:30-05:00 is morning there, night in Seoul
+    offset = alert(sent="2026-11-26T07:30:00-05:00")
+    assert "in the morning" in TemplatePromptWriter("Asia/Seoul").write(DisasterType.WILDFIRE, offset)
 
 
 def test_weather_and_severity_words() -> None:

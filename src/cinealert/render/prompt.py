@@ -203,7 +203,14 @@ def is_urban(alert: Alert | None) -> bool:
 
 
 def time_of_day(when: datetime, tz: tzinfo) -> str:
-    hour = when.astimezone(tz).hour
+    """Light at ``when`` in the area's local time.
+
+    A timestamp written with a non-zero UTC offset is the sender's local time and is read as is (a hint that
+    beats the station's zone: a -05:00 alert describes an evening there, whatever the broadcaster's clock says);
+    a UTC or naive one is converted to ``tz`` (``broadcast.timezone``).
+    """
+    offset = when.utcoffset()
+    hour = when.hour if offset else when.astimezone(tz).hour
     if 5 <= hour < 7:
         return "at dawn, in cold blue light"
     if 7 <= hour < 11:
