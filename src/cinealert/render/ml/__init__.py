@@ -1,5 +1,21 @@
-"""The paper's ML pipeline as scene-backend stages: LLM prompt writer (+ LoRA training), Stable Diffusion,
-GroundingDINO + SAM fluid masks, DPT depth, layered-depth scene, evaluation metrics.
+"""The paper's ML pipeline as scene-backend stages (``render.backend = "ml"``).
+
+Stages, each with a built-in stand-in when its ``[ml]`` key is empty:
+
+========================  ===========================================  ==================================
+stage                     model (``[ml]`` key, local directory)        without it
+========================  ===========================================  ==================================
+prompt writer             causal LM ``prompt_model_dir`` + LoRA          template (``render.prompt``)
+                          ``prompt_adapter_dir``
+text-to-image             Stable Diffusion ``diffusion_model_dir``     the procedural scene's picture
+fluid masks               GroundingDINO ``grounding_model_dir`` +      colour/texture rules
+                          SAM ``sam_model_dir``
+depth                     DPT ``depth_model_dir``                      vertical + aerial-perspective prior
+layers, motion            (numpy + OpenCV)                             —
+========================  ===========================================  ==================================
+
+Training and evaluation: ``cinealert prompter dataset`` (BLIP captions, ``blip_model_dir``), ``cinealert prompter
+train`` (LoRA), ``cinealert eval`` (SSIM; CLIP score and CLIP-feature FID with ``clip_model_dir``).
 
 Importing this package imports no torch/transformers/diffusers/peft/cv2: every stage imports its library when it
 is built, so ``cinealert`` commands that never render stay fast.
