@@ -372,3 +372,21 @@ def test_hls_carries_webvtt_subtitle_renditions_aligned_to_the_ts_clock(burned) 
         vtt_name = next(x for x in playlist.read_text().splitlines() if x.endswith(".vtt"))
         header = (d / vtt_name).read_text().splitlines()[1]
         assert header == f"X-TIMESTAMP-MAP=MPEGTS:{first_pts['pts']},LOCAL:00:00:00.000"
+
+
+def test_redelivered_alert_is_not_rendered_twice(tmp_path: Path) -> None:
+    st = stage(tmp_path, profiles=["atsc1"])
+    provider = st.loop_provider
+    results = []
+
+    def go() -> None:
+        results.append(st.publish(make_alert(), FLOOD, threading.Event()))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0].files == results[1].files
+    assert provider.calls == 1  # type: ignore[attr-defined]  # the second worker found the first one's result
+    assert all(p.is_file() for p in results[0].files)

@@ -164,6 +164,11 @@ class MediaStage:
         self.size = size  # picture size override for every profile (tests use small frames)
         self._video_cache: dict[str, _CachedVideo] = {}
         self._cache_lock = threading.Lock()
+        self._lock = (
+            threading.Lock()
+        )  # short critical sections only (the video cache lock is held for encodes)
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._overlays: dict[tuple[AlertKey, str, int, int], Overlay] = {}
 
     # Stage protocol ------------------------------------------------------------------------------------------
 
@@ -173,7 +178,15 @@ class MediaStage:
     def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
         from cinealert.broadcast.publish import update_index
 
-        published = self.render(alert, classification, cancel, directory=self.directory(alert.key))
+        with self._lock:
+            key_lock = self._key_locks.setdefault(alert.key.slug(), threading.Lock())
+        # Two workers handed the same alert (a redelivery racing the original) must not clear each other's
+        # in-progress directory: the second waits, then finds the first one's result.
+        with key_lock:
+            done = self.existing(alert.key)
+            if done is not None:
+                return done
+            published = self.render(alert, classification, cancel, directory=self.directory(alert.key))
         update_index(
             self.settings.broadcast.output_dir,
             alert.key.slug(),
@@ -419,6 +432,11 @@ class MediaStage:
     def _overlay(self, alert: Alert, disaster: DisasterType, profile: Profile, clock: _Clock) -> Overlay:
         from cinealert.render.compose import build_overlay
 
+        cache_key = (alert.key, disaster.value, profile.width, profile.height)
+        with self._lock:
+            cached = self._overlays.get(cache_key)
+        if cached is not None:  # laid out once per alert and size (atsc1 and hls share one)
+            return cached
         t = time.perf_counter()
         overlay = build_overlay(
             alert,
@@ -430,6 +448,10 @@ class MediaStage:
             languages=self.settings.broadcast.languages,
         )
         clock.add("compose", time.perf_counter() - t)
+        with self._lock:
+            self._overlays[cache_key] = overlay
+            while len(self._overlays) > 16:
+                self._overlays.pop(next(iter(self._overlays)))
         return overlay
 
     def _burn_ts(
