@@ -160,11 +160,15 @@ def test_metrics_are_served_from_the_injected_registry() -> None:
 
 # -- logging ---------------------------------------------------------------------------------------------------
 def test_json_logs_carry_the_bound_alert_key() -> None:
+    import logging
+
     import structlog
 
     from cinealert.daemon.logging import configure_logging
 
     out = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("aiokafka").level)
     configure_logging(LogSettings(format="auto"), stream=out)  # not a TTY -> JSON
     try:
         with structlog.contextvars.bound_contextvars(alert="s,id-1,t"):
@@ -173,6 +177,9 @@ def test_json_logs_carry_the_bound_alert_key() -> None:
         lines = [json.loads(line) for line in out.getvalue().splitlines()]
     finally:
         structlog.reset_defaults()
+        root.handlers[:], level, kafka_level = saved
+        root.setLevel(level)
+        logging.getLogger("aiokafka").setLevel(kafka_level)
     assert len(lines) == 1
     assert lines[0]["event"] == "alert_published"
     assert lines[0]["alert"] == "s,id-1,t"
