@@ -6,29 +6,35 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cinealert.render.scene import RGB
 
+if TYPE_CHECKING:
+    from cinealert.config.settings import Settings
+
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # Settings; loaded lazily
-    from cinealert.config import load
+def _settings(args: argparse.Namespace) -> Settings | None:
+    """Settings from ``--config``; on a problem, says which on stderr and returns ``None`` (exit 2)."""
+    from cinealert.config import ConfigError, load
 
-    return load(getattr(args, "config", None))
+    try:
+        return load(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
 
 
 def cmd_prompter_dataset(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError
     from cinealert.render.ml.dataset import Captioner, build_dataset
     from cinealert.render.ml.runtime import ModelDirError
 
-    try:
-        settings = _settings(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _settings(args)
+    if settings is None:
         return EXIT_INVALID
     blip = args.blip or settings.ml.blip_model_dir
     if blip is None:
@@ -45,14 +51,11 @@ def cmd_prompter_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_prompter_train(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError
     from cinealert.render.ml.runtime import ModelDirError
     from cinealert.render.ml.train import TrainConfig, TrainDataError, train_lora
 
-    try:
-        settings = _settings(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _settings(args)
+    if settings is None:
         return EXIT_INVALID
     model = args.model or settings.ml.prompt_model_dir
     out = args.out or settings.ml.prompt_adapter_dir
@@ -150,13 +153,10 @@ def format_table(rows: list[Row]) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError
     from cinealert.render.ml.runtime import ModelDirError
 
-    try:
-        settings = _settings(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    settings = _settings(args)
+    if settings is None:
         return EXIT_INVALID
     clip_dir = args.clip or settings.ml.clip_model_dir
     try:
