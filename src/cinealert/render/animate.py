@@ -39,7 +39,7 @@ SHAKE_BURSTS = ((0.06, 0.07, 1.0), (0.52, 0.06, 0.7))
 SWAY_CYCLES = 3  # gusts per loop
 SWAY_AT_TOP = 0.014  # of frame height, at sway = 1
 DRIFT_AT = 0.01  # sideways drift of particle sheets, of frame height
-LOWRES_HEIGHT = 180  # displacement fields are integrated at this height (they are smooth)
+LOWRES_HEIGHT = 96  # displacement fields are integrated at this height (smooth; the mask blend is full-res)
 
 
 class RenderCancelled(Exception):  # noqa: N818  # mirrors handlers.StageCancelled
@@ -356,15 +356,11 @@ class Animator:
         ky, kx = math.floor(oy), math.floor(ox)
         fy, fx = oy - ky, ox - kx
         y, x = r0 + ky, c0 + kx
-        top = z[:, y : y + hh, x : x + ww]
-        if fx > 1e-4:
-            top = torch.lerp(top, z[:, y : y + hh, x + 1 : x + 1 + ww], fx)
-        if fy > 1e-4:
-            bottom = z[:, y + 1 : y + 1 + hh, x : x + ww]
-            if fx > 1e-4:
-                bottom = torch.lerp(bottom, z[:, y + 1 : y + 1 + hh, x + 1 : x + 1 + ww], fx)
-            top = torch.lerp(top, bottom, fy)
-        return top
+        wy = 1 if fy > 1e-4 else 0  # one extra row when blending vertically
+        rows = z[:, y : y + hh + wy, x : x + ww]
+        if fx > 1e-4:  # horizontal blend once over hh + 1 rows, then the vertical blend: 2 passes, not 3
+            rows = torch.lerp(rows, z[:, y : y + hh + wy, x + 1 : x + 1 + ww], fx)
+        return torch.lerp(rows[:, :hh], rows[:, 1:], fy) if wy else rows
 
     def _fluid_canvas(self, prep: _Prepared, t: int, y0: int, y1: int, x0: int, x1: int) -> Tensor:
         """The animated fluid layer (premultiplied RGBA) over canvas rows ``y0:y1``, cols ``x0:x1``."""
