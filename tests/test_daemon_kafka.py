@@ -422,7 +422,7 @@ def _metric(port: int, name: str) -> float | None:
     return None
 
 
-async def test_media_announcer_reads_back_what_it_sent(broker: EmbeddedBroker, tmp_path: Path) -> None:
+async def test_read_back_keeps_announcements_and_dead_letters_single(broker: EmbeddedBroker, tmp_path: Path) -> None:
     """The replay check against the real broker: an event sent after the fence is found, others are not."""
     import asyncio
 
@@ -436,7 +436,11 @@ async def test_media_announcer_reads_back_what_it_sent(broker: EmbeddedBroker, t
     topics = Topics(broker, "readback")
     settings = parse(
         {
-            "kafka": {"bootstrap": broker.bootstrap, "media_topic": topics.media},
+            "kafka": {
+                "bootstrap": broker.bootstrap,
+                "media_topic": topics.media,
+                "dead_letter_topic": topics.dead,
+            },
             "handlers": {"dedup_state_dir": str(tmp_path / "state")},
         }
     )
@@ -460,7 +464,31 @@ async def test_media_announcer_reads_back_what_it_sent(broker: EmbeddedBroker, t
         await announcer.send(same_partition, fence2)
         assert await announcer.delivered(same_partition, fence2)
         assert not await announcer.delivered(first, {**fence2, "from_offset": fence2["from_offset"] + 1})
-        hint = json.loads((tmp_path / "state" / "media-offsets.json").read_text())
+        hint = json.loads((tmp_path / "state" / f"{topics.media}.offsets.json").read_text())
         assert hint["topic"] == topics.media and str(fence1["partition"]) in hint["offsets"]
+
+        # dead letters: once per consumed message, also when the daemon died between send and marker
+        from aiokafka import ConsumerRecord
+
+        from cinealert.daemon.service import _record
+
+        def record(offset: int) -> ConsumerRecord[bytes, bytes]:
+            return ConsumerRecord(
+                topics.alerts, 0, offset, 1_700_000_000_000 + offset, 0, b"k", b"<x", None, 1, 2, ()
+            )
+
+        dead_dir = tmp_path / "state" / "dead"
+        _record.set(record(7))
+        await service._dead_letter(b"<x", "syntax", "not XML", "parse")
+        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # replay: marker says done
+        (done,) = [p for p in dead_dir.iterdir() if not p.name.endswith(".pending.json")]
+        done.unlink()  # as if the daemon died after the broker's ack, before writing the marker
+        fence = {**await service.dead_letters.fence(b"k"), "from_offset": 0}
+        done.with_name(done.name.replace(".json", ".pending.json")).write_text(json.dumps({"fence": fence}))
+        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # finds it on the topic: no resend
+        _record.set(record(8))
+        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # another message, same bytes: sent
+        dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 3, 5)
+        assert sorted(int(h["x-cinealert-offset"]) for _v, h in dead) == [7, 8]
     finally:
         await producer.stop()

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import signal
 import ssl
@@ -41,12 +42,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
+from cinealert.broadcast.publish import atomic_write
 from cinealert.config import Settings
 from cinealert.config.sections import KafkaSettings
 from cinealert.daemon.metrics import Metrics
 from cinealert.daemon.offsets import PartitionOffsets, Token
 from cinealert.daemon.systemd import Notifier
-from cinealert.handlers.process import Outcome, Processor
+from cinealert.handlers.process import Outcome, Processor, read_json
 from cinealert.handlers.stage import Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.daemon")
@@ -110,6 +112,7 @@ class Daemon:
         self.notifier = notifier or Notifier({})
         self.stage = stage
         self.announcer = MediaAnnouncer(self)
+        self.dead_letters = TopicLedger(self, self.k.dead_letter_topic)
         self.processor = Processor(
             stage,
             settings.handlers,
@@ -138,6 +141,7 @@ class Daemon:
         background: list[asyncio.Task[None]] = [asyncio.create_task(self.notifier.watchdog_loop())]
         try:
             await self._prewarm(stop)
+            await asyncio.to_thread(self.prune_dead_letter_markers)
             if not await self._connect(stop):
                 return 0
             self.metrics.up.set(1)
@@ -446,6 +450,8 @@ class Daemon:
                 delay = min(delay * 2, self.k.reconnect_backoff_max_s)
 
     async def _dead_letter(self, data: bytes, label: str, reason: str, stage: str) -> None:
+        """Dead-letter ``data`` once, even across a crash and replay (same two-phase markers as announcements,
+        in ``<dedup_state_dir>/dead/``, keyed by the message's topic, partition, offset, timestamp and digest)."""
         record = _record.get()
         headers = [
             ("x-cinealert-reason", _header(reason)),
@@ -454,14 +460,46 @@ class Daemon:
             ("x-cinealert-at", _header(datetime.now(UTC).isoformat())),
         ]
         key = None
+        origin = f"unknown|{time.time_ns()}"
         if record is not None:
             key = record.key
+            origin = f"{record.topic}|{record.partition}|{record.offset}|{record.timestamp}"
             headers += [
                 ("x-cinealert-topic", _header(record.topic)),
                 ("x-cinealert-partition", _header(record.partition)),
                 ("x-cinealert-offset", _header(record.offset)),
             ]
-        await self.send("dead_letter", self.k.dead_letter_topic, data, key, headers)
+        message_id = hashlib.sha256(f"{origin}|{hashlib.sha256(data).hexdigest()}".encode()).hexdigest()[:32]
+        folder = self.settings.handlers.dedup_state_dir / "dead"
+        done, pending = folder / f"{message_id}.json", folder / f"{message_id}.pending.json"
+        if await asyncio.to_thread(done.is_file):
+            log.info("dead_letter_already_sent", message_id=message_id)
+            return
+        previous = await asyncio.to_thread(read_json, pending)
+        if previous is not None and await self.dead_letters.delivered(
+            message_id, previous.get("fence") or {}
+        ):
+            log.info("dead_letter_found_after_restart", message_id=message_id)
+        else:
+            fence = await self.dead_letters.fence(key or message_id.encode())
+            doc = {"id": message_id, "origin": origin, "fence": fence, "reason": reason}
+            await asyncio.to_thread(atomic_write, pending, json.dumps(doc).encode())
+            await self.dead_letters.send("dead_letter", message_id, data, key, headers, fence)
+        await asyncio.to_thread(atomic_write, done, json.dumps({"id": message_id, "origin": origin}).encode())
+        await asyncio.to_thread(pending.unlink, missing_ok=True)
+
+    def prune_dead_letter_markers(self, max_age_s: float = 7 * 86400) -> int:
+        """Markers only matter until the offset is committed (seconds); drop week-old ones at start-up."""
+        folder = self.settings.handlers.dedup_state_dir / "dead"
+        cutoff = time.time() - max_age_s
+        removed = 0
+        with contextlib.suppress(OSError):
+            for path in folder.iterdir():
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     # -- broker state --------------------------------------------------------------------------------------
     def _set_broker(self, up: bool, error: str = "") -> None:
@@ -490,18 +528,19 @@ class Daemon:
             await asyncio.sleep(PROBE_INTERVAL_S)
 
 
-class MediaAnnouncer:
-    """Announcements on the media topic, each to a partition fixed by its alert key, with read-back.
+class TopicLedger:
+    """Sends to one topic that can later answer "did this message (by id) get there?".
 
-    ``fence`` records that partition and a lower bound for the offset the event will get (the highest offset this
-    daemon has seen acknowledged there, remembered in ``<dedup_state_dir>/media-offsets.json`` across restarts):
-    a later append always lands above it. ``delivered`` reads the partition from there for the ``event_id``.
+    Each message goes to a partition fixed by its key (crc32), carrying its id in ``x-cinealert-event-id``.
+    ``fence`` gives that partition and a lower bound for the offset the message will get: the highest offset this
+    daemon saw acknowledged there, remembered in ``<dedup_state_dir>/<topic>.offsets.json`` across restarts (a
+    later append always lands above it). ``delivered`` reads the partition from the fence for the id.
     """
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, topic: str) -> None:
         self.daemon = daemon
-        self.topic = daemon.k.media_topic
-        self.hint_path = daemon.settings.handlers.dedup_state_dir / "media-offsets.json"
+        self.topic = topic
+        self.hint_path = daemon.settings.handlers.dedup_state_dir / f"{topic}.offsets.json"
         self._acked: dict[int, int] | None = None
 
     def _load_hint(self) -> dict[int, int]:
@@ -521,7 +560,7 @@ class MediaAnnouncer:
             tmp.write_text(json.dumps({"topic": self.topic, "offsets": acked}), encoding="utf-8")
             tmp.replace(self.hint_path)
 
-    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    async def fence(self, key: bytes) -> dict[str, Any]:
         if self._acked is None:
             self._acked = await asyncio.to_thread(self._load_hint)
 
@@ -532,27 +571,28 @@ class MediaAnnouncer:
             found = await producer.partitions_for(self.topic)
             return sorted(found or [0])
 
-        parts = await self.daemon.retry("announce", partitions)
-        key = str(event.get("key_str", "")).encode("utf-8")
+        parts = await self.daemon.retry("metadata", partitions)
         partition = parts[zlib.crc32(key) % len(parts)]
         return {"topic": self.topic, "partition": partition, "from_offset": self._acked.get(partition, 0)}
 
-    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
-        value = json.dumps(event, ensure_ascii=False).encode("utf-8")
-        headers = [
-            ("x-cinealert-event", _header(event.get("event", ""))),
-            ("x-cinealert-event-id", _header(event.get("event_id", ""))),
-            ("content-type", b"application/json"),
-        ]
-        key = str(event.get("key_str", "")).encode("utf-8")
+    async def send(
+        self,
+        op: str,
+        message_id: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]],
+        fence: Mapping[str, Any],
+    ) -> None:
         partition = int(fence["partition"])
-        offset = await self.daemon.send("announce", self.topic, value, key, headers, partition=partition)
+        headers = [*headers, ("x-cinealert-event-id", _header(message_id))]
+        offset = await self.daemon.send(op, self.topic, value, key, headers, partition=partition)
         if self._acked is not None and offset is not None and offset > self._acked.get(partition, -1):
             self._acked[partition] = offset
             await asyncio.to_thread(self._save_hint, dict(self._acked))
 
-    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
-        wanted = str(event.get("event_id", "")).encode("utf-8")
+    async def delivered(self, message_id: str, fence: Mapping[str, Any]) -> bool:
+        wanted = _header(message_id)
         try:
             tp = TopicPartition(str(fence["topic"]), int(fence["partition"]))
             start = max(0, int(fence.get("from_offset", 0)))
@@ -588,9 +628,36 @@ class MediaAnnouncer:
                 await consumer.stop()
 
         t0 = time.perf_counter()
-        found = await self.daemon.retry("announce_check", scan)
-        self.daemon.metrics.stage_latency.labels("announce_check").observe(time.perf_counter() - t0)
+        found = await self.daemon.retry("read_back", scan)
+        self.daemon.metrics.stage_latency.labels("read_back").observe(time.perf_counter() - t0)
         return found
+
+
+class MediaAnnouncer:
+    """The ``Announcer`` of ``handlers.process``: JSON events on the media topic, keyed by alert key."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.ledger = TopicLedger(daemon, daemon.k.media_topic)
+
+    @staticmethod
+    def _key(event: Mapping[str, Any]) -> bytes:
+        return str(event.get("key_str", "")).encode("utf-8")
+
+    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.ledger.fence(self._key(event))
+
+    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
+        value = json.dumps(event, ensure_ascii=False).encode("utf-8")
+        headers = [
+            ("x-cinealert-event", _header(event.get("event", ""))),
+            ("content-type", b"application/json"),
+        ]
+        await self.ledger.send(
+            "announce", str(event.get("event_id", "")), value, self._key(event), headers, fence
+        )
+
+    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
+        return await self.ledger.delivered(str(event.get("event_id", "")), fence)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

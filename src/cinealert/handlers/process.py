@@ -305,7 +305,7 @@ class Processor:
             return False
         pending = announced_marker(directory, event, by, phase="ANNOUNCING")
         doc = self._event(event, key, by, alert, published, classification, directory, timings)
-        previous = await asyncio.to_thread(_read_json, pending)
+        previous = await asyncio.to_thread(read_json, pending)
         if previous is not None:
             # Died between "about to send" and "sent": look on the media topic before sending again.
             if await self.announcer.delivered(doc, previous.get("fence") or {}):
@@ -366,7 +366,7 @@ def _dumps(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
