@@ -5,7 +5,10 @@ Guarantees and how they are kept:
 * **No alert lost.** Auto-commit is off. An offset is committed only when the message and every earlier message
   of its partition are done (``daemon.offsets``); "done" means the output is durable and announced, or the
   message is dead-lettered with the broker's acknowledgement (acks=all), or deliberately skipped.
-* **Effectively once.** A replay after a crash finds the output and its ``ANNOUNCED`` marker (``handlers.process``).
+* **Effectively once.** A replay after a crash finds the output and its announcement markers
+  (``handlers.process``); announcements and dead letters are written in two phases (a pending marker with a
+  fence, then a done marker) and a replay that finds only the pending one reads the topic back (``TopicLedger``)
+  before sending, so a crash at any point gives neither a lost nor a duplicated message.
 * **Bounded work.** ``handlers.concurrency`` messages in flight; fetching waits for a free slot.
 * **Broker outages.** Sends and commits are retried with exponential backoff (``kafka.reconnect_backoff_*``) for
   as long as it takes; a probe reports the broker state (``cinealert_broker_up``, logs, sd_notify STATUS).
