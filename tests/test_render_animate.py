@@ -67,7 +67,7 @@ def test_loop_is_seamless_and_flash_safe(scenes, disaster: DisasterType) -> None
 
 
 @pytest.mark.parametrize("camera", CAMERAS)
-@pytest.mark.parametrize("disaster", [DisasterType.EARTHQUAKE, DisasterType.TYPHOON])
+@pytest.mark.parametrize("disaster", ALL, ids=lambda d: d.value)
 def test_no_holes_at_max_amplitude(scenes, disaster: DisasterType, camera: str) -> None:
     """Paint every layer white (keeping its alpha): any pixel below white shows the empty background."""
     scene = scenes[disaster]
@@ -77,7 +77,7 @@ def test_no_holes_at_max_amplitude(scenes, disaster: DisasterType, camera: str) 
         rgba[..., :3] = 255
         white.append(dataclasses.replace(layer, rgba=rgba))
     probe = dataclasses.replace(scene, layers=tuple(white))
-    frames = render_loop(probe, RenderParams(camera, 2.0, 16))  # type: ignore[arg-type]
+    frames = render_loop(probe, RenderParams(camera, 2.0, 12))  # type: ignore[arg-type]
     assert frames.min() >= 254, (
         f"hole: min {frames.min()} in frame {int(np.argmin(frames.min(axis=(1, 2, 3))))}"
     )
