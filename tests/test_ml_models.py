@@ -19,9 +19,15 @@ from cinealert.config import parse
 from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm
 from cinealert.render.ml.train import TrainConfig, batch_indices, checkpoints, train_lora
 from cinealert.render.prompt import NO_HUMANS, TemplatePromptWriter, make_prompt_writer
-from tinymodels import DESCRIPTIONS, llm_corpus, single_thread, tiny_blip, tiny_llama, write_jsonl
-
-FAST = TrainConfig(steps=150, learning_rate=1e-2, batch_size=7, save_every=50)
+from tinymodels import (
+    DESCRIPTIONS,
+    llm_corpus,
+    single_thread,
+    tiny_adapter,
+    tiny_blip,
+    tiny_llama,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +45,7 @@ def llama(models: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def adapter(models: Path, llama: Path) -> Path:
-    out = models / "adapter"
-    if not (out / "adapter_config.json").is_file():
-        train_lora(write_jsonl(models / "rows.jsonl"), llama, out, FAST, progress=False)
-    return out
+    return tiny_adapter(models, llama)
 
 
 def test_trained_adapter_writes_the_learned_description(llama: Path, adapter: Path) -> None:

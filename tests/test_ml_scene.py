@@ -23,7 +23,17 @@ from cinealert.render.ml.runtime import ModelDirError
 from cinealert.render.ml.t2i import TextToImage, generation_size
 from cinealert.render.prompt import TemplatePromptWriter, fit_prompt
 from cinealert.render.scene import FluidKind, composite, layer_for_fluid
-from tinymodels import llm_corpus, single_thread, tiny_dpt, tiny_grounding_dino, tiny_llama, tiny_sam, tiny_sd
+from tinymodels import (
+    DESCRIPTIONS,
+    llm_corpus,
+    single_thread,
+    tiny_adapter,
+    tiny_dpt,
+    tiny_grounding_dino,
+    tiny_llama,
+    tiny_sam,
+    tiny_sd,
+)
 
 W, H = 128, 72
 
@@ -38,10 +48,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ml_settings(models: Path):  # type: ignore[no-untyped-def]
+    llama = tiny_llama(models, llm_corpus())
     return parse(
         {
             "ml": {
-                "prompt_model_dir": str(tiny_llama(models, llm_corpus())),
+                "prompt_model_dir": str(llama),
+                "prompt_adapter_dir": str(tiny_adapter(models, llama)),
                 "diffusion_model_dir": str(tiny_sd(models)),
                 "diffusion_steps": 2,
                 "diffusion_max_side": 64,
@@ -231,11 +243,12 @@ def test_backend_with_every_model_configured(ml_settings) -> None:  # type: igno
     backend = MLBackend(ml_settings)
     scene = backend.build(DisasterType.WILDFIRE, 1, W, H, seed=3)
     assert dict(scene.meta) == {
-        "prompt": "template",
+        "prompt": "llm",
         "image": "diffusion",
         "masks": "grounded-sam",
         "depth": "dpt",
     }
+    assert scene.prompt == f"{DESCRIPTIONS['wildfire']} Do not include any humans."
     assert (scene.width, scene.height) == (W, H)
     again = backend.build(DisasterType.WILDFIRE, 1, W, H, seed=3)
     assert np.array_equal(scene.image, again.image)

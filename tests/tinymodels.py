@@ -474,6 +474,17 @@ def llm_corpus() -> list[str]:
     return [f"{format_instruction(DISPLAY_NAME[DisasterType(k)])} {v}" for k, v in DESCRIPTIONS.items()]
 
 
+def tiny_adapter(root: Path, llama: Path) -> Path:
+    """A LoRA adapter that has memorised ``DESCRIPTIONS`` (150 steps, ~5 s): greedy decoding returns them."""
+    from cinealert.render.ml.train import TrainConfig, train_lora
+
+    out = root / "adapter"
+    if not (out / "adapter_config.json").is_file():
+        config = TrainConfig(steps=150, learning_rate=1e-2, batch_size=7, save_every=50)
+        train_lora(write_jsonl(root / "rows.jsonl"), llama, out, config, progress=False)
+    return out
+
+
 def single_thread() -> None:
     """Pick the process device first (it sizes torch's thread pool), then use one thread: the CPU is shared."""
     from cinealert.render.device import get_device

@@ -16,6 +16,7 @@ import structlog
 from cinealert.cap.model import DisasterType
 from cinealert.render.ml.layers import photo_scene, with_particles
 from cinealert.render.ml.mask import DISASTER_FLUIDS
+from cinealert.render.ml.prompter import LLMPromptWriter
 from cinealert.render.ml.runtime import stable_seed
 from cinealert.render.scene import RGB, Scene
 
@@ -102,7 +103,10 @@ class MLBackend:
         from cinealert.render.backends import get_backend
 
         writer, t2i, masker, depth = self.stages()
-        prompt = writer.write(disaster, None, variant=variant)
+        if isinstance(writer, LLMPromptWriter):
+            prompt, source = writer.write_with_source(disaster, None, variant=variant)
+        else:
+            prompt, source = writer.write(disaster, None, variant=variant), "template"
         # The procedural scene of the same type lends its particle sheets and camera shake, and stands in for
         # the photo when no diffusion model is configured.
         drawn = get_backend("procedural", self.settings).build(disaster, variant, width, height, seed=seed)
@@ -122,7 +126,7 @@ class MLBackend:
             prompt=prompt,
             shake=drawn.shake,
             meta={
-                "prompt": getattr(writer, "last_source", "template"),
+                "prompt": source,
                 "image": "diffusion" if t2i is not None else "procedural",
                 "masks": masker.name,
                 "depth": depth.name,

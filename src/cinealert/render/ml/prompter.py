@@ -70,7 +70,9 @@ class LLMPromptWriter:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.timezone = timezone
-        self.last_source = "none"
+        self.last_source = (
+            "none"  # of the latest call, for logs and tests; use write_with_source under threads
+        )
         self._lock = threading.Lock()  # generate() is not re-entrant on one model
 
     @classmethod
@@ -115,13 +117,20 @@ class LLMPromptWriter:
         return text
 
     def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str:
+        return self.write_with_source(disaster, alert, variant=variant)[0]
+
+    def write_with_source(
+        self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0
+    ) -> tuple[str, str]:
+        """The prompt and where it came from (``llm`` or ``template``); safe to call from several threads."""
         keywords = alert_keywords(disaster, alert, self.timezone)
         instruction = format_instruction(keywords)
         raw = self.generate_raw(instruction, seed=stable_seed("prompt", disaster.value, variant))
         cleaned = clean_generated(raw, disaster, instruction)
         if cleaned is None:
             log.info("prompt_fallback", disaster=disaster.value, reason="empty or off-topic", raw=raw[:200])
-            self.last_source = "template"
-            return self.fallback.write(disaster, alert, variant=variant)
-        self.last_source = "llm"
-        return cleaned
+            source, text = "template", self.fallback.write(disaster, alert, variant=variant)
+        else:
+            source, text = "llm", cleaned
+        self.last_source = source
+        return text, source
