@@ -301,3 +301,28 @@ def test_translucent_blocks_blend_exactly() -> None:
     expected = rgba[..., :3] * a + 40 * (1 - a)
     assert np.abs(out[2:6, 1:6].astype(float) - expected).max() <= 1.0
     assert np.array_equal(out[:2], frame[:2]) and np.array_equal(out[:, 6:], frame[:, 6:])
+
+
+def test_long_event_name_is_ellipsized_before_the_expiry_time() -> None:
+    from dataclasses import replace
+
+    alert = make_alert()
+    long_event = "Heavy Rain and Flash Flood and Landslide and Storm Surge Warning for Coastal Districts"
+    en = replace(alert.infos[1], event=long_event)
+    alert = replace(alert, infos=(en,))
+    from cinealert.render.compose import _PAD, ellipsize
+
+    overlay = build_overlay(alert, DisasterType.FLOOD, 640, 360, languages=("en",))
+    page = overlay.pages[0]
+    band_h = round(50 * 360 / 1080)
+    band = overlay.apply(np.zeros((360, 640, 3), np.uint8), 0)[page.block.y0 : page.block.y0 + band_h]
+    band_fg = SEVERITY_COLORS["Extreme"][1]
+    ink_cols = np.nonzero((band == band_fg).all(axis=2).any(axis=0))[0]
+    # Text ink runs in two groups (event left, expiry right) with a clear gap between them: no overlap.
+    gaps = np.diff(ink_cols)
+    assert gaps.max() >= round(_PAD * 360 / 1080), gaps.max()
+
+    face = font(20)
+    cut = ellipsize(long_event, face, 200)
+    assert cut.endswith("…") and text_width(cut, face) <= 200 and long_event.startswith(cut[:-1].rstrip())
+    assert ellipsize("짧은 제목", face, 500) == "짧은 제목"

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cinealert.cap.model import Alert, DisasterType, Info
 from cinealert.render.loop import Frame, Loop
 from cinealert.render.pictogram import pictogram
-from cinealert.render.text import fit_lines, font, text_width, wrap
+from cinealert.render.text import fit_lines, font, graphemes, text_width, wrap
 
 RGB = tuple[int, int, int]
 
@@ -219,6 +219,16 @@ class Overlay:
         return rgba
 
 
+def ellipsize(text: str, face: ImageFont.FreeTypeFont, max_width: float) -> str:
+    """``text`` cut at a grapheme boundary with an ellipsis so that it fits ``max_width``."""
+    if text_width(text, face) <= max_width:
+        return text
+    clusters = graphemes(text)
+    while clusters and text_width("".join(clusters) + "…", face) > max_width:
+        clusters.pop()
+    return "".join(clusters).rstrip() + "…"
+
+
 def _render_crawl(text: str, u: float, width: int, fps: float) -> tuple[npt.NDArray[np.uint8], int, float]:
     """Plate-backed strip of ``text`` with a gap, tiled to ``period + width`` columns."""
     face = font(round(_CRAWL_FONT * u))
@@ -311,8 +321,10 @@ def _page(
     draw.rectangle((0, 0, plate_w, band_h - 1), fill=(*band_bg, 255))
     label = SEVERITY_LABELS[lang].get(info.severity, SEVERITY_LABELS[lang]["Unknown"])
     band_face = font(round(_BAND_FONT * u))
-    draw.text((pad, band_h / 2), f"{label} · {info.event}", font=band_face, fill=(*band_fg, 255), anchor="lm")
     expiry = format_expiry(info.expires or alert.expires, info.language, tz)
+    room = plate_w - 3 * pad - (text_width(expiry, band_face) if expiry else 0)
+    band_text = ellipsize(f"{label} · {info.event}", band_face, room)
+    draw.text((pad, band_h / 2), band_text, font=band_face, fill=(*band_fg, 255), anchor="lm")
     if expiry:
         draw.text((plate_w - pad, band_h / 2), expiry, font=band_face, fill=(*band_fg, 255), anchor="rm")
     icon_img = pictogram(disaster, icon, fg=(*band_fg, 255), bg=(*band_bg, 255))
