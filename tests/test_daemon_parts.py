@@ -265,3 +265,34 @@ def _metric_names(expr: str) -> set[str]:
     import re
 
     return set(re.findall(r"\bcinealert_[a-z_]+\b", expr))
+
+
+# -- prewarm before READY ----------------------------------------------------------------------------------------
+async def test_prewarm_runs_before_ready_and_sigterm_cancels_it(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from cinealert.config import parse
+    from cinealert.daemon.service import Daemon
+    from cinealert.handlers.factory import make_stage, prewarm_hook
+    from cinealert.handlers.summary_stage import SummaryStage
+
+    settings = parse({"handlers": {"stage": "summary"}, "broadcast": {"output_dir": str(tmp_path)}})
+    stage = make_stage(settings)
+    assert isinstance(stage, SummaryStage) and prewarm_hook(stage, settings) is None  # nothing to warm
+    media_like = object()  # any non-summary stage: the render cache is warmed through render.service.prewarm
+    assert callable(prewarm_hook(media_like, parse({})))  # type: ignore[arg-type]
+    assert prewarm_hook(media_like, parse({"render": {"prewarm_before_ready": False}})) is None  # type: ignore[arg-type]
+
+    seen: list[str] = []
+
+    def slow_prewarm(cancel: threading.Event) -> None:
+        seen.append("started")
+        if cancel.wait(30):  # a render loop checks this between frames
+            seen.append("cancelled")
+
+    daemon = Daemon(settings, stage=stage, bootstrap="127.0.0.1:9", prewarm=slow_prewarm)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.3, stop.set)
+    await asyncio.wait_for(daemon._prewarm(stop), 10)
+    assert seen == ["started", "cancelled"]
