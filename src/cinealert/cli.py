@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=Path, default=None, help="*.xml and hostile/* (default: samples)")
     p.add_argument("--stage", choices=("media", "summary"), default=None, help="override handlers.stage")
     p.add_argument("--output-dir", type=Path, default=None, help="default: <output_dir>/demo/<time>")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the daemon")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the daemon")
     p.add_argument("--verbose", action="store_true", help="show the daemon's log")
     p.add_argument("--quick", action="store_true", help="720p, 2 s loops, 1 variant: a fast preview")
     p = add("broker", _lazy("cinealert.daemon.broker", "cmd_broker"), "run the embedded Kafka broker alone")

@@ -151,6 +151,10 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
     ok = not missing and media_seen >= announced and dead_seen >= dead
     if missing:
         print(f"NOT FINISHED: {', '.join(str(p) for p in missing)}", file=sys.stderr)
+        print(
+            "(renders are slow on this machine? try `cinealert demo --quick` or a larger --timeout)",
+            file=sys.stderr,
+        )
     return 0 if ok else 1
 
 
