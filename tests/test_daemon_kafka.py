@@ -422,7 +422,9 @@ def _metric(port: int, name: str) -> float | None:
     return None
 
 
-async def test_read_back_keeps_announcements_and_dead_letters_single(broker: EmbeddedBroker, tmp_path: Path) -> None:
+async def test_read_back_keeps_announcements_and_dead_letters_single(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
     """The replay check against the real broker: an event sent after the fence is found, others are not."""
     import asyncio
 
@@ -492,3 +494,52 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(broker: Emb
         assert sorted(int(h["x-cinealert-offset"]) for _v, h in dead) == [7, 8]
     finally:
         await producer.stop()
+
+
+def test_send_command_keys_by_sender_and_keeps_bytes(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    topics = Topics(broker, "send")
+    good, bad = tmp_path / "good.xml", tmp_path / "bad.xml"
+    good.write_bytes(cap_xml("SEND-1", sender="kma@korea.kr"))
+    bad.write_bytes(b"\x00not xml at all")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CINEALERT_")}
+    command = [sys.executable, "-m", "cinealert.cli", "send", str(good), str(bad)]
+    proc = subprocess.run(
+        [*command, "--bootstrap", broker.bootstrap, "--topic", topics.alerts],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("SENT ") == 2
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "send-check", "session.timeout.ms": 6000}
+    )
+    try:
+        parts = consumer.list_topics(topics.alerts, timeout=10).topics[topics.alerts].partitions
+        consumer.assign([TopicPartition(topics.alerts, p, OFFSET_BEGINNING) for p in parts])
+        got: dict[bytes, bytes | None] = {}
+        deadline = time.monotonic() + 20
+        while len(got) < 2 and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error():
+                got[msg.value()] = msg.key()
+    finally:
+        consumer.close()
+    assert got == {good.read_bytes(): b"kma@korea.kr", bad.read_bytes(): None}
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cinealert.cli",
+            "send",
+            str(tmp_path / "nope.xml"),
+            "--bootstrap",
+            broker.bootstrap,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
