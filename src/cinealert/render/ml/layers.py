@@ -130,7 +130,6 @@ def split_layers(
     regions.sort(key=lambda region: region[0])  # far (least near) first; stable for equal medians
     metres = to_metres(nearness)
     margin = max(2, round(0.03 * min(h, w)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
     nearer = np.zeros((h, w), dtype=np.bool_)
     layers: list[Layer] = []
     for index in range(len(regions) - 1, -1, -1):  # near to far, so ``nearer`` accumulates
@@ -139,7 +138,8 @@ def split_layers(
         if index == 0:
             alpha = np.full((h, w), 255, dtype=np.uint8)
         else:
-            grown = cv2.dilate(own.astype(np.uint8), kernel).astype(np.bool_)
+            # within ``margin`` px of the layer (a distance transform: linear time, unlike a 65 px dilation)
+            grown = cv2.distanceTransform((~own).astype(np.uint8), cv2.DIST_L2, 3) <= margin
             alpha = ((own | (grown & nearer)) * 255).astype(np.uint8)
         depth = np.where(own, metres, np.float32(np.median(metres[own]))).astype(np.float32)
         rgba = np.ascontiguousarray(np.dstack([colour, alpha]))
