@@ -112,7 +112,7 @@ def main() -> None:
                 print(
                     f"{kind.value:11s} {attempt}: {count / dt:7.1f} frames/s ({dt:.2f} s for {count} frames)"
                 )
-            if args.formats:
+            if args.formats and kind is types[0]:
                 compare_formats(np.load(entry / "frames.npy", mmap_mode="r"), root)
     finally:
         if args.keep is None:
