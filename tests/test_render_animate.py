@@ -165,3 +165,22 @@ def test_flash_check_fails_on_strobes_and_red_flashes() -> None:
     small[:20, :20] = 255  # 2.8 % of the screen: under the area threshold
     tiny = check_flashes([small if i % 2 else black for i in range(60)], fps)
     assert tiny.passed
+
+
+def test_concurrent_renders_restore_the_thread_setting(scenes) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    results: list[np.ndarray] = []
+    jobs = [
+        threading.Thread(
+            target=lambda: results.append(render_loop(scenes[d], RenderParams("circular", 1.0, 6)))
+        )
+        for d in (DisasterType.FLOOD, DisasterType.OTHER)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+    assert len(results) == 2
+    assert torch.get_num_threads() == before

@@ -416,21 +416,34 @@ class Animator:
         return rest[:4].lerp_(moved, m)
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 0
+
+
 @contextlib.contextmanager
 def _one_thread_per_op(device: torch.device) -> Iterator[None]:
     """Frames render in parallel worker threads instead: intra-op OpenMP threads spin-wait, and on a busy
-    two-core host that made 2-thread ops 6-12x slower than 1-thread ops (measured)."""
+    two-core host that made 2-thread ops 6-12x slower than 1-thread ops (measured). Reference-counted, so
+    two concurrent renders restore the process setting only when the last one ends."""
     import torch
 
+    global _threads_users, _threads_before
     if device.type != "cpu":
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 def render_loop(
