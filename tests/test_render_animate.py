@@ -172,12 +172,11 @@ def test_concurrent_renders_restore_the_thread_setting(scenes) -> None:
 
     before = torch.get_num_threads()
     results: list[np.ndarray] = []
-    jobs = [
-        threading.Thread(
-            target=lambda: results.append(render_loop(scenes[d], RenderParams("circular", 1.0, 6)))
-        )
-        for d in (DisasterType.FLOOD, DisasterType.OTHER)
-    ]
+
+    def render(d: DisasterType) -> None:
+        results.append(render_loop(scenes[d], RenderParams("circular", 1.0, 6)))
+
+    jobs = [threading.Thread(target=render, args=(d,)) for d in (DisasterType.FLOOD, DisasterType.OTHER)]
     for job in jobs:
         job.start()
     for job in jobs:
