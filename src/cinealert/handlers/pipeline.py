@@ -599,7 +599,7 @@ class MediaStage:
         clock: _Clock,
         cancel: threading.Event,
     ) -> dict[str, Any]:
-        from cinealert.broadcast.encode import FragmentedTrack, retime
+        from cinealert.broadcast.encode import FragmentedTrack
 
         t = time.perf_counter()
         cached = self._cached_video(loop_info, profile, seg_frames, cancel, clock)
@@ -607,22 +607,41 @@ class MediaStage:
         audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
         nseg = num_frames // seg_frames
         seg_ticks = cached.segment_ticks
+        # The audio encode (CPU) overlaps the video segments' durable writes (I/O).
+        from cinealert.broadcast.encode import encode_audio
+
+        encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aac")
+        t_audio = time.perf_counter()
+        packets_future = encoder.submit(encode_audio, audio.samples, profile.audio_codec, profile.audio_kbps)
+        try:
+            self._write_cached_video(out, profile, cached, nseg, seg_ticks, clock)
+            apackets = packets_future.result()
+        finally:
+            encoder.shutdown(wait=True)
+        clock.add("encode", time.perf_counter() - t_audio)
+        video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
+        for k in range(nseg):
+            video.starts.append(k * seg_ticks)
+            video.segments.append(b"")  # only counted from here on; the bytes are already published
+        result = self._finish_dash(
+            out, alert, profile, seg_frames, num_frames, video, audio, clock, "rich-media", disaster, apackets
+        )
+        result["video_cache"] = {"key": cached.key, "hit": cached.hit, "segments": len(cached.segments)}
+        return result
+
+    def _write_cached_video(
+        self, out: OutputDir, profile: Profile, cached: _CachedVideo, nseg: int, seg_ticks: int, clock: _Clock
+    ) -> None:
+        from cinealert.broadcast.encode import retime
+
         t = time.perf_counter()
         prefix = profile.name
         out.write(f"{prefix}_video_init.mp4", cached.init)
-        video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
         for k in range(nseg):
             data = retime(cached.segments[k % len(cached.segments)], k * seg_ticks, k + 1)
             out.write(f"{prefix}_video_{k:05d}.m4s", data)
             clock.segment_out()
-            video.segments.append(data)
-            video.starts.append(k * seg_ticks)
         clock.add("publish", time.perf_counter() - t)
-        result = self._finish_dash(
-            out, alert, profile, seg_frames, num_frames, video, audio, clock, "rich-media", disaster
-        )
-        result["video_cache"] = {"key": cached.key, "hit": cached.hit, "segments": len(cached.segments)}
-        return result
 
     def _cached_video(
         self, loop_info: LoopInfo, profile: Profile, seg_frames: int, cancel: threading.Event, clock: _Clock
@@ -677,6 +696,7 @@ class MediaStage:
         clock: _Clock,
         mode: str,
         disaster: DisasterType,
+        apackets: list[Any] | None = None,
     ) -> dict[str, Any]:
         from cinealert.broadcast.aeat import MediaRef, aeat
         from cinealert.broadcast.captions import by_language, cues, ttml
@@ -687,7 +707,8 @@ class MediaStage:
 
         prefix = profile.name
         t = time.perf_counter()
-        apackets = encode_audio(audio.samples, profile.audio_codec, profile.audio_kbps)
+        if apackets is None:
+            apackets = encode_audio(audio.samples, profile.audio_codec, profile.audio_kbps)
         atrack = encode_fmp4_audio(audio.samples, profile, self.settings.broadcast.segment_s, list(apackets))
         clock.add("encode", time.perf_counter() - t)
         t = time.perf_counter()
