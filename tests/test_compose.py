@@ -326,3 +326,18 @@ def test_long_event_name_is_ellipsized_before_the_expiry_time() -> None:
     cut = ellipsize(long_event, face, 200)
     assert cut.endswith("…") and text_width(cut, face) <= 200 and long_event.startswith(cut[:-1].rstrip())
     assert ellipsize("짧은 제목", face, 500) == "짧은 제목"
+
+
+def test_korean_headline_wraps_between_words_in_the_layout() -> None:
+    from dataclasses import replace
+
+    alert = make_alert()
+    headline = "서울 동북권 전역 호우경보 발효 하천 범람 및 저지대 침수 위험 매우 높음"
+    ko = replace(alert.infos[0], headline=headline)
+    overlay = build_overlay(replace(alert, infos=(ko,)), DisasterType.FLOOD, 1280, 720, languages=("ko",))
+    page = overlay.pages[0]
+    head_lines = [line for line in page.lines if line in headline]
+    assert len(head_lines) == 2
+    assert " ".join(head_lines) == headline  # split exactly at a space between eojeol
+    face = font(page.headline_px)
+    assert all(text_width(line, face) <= 1280 * 0.9 for line in head_lines)
