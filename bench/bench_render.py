@@ -5,8 +5,8 @@
 
 Cold = build the scene + render every frame + write the cache entry (fsync), in a fresh cache directory.
 Hit  = a new process-level cache object (so the in-memory tier is empty) opens the entry and the loop's frames
-are iterated the way the encoder will (each one copied out of the memory map); frames/s is reported. The
-first hit pass may read from disk; the second is from the page cache.
+are iterated the way the encoder will (each one a private copy, inflated by two threads ahead of the reader);
+frames/s is reported. The first hit pass may read from disk; the second is from the page cache.
 """
 
 from __future__ import annotations
@@ -113,7 +113,9 @@ def main() -> None:
                     f"{kind.value:11s} {attempt}: {count / dt:7.1f} frames/s ({dt:.2f} s for {count} frames)"
                 )
             if args.formats and kind is types[0]:
-                compare_formats(np.load(entry / "frames.npy", mmap_mode="r"), root)
+                stored = service.cache_for(settings).get(cold.scene_key)
+                assert stored is not None
+                compare_formats(stored.frames.read_all(), root)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -450,11 +450,12 @@ def render_loop(
     scene: Scene,
     params: RenderParams,
     *,
-    out: npt.NDArray[np.uint8] | None = None,
+    out: Any = None,
     cancel: threading.Event | None = None,
     workers: int | None = None,
-) -> npt.NDArray[np.uint8]:
-    """All frames into ``out`` (``(N, H, W, 3)`` uint8, e.g. a memory map) or a new array.
+) -> Any:
+    """All frames into ``out`` (anything that takes ``out[t] = frame``: an ``(N, H, W, 3)`` uint8 array or
+    memory map, or the cache's compressing sink, which then runs in the worker threads too) or a new array.
 
     On CPU, ``workers`` threads (default: the CPUs this process may use) each render whole frames; torch
     releases the GIL inside ops, so this scales without oversubscribing the cores.

@@ -1,13 +1,17 @@
 """Content-addressed scene cache on disk, shared safely by several daemons, plus a small in-memory tier.
 
-An entry is a directory ``<root>/<key[:2]>/<key>/`` holding ``scene.npz`` (layers, depth, masks, motion),
-``frames.npy`` (the rendered loop, raw ``(N, H, W, 3)`` uint8, memory-mapped on read: the fastest read-back we
-measured, see ``bench/bench_render.py``) and ``meta.json``. Entries are write-once: a writer fills a private
-temporary directory, fsyncs every file, and renames it into place. A rename either lands whole or not at all, so
-readers never see a partial entry; when two writers race, the first rename wins and the loser's copy is dropped.
-Reads touch ``meta.json``'s mtime; after every write the oldest entries are evicted until the cache fits
-``max_bytes`` (evicting renames to a trash name first, so a concurrent reader sees a miss, never half an entry;
-a reader that already mapped ``frames.npy`` keeps reading the unlinked file).
+An entry is a directory ``<root>/<key[:2]>/<key>/`` holding ``scene.npz`` (layers, depth, masks, motion), the
+rendered loop and ``meta.json``. The loop is stored per frame, zlib level 1 (``frames.z`` + ``frames.idx.npy``,
+the default: illustrations compress ~9x, so a 1080p 6 s loop is ~130 MB instead of 1.1 GB and every prewarmed
+loop fits a few-GB cache; frames are inflated by two threads ahead of the reader), or raw (``frames.npy``,
+memory-mapped: fastest read-back, biggest). ``bench/bench_render.py --formats`` measures both and x264 lossless.
+
+Entries are write-once: a writer fills a private temporary directory, fsyncs every file, and renames it into
+place. A rename either lands whole or not at all, so readers never see a partial entry; when two writers race,
+the first rename wins and the loser's copy is dropped. Reads touch ``meta.json``'s mtime; after every write the
+oldest entries are evicted until the cache fits ``max_bytes`` (evicting renames to a trash name first, so a
+concurrent reader sees a miss, never half an entry; a reader that already mapped the frames keeps reading the
+unlinked file).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import shutil
 import threading
 import time
 import uuid
+import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +40,9 @@ from cinealert.render.scene import FluidKind, Layer, Scene
 
 FORMAT_VERSION = 1
 FRAMES = "frames.npy"
+ZFRAMES = "frames.z"
+ZINDEX = "frames.idx.npy"
+Codec = Literal["zlib", "raw"]
 SCENE = "scene.npz"
 META = "meta.json"
 STALE_TMP_S = 3600.0  # a temporary this old belongs to a writer that died (a 2160p render takes minutes)
@@ -129,11 +138,84 @@ def load_scene(path: Path) -> Scene:
         ).validate()  # fmt: skip
 
 
+class FrameSink(Protocol):
+    """Where a renderer puts frame ``t`` (a memory map, or a compressor); called from worker threads."""
+
+    def __setitem__(self, t: int, frame: Frames) -> None: ...
+
+
+class _ZlibSink:
+    def __init__(self, count: int, level: int = 1) -> None:
+        self.blobs: list[bytes | None] = [None] * count
+        self.level = level
+
+    def __setitem__(self, t: int, frame: Frames) -> None:
+        self.blobs[t] = zlib.compress(np.ascontiguousarray(frame).data, self.level)  # releases the GIL
+
+    def write(self, folder: Path) -> None:
+        offsets = np.zeros(len(self.blobs) + 1, dtype=np.int64)
+        with (folder / ZFRAMES).open("wb") as fh:
+            for i, blob in enumerate(self.blobs):
+                if blob is None:
+                    raise RuntimeError(f"frame {i} was never rendered")
+                fh.write(blob)
+                offsets[i + 1] = offsets[i] + len(blob)
+        np.save(folder / ZINDEX, offsets)
+
+
+class StoredFrames:
+    """A stored loop: ``len()``, ``shape``, ``[i]`` (a private, writable frame) and prefetching iteration."""
+
+    def __init__(self, folder: Path, codec: str, shape: tuple[int, ...]) -> None:
+        self.codec = codec
+        self.shape = tuple(int(v) for v in shape)
+        if codec == "raw":
+            self._raw = np.load(folder / FRAMES, mmap_mode="r")
+            self.shape = tuple(int(v) for v in self._raw.shape)
+        elif codec == "zlib":
+            self._offsets = np.load(folder / ZINDEX)
+            self._data = np.memmap(folder / ZFRAMES, dtype=np.uint8, mode="r")
+            if len(self._offsets) != self.shape[0] + 1 or int(self._offsets[-1]) != self._data.size:
+                raise ValueError(f"frame index does not match {ZFRAMES}")
+        else:
+            raise ValueError(f"unknown frame codec {codec!r}")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> Frames:
+        if self.codec == "raw":
+            return np.array(self._raw[i])
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        raw = zlib.decompress(self._data[a:b].data)
+        frame: Frames = np.frombuffer(raw, dtype=np.uint8).reshape(self.shape[1:]).copy()
+        return frame
+
+    def iter(self, workers: int = 2) -> Iterator[Frames]:
+        """Frames in order; compressed ones are inflated by ``workers`` threads, a few frames ahead."""
+        n = len(self)
+        if self.codec == "raw" or workers <= 1:
+            for i in range(n):
+                yield self[i]
+            return
+        ahead = 2 * workers
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inflate") as pool:
+            pending: list[Future[Frames]] = [pool.submit(self.__getitem__, i) for i in range(min(ahead, n))]
+            for i in range(n):
+                frame = pending.pop(0).result()
+                if i + ahead < n:
+                    pending.append(pool.submit(self.__getitem__, i + ahead))
+                yield frame
+
+    def read_all(self) -> Frames:
+        return np.stack([self[i] for i in range(len(self))])
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     key: str
     path: Path
-    frames: Frames  # read-only memory map
+    frames: StoredFrames
     meta: Mapping[str, Any]
 
     def scene(self) -> Scene:
@@ -143,8 +225,9 @@ class Entry:
 class SceneCache:
     """Disk tier (shared, bounded, LRU) + in-memory tier (per process, ``memory_items`` most recent)."""
 
-    def __init__(self, root: Path, max_bytes: int, memory_items: int = 4) -> None:
+    def __init__(self, root: Path, max_bytes: int, memory_items: int = 4, codec: Codec = "zlib") -> None:
         self.root = Path(root)
+        self.codec = codec
         self.max_bytes = int(max_bytes)
         self.memory_items = int(memory_items)
         self._memory: OrderedDict[str, Entry] = OrderedDict()
@@ -166,7 +249,7 @@ class SceneCache:
         path = self.entry_dir(key)
         try:
             meta = json.loads((path / META).read_text())
-            frames = np.load(path / FRAMES, mmap_mode="r")
+            frames = StoredFrames(path, meta.get("codec", "raw"), tuple(meta.get("shape", ())))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError) as exc:  # corrupted by something outside us: drop it, rebuild
@@ -203,10 +286,10 @@ class SceneCache:
         key: str,
         scene: Scene,
         shape: tuple[int, int, int, int],
-        fill: Callable[[Frames], None],
+        fill: Callable[[FrameSink], None],
         meta: Mapping[str, Any],
     ) -> Entry:
-        """Create entry ``key``: ``fill`` writes the frames straight into the new file's memory map.
+        """Create entry ``key``: ``fill`` puts every frame into the sink it is given (``sink[t] = frame``).
 
         If another writer published ``key`` first, theirs is kept and returned (write-once).
         """
@@ -214,13 +297,21 @@ class SceneCache:
         tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True, exist_ok=False)
         try:
-            frames = np.lib.format.open_memmap(tmp / FRAMES, mode="w+", dtype=np.uint8, shape=shape)
-            fill(frames)
-            frames.flush()
-            del frames
+            if self.codec == "raw":
+                frames = np.lib.format.open_memmap(tmp / FRAMES, mode="w+", dtype=np.uint8, shape=shape)
+                fill(frames)
+                frames.flush()
+                del frames
+                names = [FRAMES]
+            else:
+                sink = _ZlibSink(shape[0])
+                fill(sink)
+                sink.write(tmp)
+                names = [ZFRAMES, ZINDEX]
             save_scene(scene, tmp / SCENE)
-            (tmp / META).write_text(json.dumps({**meta, "key": key, "created": time.time()}, sort_keys=True))
-            for name in (FRAMES, SCENE, META):
+            doc = {**meta, "key": key, "created": time.time(), "codec": self.codec, "shape": list(shape)}
+            (tmp / META).write_text(json.dumps(doc, sort_keys=True))
+            for name in (*names, SCENE, META):
                 _fsync_file(tmp / name)
             _fsync_dir(tmp)
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import structlog
 
 from cinealert.cap.model import DisasterType
 from cinealert.config.sections import RenderSettings
 from cinealert.render.backends import get_backend
-from cinealert.render.cache import Entry, Frames, SceneCache, cache_key
+from cinealert.render.cache import Entry, FrameSink, SceneCache, cache_key
 from cinealert.render.loop import NTSC_FPS, Frame, Loop
 
 if TYPE_CHECKING:
@@ -105,8 +104,7 @@ def loop_from_entry(entry: Entry, fps: Fraction = NTSC_FPS) -> Loop:
     n, h, w = frames.shape[:3]
 
     def source() -> Iterator[Frame]:
-        for i in range(n):
-            yield np.array(frames[i])  # a private, writable copy; the map may be evicted later
+        return frames.iter()  # private, writable copies: the entry may be evicted while this is read
 
     return Loop(w, h, fps, n, source)
 
@@ -153,8 +151,8 @@ def get_loop(
         n = num_frames(render.duration_s)
         params = RenderParams(render.camera, render.camera_amplitude, n)
 
-        def fill(frames: Frames) -> None:
-            render_loop(scene, params, out=frames, cancel=cancel)
+        def fill(sink: FrameSink) -> None:
+            render_loop(scene, params, out=sink, cancel=cancel)
 
         entry = cache.put(key, scene, (n, height, width, 3), fill, fields)
         timings["render"] = (time.perf_counter() - t2) * 1000
