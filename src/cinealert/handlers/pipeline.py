@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -702,8 +703,6 @@ class MediaStage:
         from cinealert.broadcast.captions import by_language, cues, ttml
         from cinealert.broadcast.dash import TextRef, TrackRef, mpd
         from cinealert.broadcast.encode import adts_audio, encode_audio, encode_fmp4_audio, hevc_codecs
-        from cinealert.render.compose import severity_style
-        from cinealert.render.pictogram import pictogram
 
         prefix = profile.name
         t = time.perf_counter()
@@ -783,11 +782,8 @@ class MediaStage:
             "captions": [t.url for t in texts],
         }
         if mode == "rich-media":
-            band_bg, band_fg = severity_style(alert.infos[0].severity if alert.infos else "Unknown")
-            symbol = io.BytesIO()
-            disaster_img = pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255))
-            disaster_img.save(symbol, format="PNG")
-            sym = out.write("event_symbol.png", symbol.getvalue())
+            severity = alert.infos[0].severity if alert.infos else "Unknown"
+            sym = out.write("event_symbol.png", _event_symbol_png(disaster, severity))
             speech = out.write("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets))
             mpd_path = out.path / "manifest.mpd"
             media = [
@@ -920,6 +916,18 @@ class _CachedVideo:
             atomic_write(directory / "meta.json", json.dumps(meta).encode())  # last: marks the entry complete
         except PublishError as exc:  # the cache is an optimisation: log and carry on with the in-memory copy
             log.warning("video_cache_store_failed", key=self.key, error=str(exc))
+
+
+@functools.lru_cache(maxsize=64)
+def _event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
+    """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
+    from cinealert.render.compose import severity_style
+    from cinealert.render.pictogram import pictogram
+
+    band_bg, band_fg = severity_style(severity)
+    buf = io.BytesIO()
+    pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _cache_frames(loop_frames: int, seg_frames: int) -> int:
