@@ -231,3 +231,20 @@ def test_stale_temporaries_of_dead_writers_are_cleared(tmp_path: Path, scene) ->
     cache.put(cache_key({"s": 1}), scene, SHAPE, _fill(0), {})
     assert not stale.exists(), "a dead writer's leftovers are removed"
     assert fresh.exists(), "a live writer's temporary is left alone"
+
+
+def test_scene_with_depth_maps_round_trips(tmp_path: Path, scene) -> None:
+    import dataclasses
+
+    from cinealert.render.cache import save_scene
+
+    ramp = np.linspace(10, 50, H, dtype=np.float32)[:, None].repeat(W, axis=1)
+    layers = list(scene.layers)
+    layers[1] = dataclasses.replace(layers[1], depth=ramp)
+    mapped = dataclasses.replace(scene, layers=tuple(layers), prompt="a flooded village, illustration")
+    save_scene(mapped, tmp_path / "scene.npz")
+    loaded = load_scene(tmp_path / "scene.npz")
+    assert np.array_equal(loaded.layers[1].depth, ramp)
+    assert loaded.layers[0].depth == scene.layers[0].depth
+    assert loaded.prompt == "a flooded village, illustration"
+    assert loaded.layers[-1].wrap == scene.layers[-1].wrap

@@ -73,7 +73,6 @@ def save_scene(scene: Scene, path: Path) -> None:
     mask_kinds = sorted(scene.masks)
     arrays: dict[str, Any] = {
         "layers": np.stack([layer.rgba for layer in scene.layers]),
-        "layer_depth": np.stack([layer.depth_map(scene.height, scene.width) for layer in scene.layers]),
         "image": scene.image,
         "depth": scene.depth,
         "masks": np.stack([scene.masks[k] for k in mask_kinds]) if mask_kinds else np.zeros((0, 1, 1), bool),
@@ -82,6 +81,8 @@ def save_scene(scene: Scene, path: Path) -> None:
     for i, layer in enumerate(scene.layers):
         if layer.fluid_mask is not None:
             arrays[f"fluid_mask_{i}"] = layer.fluid_mask
+        if isinstance(layer.depth, np.ndarray):  # flat cards keep their scalar depth in the metadata
+            arrays[f"layer_depth_{i}"] = layer.depth
     meta = {
         "disaster": scene.disaster.value,
         "variant": scene.variant,
@@ -113,7 +114,7 @@ def load_scene(path: Path) -> Scene:
         meta = json.loads(bytes(z["meta"]).decode())
         layers = []
         for i, info in enumerate(meta["layers"]):
-            depth = info["scalar_depth"] if info["scalar_depth"] is not None else z["layer_depth"][i]
+            depth = info["scalar_depth"] if info["scalar_depth"] is not None else z[f"layer_depth_{i}"]
             fmask = z[f"fluid_mask_{i}"] if f"fluid_mask_{i}" in z.files else None
             velocity = tuple(info["velocity"]) if info["velocity"] else None
             layers.append(
