@@ -89,7 +89,11 @@ def aeat(alert: Alert, media: Sequence[MediaRef], *, languages: Sequence[str] = 
                 loc.text = area.area_desc
     for info in infos:
         text = etree.SubElement(aea, f"{{{AEAT_NS}}}AEAText", lang=info.language)
-        text.text = " ".join(x for x in (info.headline or info.event, info.instruction or "") if x)
+        head = (info.headline or info.event).strip()
+        instruction = (info.instruction or "").strip()
+        if head and instruction and head[-1] not in ".!?。":
+            head += "."
+        text.text = " ".join(x for x in (head, instruction) if x)
     for ref in media:
         m = etree.SubElement(aea, f"{{{AEAT_NS}}}Media")
         if ref.lang:
