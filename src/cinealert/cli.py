@@ -163,12 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     # -- media: overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (cinealert.handlers.pipeline) --
-    p = add("render", _lazy("cinealert.handlers.pipeline", "cmd_render"), "render a CAP alert to broadcast media")
+    p = add(
+        "render", _lazy("cinealert.handlers.pipeline", "cmd_render"), "render a CAP alert to broadcast media"
+    )
     p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)")
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)"
+    )
     p.add_argument("--mode", choices=("burn-in", "rich-media"), default=None, help="default: broadcast.mode")
     p.add_argument("--profile", choices=("atsc1", "atsc3", "hls", "all"), default=None)
-    p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: render.resolution)")
+    p.add_argument(
+        "--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: render.resolution)"
+    )
     p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop seconds")
 
     # -- daemon commands (cinealert.daemon) --
@@ -224,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--save-every", type=int, default=50, help="checkpoint (adapter + optimizer) every N steps")
+    p.add_argument(
+        "--save-every", type=int, default=50, help="checkpoint (adapter + optimizer) every N steps"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_lazy(ml_cli, "cmd_prompter_train"))
     p = add("eval", _lazy(ml_cli, "cmd_eval"), "Table 1 metrics per disaster type: FID, CLIP, LPIPS, SSIM")

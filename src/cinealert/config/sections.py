@@ -120,7 +120,9 @@ class MLSettings(Section):
     diffusion_model_dir: Path | None = None
     diffusion_steps: int = Field(25, ge=1, le=200)
     guidance_scale: float = Field(7.5, ge=0)
-    diffusion_max_side: int = Field(768, ge=32, le=2048, description="generate at this long side, then resize")
+    diffusion_max_side: int = Field(
+        768, ge=32, le=2048, description="generate at this long side, then resize"
+    )
     negative_prompt: str = "people, person, human, face, crowd, text, letters, caption, watermark, logo"
     grounding_model_dir: Path | None = None
     sam_model_dir: Path | None = None
