@@ -52,7 +52,7 @@ def test_round_trip_and_key(tmp_path: Path, scene, codec: str) -> None:
     assert len(streamed) == SHAPE[0] and all(
         np.array_equal(f, e) for f, e in zip(streamed, expected, strict=True)
     )
-    assert streamed[0].flags.writeable and streamed[0].flags.c_contiguous
+    assert streamed[0].flags.c_contiguous and streamed[0].shape == SHAPE[1:]
     assert int(again.frames[3][0, 0, 0]) == 13
     loaded = again.scene()
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in scene.layers]
@@ -248,3 +248,11 @@ def test_scene_with_depth_maps_round_trips(tmp_path: Path, scene) -> None:
     assert loaded.layers[0].depth == scene.layers[0].depth
     assert loaded.prompt == "a flooded village, illustration"
     assert loaded.layers[-1].wrap == scene.layers[-1].wrap
+
+
+def test_codec_follows_the_room_in_the_cache() -> None:
+    from cinealert.render.service import frame_codec
+
+    assert frame_codec(RenderSettings()) == "zlib"  # 8 GB cannot hold 24 raw 1080p loops
+    assert frame_codec(RenderSettings(cache_max_bytes=64 * 1024**3)) == "raw"
+    assert frame_codec(RenderSettings(resolution="720p", duration_s=2.0, variants=1)) == "raw"

@@ -165,7 +165,8 @@ class _ZlibSink:
 
 
 class StoredFrames:
-    """A stored loop: ``len()``, ``shape``, ``[i]`` (a private, writable frame) and prefetching iteration."""
+    """A stored loop: ``len()``, ``shape``, ``[i]`` (a frame of its own, never a view of the cache files; raw
+    frames are writable copies, inflated ones read-only) and prefetching iteration."""
 
     def __init__(self, folder: Path, codec: str, shape: tuple[int, ...]) -> None:
         self.codec = codec
@@ -189,11 +190,13 @@ class StoredFrames:
             return np.array(self._raw[i])
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
         raw = zlib.decompress(self._data[a:b].data)
-        frame: Frames = np.frombuffer(raw, dtype=np.uint8).reshape(self.shape[1:]).copy()
+        # read-only and private (its own buffer): consumers copy before drawing (compose.Overlay.apply does)
+        frame: Frames = np.frombuffer(raw, dtype=np.uint8).reshape(self.shape[1:])
         return frame
 
-    def iter(self, workers: int = 2) -> Iterator[Frames]:
-        """Frames in order; compressed ones are inflated by ``workers`` threads, a few frames ahead."""
+    def iter(self, workers: int = 1) -> Iterator[Frames]:
+        """Frames in order. ``workers`` > 1 inflates ahead in threads: it only pays where zlib releases the GIL
+        (here it did not: 2 threads were slower than 1, measured), so the default is inline."""
         n = len(self)
         if self.codec == "raw" or workers <= 1:
             for i in range(n):
