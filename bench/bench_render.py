@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--camera", default="circular")
     parser.add_argument("--keep", type=Path, default=None, help="cache directory to use and keep")
     parser.add_argument(
+        "--cache-gb", type=float, default=8.0, help="render.cache_max_bytes in GiB (picks the frame codec)"
+    )
+    parser.add_argument(
         "--formats", action="store_true", help="also compare loop storage formats (size, read fps)"
     )
     args = parser.parse_args()
@@ -85,11 +88,12 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-render-"))
     settings = RenderSettings(
         cache_dir=root, resolution=args.resolution, duration_s=args.duration, camera=args.camera,
-        cache_max_bytes=64 * 1024**3,
+        cache_max_bytes=int(args.cache_gb * 1024**3),
     )  # fmt: skip
     device = get_device(settings.device)
+    codec = service.frame_codec(settings)
     print(f"device={device} cpus={cpu_budget()} load={os.getloadavg()[0]:.1f} resolution={args.resolution} "
-          f"duration={args.duration}s camera={args.camera} cache={root}")  # fmt: skip
+          f"duration={args.duration}s camera={args.camera} codec={codec} cache={root}")  # fmt: skip
     try:
         for kind in types:
             service._caches.clear()
