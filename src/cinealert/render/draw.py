@@ -128,10 +128,22 @@ class Canvas:
         return Shapes(self.width, self.height)
 
     def paint(self, coverage: F32, color: Color | F32, opacity: float = 1.0) -> Canvas:
-        m = coverage * opacity
+        """Paint ``color`` (RGB or an HxWx3 image) through ``coverage``; only the covered rectangle is touched."""
+        rows = np.flatnonzero(coverage.any(axis=1))
+        if rows.size == 0:
+            return self
+        cols = np.flatnonzero(coverage.any(axis=0))
+        win = (slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+        m = coverage[win] * np.float32(opacity)
         c = np.asarray(color, dtype=np.float32)
-        self.pm = self.pm * (1.0 - m[..., None]) + c * m[..., None]
-        self.alpha = self.alpha * (1.0 - m) + m
+        if c.ndim == 3:
+            c = c[win]
+        pm = self.pm[win]
+        pm *= 1.0 - m[..., None]
+        pm += c * m[..., None]
+        alpha = self.alpha[win]
+        alpha *= 1.0 - m
+        alpha += m
         return self
 
     def fill(self, color: Color | F32) -> Canvas:
