@@ -127,3 +127,12 @@ def test_validate_config_cli_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "render.resolution" in result.stderr
     assert "render.colour: unknown key" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["broker"], ["validate", "samples/en_flood.xml"]])
+def test_every_command_exits_2_on_unusable_settings(tmp_path: Path, command: list[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kafka]\nbootstrp = 1\n")
+    result = _cli(command[0], "--config", str(bad), *command[1:])
+    assert result.returncode == 2
+    assert "kafka.bootstrp: unknown key" in result.stderr

@@ -48,13 +48,8 @@ def cmd_config_example(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from cinealert.cap import CapError, parse_alert
-    from cinealert.config import ConfigError
 
-    try:
-        settings = _settings(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
+    settings = _settings(args)
     status = EXIT_OK
     for path in args.files:
         try:
@@ -72,14 +67,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from cinealert.cap import CapError, classify, parse_alert
-    from cinealert.config import ConfigError
 
+    settings = _settings(args)
     try:
-        settings = _settings(args)
         alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
     except CapError as exc:
         print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
         return EXIT_INVALID
@@ -245,10 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cinealert.config import ConfigError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+    except ConfigError as exc:  # every command: unusable settings are an operator error, exit 2
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
     return code

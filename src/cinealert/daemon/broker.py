@@ -157,14 +157,10 @@ class EmbeddedBroker:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     """``cinealert broker``: run the embedded broker in the foreground until SIGINT/SIGTERM."""
-    from cinealert.config import ConfigError, load
+    from cinealert.config import load
     from cinealert.daemon.logging import configure_logging
 
-    try:
-        settings = load(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
     configure_logging(settings.log)
     k = settings.kafka
     port = args.port if args.port is not None else k.embedded_port

@@ -194,14 +194,10 @@ def _print_table(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError, load
+    from cinealert.config import load
     from cinealert.daemon.logging import configure_logging
 
-    try:
-        settings = load(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
     if args.stage:
         settings = settings.model_copy(
             update={"handlers": settings.handlers.model_copy(update={"stage": args.stage})}

@@ -59,13 +59,9 @@ async def send_files(
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError, load
+    from cinealert.config import load
 
-    try:
-        settings = load(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
     bootstrap = args.bootstrap or settings.kafka.bootstrap
     if bootstrap == "embedded":
         print(

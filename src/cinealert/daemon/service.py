@@ -32,7 +32,6 @@ import hashlib
 import json
 import signal
 import ssl
-import sys
 import threading
 import time
 import zlib
@@ -722,17 +721,13 @@ async def serve_forever(
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``cinealert run``: the service. Exit 0 after a graceful stop, 2 on bad configuration, 1 on failure."""
-    from cinealert.config import ConfigError, load
+    from cinealert.config import load
     from cinealert.daemon.broker import BrokerError, EmbeddedBroker
     from cinealert.daemon.logging import configure_logging
     from cinealert.daemon.metrics import serve
     from cinealert.handlers.factory import make_stage, prewarm_hook
 
-    try:
-        settings = load(getattr(args, "config", None))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
     configure_logging(settings.log)
     notifier = Notifier()
     metrics = Metrics()
