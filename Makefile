@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-# prometheus brings promtool, which the tests use to check deploy/prometheus-rules.yml.
-APT_PACKAGES := ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng prometheus
+# prometheus brings promtool and systemd brings systemd-analyze: the tests check deploy/ and systemd/ with them.
+APT_PACKAGES := ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng prometheus systemd
 STAMP := $(VENV)/.setup-stamp
 
 .PHONY: setup demo test lint typecheck unit bench clean
