@@ -35,7 +35,7 @@ def _fill(value: int):  # type: ignore[no-untyped-def]
     return fill
 
 
-@pytest.mark.parametrize("codec", ["zlib", "raw"])
+@pytest.mark.parametrize("codec", ["lz4", "zlib", "raw"])
 def test_round_trip_and_key(tmp_path: Path, scene, codec: str) -> None:
     cache = SceneCache(tmp_path, 1 << 30, memory_items=0, codec=codec)  # type: ignore[arg-type]
     key = cache_key({"type": "flood", "variant": 0})
@@ -253,6 +253,6 @@ def test_scene_with_depth_maps_round_trips(tmp_path: Path, scene) -> None:
 def test_codec_follows_the_room_in_the_cache() -> None:
     from cinealert.render.service import frame_codec
 
-    assert frame_codec(RenderSettings()) == "zlib"  # 8 GB cannot hold 24 raw 1080p loops
+    assert frame_codec(RenderSettings()) == "lz4"  # 8 GB cannot hold 24 raw 1080p loops
     assert frame_codec(RenderSettings(cache_max_bytes=64 * 1024**3)) == "raw"
     assert frame_codec(RenderSettings(resolution="720p", duration_s=2.0, variants=1)) == "raw"

@@ -1,10 +1,10 @@
 """Content-addressed scene cache on disk, shared safely by several daemons, plus a small in-memory tier.
 
 An entry is a directory ``<root>/<key[:2]>/<key>/`` holding ``scene.npz`` (layers, depth, masks, motion), the
-rendered loop and ``meta.json``. The loop is stored per frame, zlib level 1 (``frames.z`` + ``frames.idx.npy``,
-the default: illustrations compress ~9x, so a 1080p 6 s loop is ~130 MB instead of 1.1 GB and every prewarmed
-loop fits a few-GB cache; frames are inflated by two threads ahead of the reader), or raw (``frames.npy``,
-memory-mapped: fastest read-back, biggest). ``bench/bench_render.py --formats`` measures both and x264 lossless.
+rendered loop and ``meta.json``. The loop is stored per frame, LZ4 (``frames.lz4`` + ``frames.idx.npy``, the
+default when the ``lz4`` package is present: illustrations compress ~6-8x and inflate several times faster than
+zlib), zlib level 1 (``frames.z``: ~9x, slower to inflate), or raw (``frames.npy``, memory-mapped: fastest
+read-back, biggest). ``bench/bench_render.py --formats`` measures both and x264 lossless.
 
 Entries are write-once: a writer fills a private temporary directory, fsyncs every file, and renames it into
 place. A rename either lands whole or not at all, so readers never see a partial entry; when two writers race,
@@ -41,8 +41,11 @@ from cinealert.render.scene import FluidKind, Layer, Scene
 FORMAT_VERSION = 1
 FRAMES = "frames.npy"
 ZFRAMES = "frames.z"
+LZFRAMES = "frames.lz4"
 ZINDEX = "frames.idx.npy"
-Codec = Literal["zlib", "raw"]
+Codec = Literal["lz4", "zlib", "raw"]
+#: the compressed codecs and their data file (the offsets of every frame's blob are in ``ZINDEX``)
+BLOB_FILES: dict[str, str] = {"zlib": ZFRAMES, "lz4": LZFRAMES}
 SCENE = "scene.npz"
 META = "meta.json"
 STALE_TMP_S = 3600.0  # a temporary this old belongs to a writer that died (a 2160p render takes minutes)
@@ -145,17 +148,39 @@ class FrameSink(Protocol):
     def __setitem__(self, t: int, frame: Frames) -> None: ...
 
 
-class _ZlibSink:
-    def __init__(self, count: int, level: int = 1) -> None:
+def lz4_available() -> bool:
+    try:
+        import lz4.block  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _compressor(codec: str) -> Callable[[memoryview], bytes]:
+    if codec == "lz4":
+        import lz4.block
+
+        def compress(data: memoryview) -> bytes:
+            return bytes(lz4.block.compress(data, store_size=False))  # releases the GIL
+
+        return compress
+    return lambda data: zlib.compress(data, 1)  # releases the GIL
+
+
+class _BlobSink:
+    """Compresses each frame on its own (in the renderer's worker threads) and writes blobs + offsets."""
+
+    def __init__(self, count: int, codec: str) -> None:
         self.blobs: list[bytes | None] = [None] * count
-        self.level = level
+        self.codec = codec
+        self._compress = _compressor(codec)
 
     def __setitem__(self, t: int, frame: Frames) -> None:
-        self.blobs[t] = zlib.compress(np.ascontiguousarray(frame).data, self.level)  # releases the GIL
+        self.blobs[t] = self._compress(np.ascontiguousarray(frame).data)
 
     def write(self, folder: Path) -> None:
         offsets = np.zeros(len(self.blobs) + 1, dtype=np.int64)
-        with (folder / ZFRAMES).open("wb") as fh:
+        with (folder / BLOB_FILES[self.codec]).open("wb") as fh:
             for i, blob in enumerate(self.blobs):
                 if blob is None:
                     raise RuntimeError(f"frame {i} was never rendered")
@@ -174,11 +199,16 @@ class StoredFrames:
         if codec == "raw":
             self._raw = np.load(folder / FRAMES, mmap_mode="r")
             self.shape = tuple(int(v) for v in self._raw.shape)
-        elif codec == "zlib":
+        elif codec in BLOB_FILES:
             self._offsets = np.load(folder / ZINDEX)
-            self._data = np.memmap(folder / ZFRAMES, dtype=np.uint8, mode="r")
+            self._data = np.memmap(folder / BLOB_FILES[codec], dtype=np.uint8, mode="r")
             if len(self._offsets) != self.shape[0] + 1 or int(self._offsets[-1]) != self._data.size:
-                raise ValueError(f"frame index does not match {ZFRAMES}")
+                raise ValueError(f"frame index does not match {BLOB_FILES[codec]}")
+            self._frame_bytes = int(np.prod(self.shape[1:]))
+            if codec == "lz4":
+                import lz4.block  # an lz4 entry without the lz4 package: ImportError, a miss, re-render
+
+                self._lz4 = lz4.block
         else:
             raise ValueError(f"unknown frame codec {codec!r}")
 
@@ -189,7 +219,10 @@ class StoredFrames:
         if self.codec == "raw":
             return np.array(self._raw[i])
         a, b = int(self._offsets[i]), int(self._offsets[i + 1])
-        raw = zlib.decompress(self._data[a:b].data)
+        if self.codec == "lz4":
+            raw = self._lz4.decompress(self._data[a:b].data, uncompressed_size=self._frame_bytes)
+        else:
+            raw = zlib.decompress(self._data[a:b].data)
         # read-only and private (its own buffer): consumers copy before drawing (compose.Overlay.apply does)
         frame: Frames = np.frombuffer(raw, dtype=np.uint8).reshape(self.shape[1:])
         return frame
@@ -256,7 +289,7 @@ class SceneCache:
             frames = StoredFrames(path, meta.get("codec", "raw"), tuple(meta.get("shape", ())))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except (OSError, ValueError) as exc:  # corrupted by something outside us: drop it, rebuild
+        except (OSError, ValueError, ImportError) as exc:  # corrupted, or lz4 missing here: drop, rebuild
             self._discard(path, f"unreadable: {exc}")
             return None
         self._touch(path)
@@ -308,10 +341,10 @@ class SceneCache:
                 del frames
                 names = [FRAMES]
             else:
-                sink = _ZlibSink(shape[0])
+                sink = _BlobSink(shape[0], self.codec)
                 fill(sink)
                 sink.write(tmp)
-                names = [ZFRAMES, ZINDEX]
+                names = [BLOB_FILES[self.codec], ZINDEX]
             save_scene(scene, tmp / SCENE)
             doc = {**meta, "key": key, "created": time.time(), "codec": self.codec, "shape": list(shape)}
             (tmp / META).write_text(json.dumps(doc, sort_keys=True))
