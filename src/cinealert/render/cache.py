@@ -150,7 +150,7 @@ class FrameSink(Protocol):
 
 def lz4_available() -> bool:
     try:
-        import lz4.block  # noqa: F401
+        import lz4.block  # type: ignore[import-untyped]  # noqa: F401
     except ImportError:
         return False
     return True
@@ -206,7 +206,7 @@ class StoredFrames:
                 raise ValueError(f"frame index does not match {BLOB_FILES[codec]}")
             self._frame_bytes = int(np.prod(self.shape[1:]))
             if codec == "lz4":
-                import lz4.block  # an lz4 entry without the lz4 package: ImportError, a miss, re-render
+                import lz4.block  # missing: ImportError, a miss
 
                 self._lz4 = lz4.block
         else:

@@ -158,13 +158,28 @@ class Canvas:
         return self
 
     def rgba(self) -> npt.NDArray[np.uint8]:
-        a = self.alpha[..., None]
-        straight = np.where(a > 1e-4, self.pm / np.maximum(a, 1e-4), 0.0)
+        # straight colour = pm / a, faded toward the fallback colour as coverage vanishes (w = clip(4a)), so
+        # bilinear fringes never pick up black. The per-pixel factors are worked out on HxW planes and the
+        # HxWx3 image is touched by in-place passes only (this ran 200 ms a 1080p layer with temporaries).
+        a = self.alpha
+        w = np.clip(a * np.float32(4.0), 0.0, 1.0)
+        gain = np.divide(w, np.maximum(a, np.float32(1e-4)))
+        gain[a <= 1e-4] = 0.0
+        gain *= np.float32(255.0)
+        rest = np.float32(1.0) - w
+        rest *= np.float32(255.0)
         fallback = self.under if self.under is not None else np.asarray(self.base, dtype=np.float32)
-        # fade toward the fallback colour as coverage vanishes, so bilinear fringes never pick up black
-        w = np.clip(a * 4.0, 0.0, 1.0)
-        straight = straight * w + fallback * (1.0 - w)
+        straight = self.pm * gain[..., None]
+        if fallback.ndim == 3:
+            straight += fallback * rest[..., None]
+        else:
+            straight += rest[..., None] * fallback
+        straight += np.float32(0.5)
+        np.clip(straight, 0, 255, out=straight)
         out = np.empty((self.height, self.width, 4), dtype=np.uint8)
-        out[..., :3] = np.clip(straight * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        out[..., 3] = np.clip(self.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        out[..., :3] = straight  # truncates, as astype did
+        alpha = a * np.float32(255.0)
+        alpha += np.float32(0.5)
+        np.clip(alpha, 0, 255, out=alpha)
+        out[..., 3] = alpha
         return out
