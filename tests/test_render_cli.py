@@ -60,6 +60,24 @@ def test_scene_command_writes_everything(tmp_path: Path, cache_env: Path) -> Non
     assert list(cache_env.rglob("frames.*")), "the loop went through the cache"
 
 
+def test_scene_command_backend_option(
+    tmp_path: Path, cache_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["flood", "--resolution", "64x36", "--duration", "0.2"]
+    assert main(["scene", *common, "--backend", "procedural", "--out", str(tmp_path / "p")]) == 0
+    assert "(procedural)" in capsys.readouterr().out
+    # no [ml] model directories: the ml backend says so, then renders with its CPU stand-ins
+    assert main(["scene", *common, "--backend", "ml", "--out", str(tmp_path / "m")]) == 0
+    captured = capsys.readouterr()
+    assert "(ml)" in captured.out
+    assert "no model directory for prompt writer, text-to-image" in captured.err
+    assert (tmp_path / "m" / "depth.png").exists()
+    # the two backends are cached apart (the backend is part of the key)
+    assert len(list(cache_env.rglob("meta.json"))) == 2
+    with pytest.raises(SystemExit):
+        main(["scene", *common, "--backend", "nope", "--out", str(tmp_path / "n")])
+
+
 def test_scene_command_rejects_bad_resolution(tmp_path: Path, cache_env: Path) -> None:
     assert main(["scene", "flood", "--resolution", "huge", "--out", str(tmp_path / "x")]) == 2
 

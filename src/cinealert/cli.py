@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amplitude", type=float, default=None, help="camera amplitude 0..2 (default: settings)")
     p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: settings)")
     p.add_argument("--duration", type=float, default=None, help="loop seconds (default: render.duration_s)")
+    p.add_argument(
+        "--backend",
+        choices=("procedural", "ml"),
+        default=None,
+        help="scene backend (default: render.backend)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p = add("prewarm", _lazy("cinealert.render.cli", "cmd_prewarm"), "fill the scene cache (progress bar)")
     p.add_argument("--types", nargs="+", choices=hazards, default=None, help="default: render.prewarm")

@@ -37,13 +37,26 @@ def _render_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def] 
         size = parse_size(args.resolution)
         if size is None:
             update["resolution"] = args.resolution
-    for arg, key in (("camera", "camera"), ("amplitude", "camera_amplitude"), ("duration", "duration_s")):
+    overrides = (
+        ("camera", "camera"), ("amplitude", "camera_amplitude"), ("duration", "duration_s"), ("backend", "backend"),
+    )  # fmt: skip
+    for arg, key in overrides:
         if getattr(args, arg, None) is not None:
             update[key] = getattr(args, arg)
     if update:
         render = settings.render.model_validate({**settings.render.model_dump(), **update})
         settings = settings.model_copy(update={"render": render})
     return settings, size
+
+
+def _ml_stand_ins(settings) -> list[str]:  # type: ignore[no-untyped-def]  # settings: Settings
+    """The ML stages with no model directory configured (the backend uses its CPU stand-in for each)."""
+    ml = settings.ml
+    stages = (
+        ("prompt writer", ml.prompt_model_dir), ("text-to-image", ml.diffusion_model_dir),
+        ("grounding", ml.grounding_model_dir), ("segmentation", ml.sam_model_dir), ("depth", ml.depth_model_dir),
+    )  # fmt: skip
+    return [name for name, path in stages if path is None]
 
 
 def cmd_scene(args: argparse.Namespace) -> int:
@@ -56,13 +69,26 @@ def cmd_scene(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     from PIL import Image
 
+    from cinealert.render.backends import BackendError
     from cinealert.render.flash import check_flashes
     from cinealert.render.service import get_loop
     from cinealert.render.sheet import contact_sheet, write_mp4, write_scene_files
 
     disaster = DisasterType(args.type)
+    if settings.render.backend == "ml":
+        missing = _ml_stand_ins(settings)
+        if missing:
+            print(
+                f"ml backend: no model directory for {', '.join(missing)} in [ml]; "
+                "built-in CPU stand-ins are used for those stages",
+                file=sys.stderr,
+            )
     t0 = time.perf_counter()
-    result = get_loop(disaster, args.variant, settings, size=size)
+    try:
+        result = get_loop(disaster, args.variant, settings, size=size)
+    except BackendError as exc:
+        print(f"scene backend {settings.render.backend!r} unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     loop = result.loop
     frames = list(loop.frames())
     from cinealert.render.cache import SCENE, load_scene
@@ -76,7 +102,8 @@ def cmd_scene(args: argparse.Namespace) -> int:
     Image.fromarray(frames[0]).save(out / "frame0.png")
     report = check_flashes(frames, loop.fps)
     print(
-        f"{disaster.value} v{args.variant % settings.render.variants}: {loop.width}x{loop.height} "
+        f"{disaster.value} v{args.variant % settings.render.variants} ({settings.render.backend}): "
+        f"{loop.width}x{loop.height} "
         f"{loop.num_frames} frames, {'cache hit' if result.cache_hit else 'rendered'} in "
         f"{time.perf_counter() - t0:.1f} s; {len(files) + 3} files in {out}; flash check {report.summary()}"
     )
