@@ -12,6 +12,7 @@ EAS attention signal. Output is mono float32 at 48 kHz; ``Speaker`` is the seam 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import shutil
 import subprocess
@@ -211,10 +212,46 @@ def oversampled_abs(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     return np.stack(cols, axis=1)
 
 
+_HREV = _PHASES[:, ::-1].T.copy()  # (taps, phases): output n of phase p = x[n-6 : n+6] @ _HREV[:, p]
+_GAIN_BOUND = float(np.abs(_PHASES).sum(axis=1).max())  # |interpolated| <= this x the window's max |x|
+_TP_BLOCK = 256
+
+
+def true_peak(x: npt.NDArray[np.floating]) -> float:
+    """Linear true peak: the exact maximum of ``oversampled_abs(x)``, computed only where it can occur.
+
+    Each 4x-interpolated sample depends on 12 input samples, so a block of output can exceed the peak found so
+    far only if its neighbourhood's sample peak times the interpolator's gain bound does; speech has few
+    such blocks, so this costs a fraction of interpolating everything.
+    """
+    n = len(x)
+    if n == 0:
+        return 0.0
+    nb = -(-n // _TP_BLOCK)
+    xp = np.zeros(nb * _TP_BLOCK + 12)
+    xp[6 : 6 + n] = x
+    bmax = np.abs(xp[6 : 6 + nb * _TP_BLOCK]).reshape(nb, _TP_BLOCK).max(axis=1)
+    near = np.maximum(bmax, np.maximum(np.r_[0.0, bmax[:-1]], np.r_[bmax[1:], 0.0]))
+    bound = near * _GAIN_BOUND
+    order = np.argsort(-bound, kind="stable")
+    offsets = np.arange(_TP_BLOCK + 11)
+    best = 0.0
+    for start in range(0, nb, 64):
+        chunk = order[start : start + 64]
+        chunk = chunk[bound[chunk] > best]
+        if chunk.size == 0:
+            break
+        segs = xp[chunk[:, None] * _TP_BLOCK + offsets[None, :]]
+        windows = np.lib.stride_tricks.sliding_window_view(segs, 12, axis=1)  # (blocks, 256, 12)
+        y = np.abs(windows @ _HREV).max(axis=2)  # (blocks, 256)
+        positions = chunk[:, None] * _TP_BLOCK + np.arange(_TP_BLOCK)[None, :]
+        y[positions >= n] = 0.0  # outputs past the end do not exist
+        best = max(best, float(y.max()))
+    return best
+
+
 def true_peak_dbtp(x: npt.NDArray[np.floating]) -> float:
-    if len(x) == 0:
-        return -math.inf
-    peak = float(oversampled_abs(x).max())
+    peak = true_peak(x)
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
@@ -287,10 +324,32 @@ def lead_in(target_lkfs: float = -24.0, tone_s: float = TONE_S, gap_s: float = L
     Its level depends only on the target, so the first segment can be encoded and published while the
     speech engine is still running; ``build_audio`` fits the speech's gain around it.
     """
+    return _lead_in(target_lkfs, tone_s, gap_s).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _lead_in(target_lkfs: float, tone_s: float, gap_s: float) -> Samples:
     tone = attention_tone(tone_s)
     tone = (tone * 10 ** ((target_lkfs - TONE_BELOW_LU - integrated_loudness(tone)) / 20)).astype(np.float32)
     out: Samples = np.concatenate([tone, _silence(gap_s)])
+    out.flags.writeable = False
     return out
+
+
+_WEIGHTED_HEADS: dict[tuple[bytes, int], npt.NDArray[np.float64]] = {}
+
+
+def _weighted_head(head: Samples, tail: int) -> npt.NDArray[np.float64]:
+    """K-weighted ``head`` followed by ``tail`` samples of its filter tail (the lead-in is the same every time)."""
+    key = (hashlib.blake2b(np.ascontiguousarray(head).tobytes(), digest_size=16).digest(), tail)
+    found = _WEIGHTED_HEADS.get(key)
+    if found is None:
+        found = k_weight(np.concatenate([head, np.zeros(tail, np.float32)]))
+        found.flags.writeable = False
+        if len(_WEIGHTED_HEADS) >= 8:
+            _WEIGHTED_HEADS.pop(next(iter(_WEIGHTED_HEADS)))
+        _WEIGHTED_HEADS[key] = found
+    return found
 
 
 class _Mix:
@@ -300,16 +359,24 @@ class _Mix:
     ``A + 2 g B + g^2 C``: trying a gain costs a few vector operations, not a pass over the signal.
     """
 
-    def __init__(self, head: Samples, body: Samples) -> None:
+    def __init__(
+        self, head: Samples, body: Samples, weighted_body: npt.NDArray[np.float64] | None = None
+    ) -> None:
         n = len(head) + len(body)
-        tail = min(n, len(head) + RATE // 2)  # the filters' response to the head has died out by then
-        kh = np.zeros(n)
-        kh[:tail] = k_weight(np.concatenate([head, np.zeros(tail - len(head), np.float32)]))[:tail]
         kb = np.zeros(n)
-        kb[len(head) :] = k_weight(body)
-        self.a = _block_means(kh * kh)
-        self.b = _block_means(kh * kb)
+        kb[len(head) :] = k_weight(body) if weighted_body is None else weighted_body
         self.c = _block_means(kb * kb)
+        # The head's weighted signal is zero past ``tail``: only the blocks starting before it see it.
+        tail = min(n, len(head) + RATE // 2)  # the filters' response to the head has died out by then
+        kh = _weighted_head(head, tail - len(head))[:tail]
+        reach = min(n, tail + int(0.4 * RATE))
+        hh, hb = np.zeros(reach), np.zeros(reach)
+        hh[:tail] = kh * kh
+        hb[:tail] = kh * kb[:tail]
+        self.a, self.b = np.zeros_like(self.c), np.zeros_like(self.c)
+        short, cross = _block_means(hh), _block_means(hb)
+        self.a[: len(short)] = short
+        self.b[: len(cross)] = cross
 
     def loudness(self, gain: float) -> float:
         return gated_loudness(self.a + 2 * gain * self.b + gain * gain * self.c)
@@ -326,22 +393,31 @@ class _Mix:
 
 
 def _fit_body(
-    head: Samples, body: Samples, target_lkfs: float, ceiling_dbtp: float
+    head: Samples,
+    body: Samples,
+    target_lkfs: float,
+    ceiling_dbtp: float,
+    *,
+    weighted_body: npt.NDArray[np.float64] | None = None,
+    body_peak: float | None = None,
 ) -> tuple[Samples, float, float]:
     """Gain (and limit) ``body`` so that ``head + body`` integrates to ``target_lkfs`` with true peaks under
     the ceiling; ``head`` is fixed. Returns the body, the programme loudness and its true peak.
 
-    One K-weighting pass and one true-peak pass in the common case; the limiter (rare for speech) costs one
-    more of each per round.
+    ``weighted_body`` (the K-weighted body) and ``body_peak`` (its linear true peak) may come precomputed
+    (``build_audio`` measures each utterance in the synthesis threads); the limiter (rare for speech)
+    invalidates them and costs one more K-weighting and true-peak pass per round.
     """
     margin = 0.3  # dB: the independent meters' 4x interpolators differ slightly from ours
     head_peak = true_peak_dbtp(head)
     y = body.astype(np.float32)
     for _ in range(4):
-        gain, loud = _Mix(head, y).gain_for(target_lkfs)
+        gain, loud = _Mix(head, y, weighted_body).gain_for(target_lkfs)
         if not math.isfinite(loud):
             return y, loud, head_peak
-        peak = true_peak_dbtp(y) + 20 * math.log10(gain)  # true peak scales with the gain
+        linear_peak = true_peak(y) if body_peak is None else body_peak
+        weighted_body, body_peak = None, None
+        peak = (20 * math.log10(linear_peak) if linear_peak > 0 else -math.inf) + 20 * math.log10(gain)
         y = (y * gain).astype(np.float32)
         if peak <= ceiling_dbtp - margin:
             return y, loud, max(peak, head_peak)
@@ -350,6 +426,19 @@ def _fit_body(
     if peak > ceiling_dbtp - margin:  # the limiter could not converge: plain gain down, loudness be damned
         y = (y * 10 ** ((ceiling_dbtp - margin - peak) / 20)).astype(np.float32)
     return y, integrated_loudness(np.concatenate([head, y])), max(true_peak_dbtp(y), head_peak)
+
+
+@dataclass(frozen=True, slots=True)
+class _Voice:
+    samples: Samples
+    weighted: npt.NDArray[np.float64]  # K-weighted utterance followed by its gap (the filters' tail)
+    peak: float  # linear true peak
+
+
+def _voice(speaker: Speaker, text: str, language: str, gap: int) -> _Voice:
+    samples = np.asarray(speaker.speak(text, language), np.float32)
+    weighted = k_weight(np.concatenate([samples, np.zeros(gap, np.float32)]))
+    return _Voice(samples, weighted, true_peak(samples))
 
 
 def build_audio(
@@ -366,9 +455,12 @@ def build_audio(
     items = speech_items(texts)
     if not items:
         raise TTSError("nothing to speak: the alert has no headline, event or instruction text")
-    with ThreadPoolExecutor(max_workers=2) as pool:  # espeak-ng is single-threaded; overlap the calls
-        futures = [pool.submit(speaker.speak, text, lang) for lang, _kind, text in items]
-        voices = []
+    gap = _silence(gap_s)
+    # espeak-ng is single-threaded: two utterances at a time, each measured (K-weighting into its trailing
+    # gap, true peak) in its own thread, so only a cheap sum over gating blocks is left once all are in.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(_voice, speaker, text, lang, len(gap)) for lang, _kind, text in items]
+        voices: list[_Voice] = []
         for fut in futures:
             if cancel is not None and cancel.is_set():
                 for f in futures:
@@ -380,11 +472,22 @@ def build_audio(
     utterances: list[Utterance] = []
     cursor = len(head)
     for (lang, kind, text), voice in zip(items, voices, strict=True):
-        utterances.append(Utterance(lang, kind, text, cursor / RATE, (cursor + len(voice)) / RATE))
-        parts += [voice, _silence(gap_s)]
-        cursor += len(voice) + len(parts[-1])
+        utterances.append(Utterance(lang, kind, text, cursor / RATE, (cursor + len(voice.samples)) / RATE))
+        parts += [voice.samples, gap]
+        cursor += len(voice.samples) + len(gap)
     parts.append(_silence(tail_s))
-    body, loudness, peak = _fit_body(head, np.concatenate(parts), target_lkfs, ceiling_dbtp)
+    raw_body = np.concatenate(parts)
+    weighted = np.zeros(len(raw_body))
+    pos = 0
+    for voice in voices:  # the gaps are silent, so the K-weighted body is the utterances' weighted parts
+        end = min(len(weighted), pos + len(voice.weighted))
+        weighted[pos:end] += voice.weighted[: end - pos]
+        pos += len(voice.samples) + len(gap)
+    # Utterances are further apart than the interpolator's reach, so the body's true peak is the largest.
+    body_peak = max(voice.peak for voice in voices)
+    body, loudness, peak = _fit_body(
+        head, raw_body, target_lkfs, ceiling_dbtp, weighted_body=weighted, body_peak=body_peak
+    )
     program: Samples = np.concatenate([head, body])
     return AlertAudio(program, RATE, tuple(utterances), loudness, peak, len(head))
 

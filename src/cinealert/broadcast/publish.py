@@ -123,6 +123,16 @@ class OutputDir:
         self.bytes_written += len(data)
         return target
 
+    def discard(self, name: str) -> None:
+        """Remove a file written (speculatively) earlier; the next ``commit_dir`` makes the removal durable."""
+        target = self.path / name
+        if target not in self.files:
+            raise ValueError(f"{name!r} was not written to {self.path}")
+        size = target.stat().st_size
+        target.unlink()
+        self.files.remove(target)
+        self.bytes_written -= size
+
     def commit_dir(self) -> None:
         try:
             fsync_dir(self.path)

@@ -41,6 +41,7 @@ from cinealert.render.loop import Frame, Loop
 
 if TYPE_CHECKING:
     from cinealert.broadcast.audio import AlertAudio, Speaker
+    from cinealert.broadcast.dash import TextRef
     from cinealert.broadcast.encode import FragmentedTrack, Profile
     from cinealert.broadcast.publish import OutputDir
     from cinealert.config import Settings
@@ -481,7 +482,7 @@ class MediaStage:
 
         def emit(name: str, data: bytes, duration: float) -> None:
             t = time.perf_counter()
-            out.write(name, data)
+            out.write(name, data, sync_dir=True)  # published: durable before the next segment is encoded
             clock.add("publish", time.perf_counter() - t)
             clock.segment_out()
 
@@ -573,7 +574,7 @@ class MediaStage:
             t = time.perf_counter()
             if index == 0:
                 out.write(f"{prefix}_video_init.mp4", init)
-            out.write(f"{prefix}_video_{index:05d}.m4s", data)
+            out.write(f"{prefix}_video_{index:05d}.m4s", data, sync_dir=True)  # durable with the init
             clock.add("publish", time.perf_counter() - t)
             clock.segment_out()
 
@@ -600,22 +601,37 @@ class MediaStage:
         clock: _Clock,
         cancel: threading.Event,
     ) -> dict[str, Any]:
-        from cinealert.broadcast.encode import FragmentedTrack
+        from cinealert.broadcast.audio import lead_in
+        from cinealert.broadcast.encode import FragmentedTrack, encode_audio_spliced
 
         t = time.perf_counter()
         cached = self._cached_video(loop_info, profile, seg_frames, cancel, clock)
         clock.add("encode", time.perf_counter() - t)
+        seg_ticks = cached.segment_ticks
+        # The cached video does not depend on the speech: publish its segments while the speech is synthesised
+        # (how many are needed is known only then; any written beyond that are removed again).
+        writer = _VideoWriter(out, profile.name, cached, seg_ticks, clock)
+        writer.write(1)
+        while not audio_future.done() and writer.written < _SPECULATIVE_SEGMENTS:
+            writer.write(writer.written + 1)
         audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
         nseg = num_frames // seg_frames
-        seg_ticks = cached.segment_ticks
-        # The audio encode (CPU) overlaps the video segments' durable writes (I/O).
-        from cinealert.broadcast.encode import encode_audio
-
-        encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aac")
+        # AAC in two parts at a silent frame boundary, the fixed lead-in's packets reused: both cores encode
+        # while this thread publishes the remaining video segments and the captions.
+        encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aac")
         t_audio = time.perf_counter()
-        packets_future = encoder.submit(encode_audio, audio.samples, profile.audio_codec, profile.audio_kbps)
+        packets_future = encoder.submit(
+            encode_audio_spliced,
+            audio.samples,
+            profile.audio_codec,
+            profile.audio_kbps,
+            prefix=lead_in(self.settings.broadcast.loudness_lkfs),
+            pool=encoder,
+        )
         try:
-            self._write_cached_video(out, profile, cached, nseg, seg_ticks, clock)
+            writer.write(nseg)
+            writer.trim(nseg)
+            captions = self._dash_captions(out, profile.name, audio, clock)
             apackets = packets_future.result()
         finally:
             encoder.shutdown(wait=True)
@@ -625,24 +641,35 @@ class MediaStage:
             video.starts.append(k * seg_ticks)
             video.segments.append(b"")  # only counted from here on; the bytes are already published
         result = self._finish_dash(
-            out, alert, profile, seg_frames, num_frames, video, audio, clock, "rich-media", disaster, apackets
+            out,
+            alert,
+            profile,
+            seg_frames,
+            num_frames,
+            video,
+            audio,
+            clock,
+            "rich-media",
+            disaster,
+            apackets,
+            captions,
         )
         result["video_cache"] = {"key": cached.key, "hit": cached.hit, "segments": len(cached.segments)}
         return result
 
-    def _write_cached_video(
-        self, out: OutputDir, profile: Profile, cached: _CachedVideo, nseg: int, seg_ticks: int, clock: _Clock
-    ) -> None:
-        from cinealert.broadcast.encode import retime
+    def _dash_captions(self, out: OutputDir, prefix: str, audio: AlertAudio, clock: _Clock) -> list[TextRef]:
+        """One IMSC1 document per language, referenced from the MPD."""
+        from cinealert.broadcast.captions import by_language, cues, ttml
+        from cinealert.broadcast.dash import TextRef
 
         t = time.perf_counter()
-        prefix = profile.name
-        out.write(f"{prefix}_video_init.mp4", cached.init)
-        for k in range(nseg):
-            data = retime(cached.segments[k % len(cached.segments)], k * seg_ticks, k + 1)
-            out.write(f"{prefix}_video_{k:05d}.m4s", data)
-            clock.segment_out()
+        texts = []
+        for lang, utts in by_language(audio.utterances).items():
+            name = f"{prefix}_captions_{_lang_tag(lang)}.ttml"
+            out.write(name, ttml(cues(utts), lang))
+            texts.append(TextRef(lang, name))
         clock.add("publish", time.perf_counter() - t)
+        return texts
 
     def _cached_video(
         self, loop_info: LoopInfo, profile: Profile, seg_frames: int, cancel: threading.Event, clock: _Clock
@@ -698,10 +725,10 @@ class MediaStage:
         mode: str,
         disaster: DisasterType,
         apackets: list[Any] | None = None,
+        texts: list[TextRef] | None = None,
     ) -> dict[str, Any]:
         from cinealert.broadcast.aeat import MediaRef, aeat
-        from cinealert.broadcast.captions import by_language, cues, ttml
-        from cinealert.broadcast.dash import TextRef, TrackRef, mpd
+        from cinealert.broadcast.dash import TrackRef, mpd
         from cinealert.broadcast.encode import adts_audio, encode_audio, encode_fmp4_audio, hevc_codecs
 
         prefix = profile.name
@@ -714,11 +741,10 @@ class MediaStage:
         out.write(f"{prefix}_audio_init.mp4", atrack.init)
         for i, data in enumerate(atrack.segments):
             out.write(f"{prefix}_audio_{i:05d}.m4s", data)
-        texts = []
-        for lang, utts in by_language(audio.utterances).items():
-            name = f"{prefix}_captions_{_lang_tag(lang)}.ttml"
-            out.write(name, ttml(cues(utts), lang))
-            texts.append(TextRef(lang, name))
+        clock.add("publish", time.perf_counter() - t)
+        if texts is None:
+            texts = self._dash_captions(out, prefix, audio, clock)
+        t = time.perf_counter()
         duration_s = float(num_frames / profile.fps)
         video_total = round(num_frames * video.timescale / profile.fps)
         tracks = [
@@ -916,6 +942,41 @@ class _CachedVideo:
             atomic_write(directory / "meta.json", json.dumps(meta).encode())  # last: marks the entry complete
         except PublishError as exc:  # the cache is an optimisation: log and carry on with the in-memory copy
             log.warning("video_cache_store_failed", key=self.key, error=str(exc))
+
+
+#: Cached video segments published ahead of the speech at most (16 s; a bilingual alert runs longer).
+_SPECULATIVE_SEGMENTS = 8
+
+
+class _VideoWriter:
+    """Publishes re-timed cached video segments in order; the first one (with the init) made durable at once."""
+
+    def __init__(
+        self, out: OutputDir, prefix: str, cached: _CachedVideo, seg_ticks: int, clock: _Clock
+    ) -> None:
+        self.out, self.prefix, self.cached, self.seg_ticks, self.clock = out, prefix, cached, seg_ticks, clock
+        self.written = 0
+
+    def write(self, upto: int) -> None:
+        from cinealert.broadcast.encode import retime
+
+        t = time.perf_counter()
+        for k in range(self.written, upto):
+            if k == 0:
+                self.out.write(f"{self.prefix}_video_init.mp4", self.cached.init)
+            data = retime(self.cached.segments[k % len(self.cached.segments)], k * self.seg_ticks, k + 1)
+            self.out.write(f"{self.prefix}_video_{k:05d}.m4s", data)
+            if k == 0:
+                self.out.commit_dir()  # the first segment is published durably before anything else
+                self.clock.segment_out()
+            self.written = k + 1
+        self.clock.add("publish", time.perf_counter() - t)
+
+    def trim(self, keep: int) -> None:
+        """Remove segments written beyond ``keep`` (the speech turned out shorter than speculated)."""
+        for k in range(keep, self.written):
+            self.out.discard(f"{self.prefix}_video_{k:05d}.m4s")
+        self.written = min(self.written, keep)
 
 
 @functools.lru_cache(maxsize=64)
