@@ -13,7 +13,9 @@ from pydantic import Field, SecretStr, field_validator
 
 from cinealert.config.base import Section
 
-DisasterName = Literal["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake"]
+DisasterName = Literal[
+    "flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake", "other"
+]  # fmt: skip
 ALL_DISASTERS: tuple[DisasterName, ...] = (
     "flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake",
 )  # fmt: skip
@@ -92,7 +94,8 @@ class RenderSettings(Section):
     cache_dir: Path = Path("var/cache")
     cache_max_bytes: int = Field(8 * 1024**3, ge=16 * 1024**2)
     memory_cache_items: int = Field(4, ge=0, le=64)
-    prewarm: tuple[DisasterName, ...] = ALL_DISASTERS
+    #: "other" is the neutral scene every unrecognised alert gets: cheap to render (~1 s build, few layers)
+    prewarm: tuple[DisasterName, ...] = (*ALL_DISASTERS, "other")
     prewarm_before_ready: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
