@@ -94,3 +94,53 @@ def test_discarded_speculative_file_is_gone_and_not_listed(tmp_path: Path) -> No
         assert sorted(p.name for p in out.path.iterdir()) == ["a.m4s"]
         with pytest.raises(ValueError, match="was not written"):
             out.discard("c.m4s")
+
+
+def test_link_publishes_an_existing_file_without_copying(tmp_path: Path) -> None:
+    source = tmp_path / "cache.m4s"
+    source.write_bytes(b"segment bytes")
+    with OutputDir(tmp_path / "o") as out:
+        published = out.link("v_00000.m4s", source)
+        assert published.read_bytes() == b"segment bytes"
+        assert published.stat().st_ino == source.stat().st_ino
+        assert out.files == [published] and out.bytes_written == len(b"segment bytes")
+        with pytest.raises(ValueError, match="plain file names"):
+            out.link("../x.m4s", source)
+
+
+def small_video():  # type: ignore[no-untyped-def]
+    from cinealert.broadcast.encode import encode_fmp4_video, make_profile
+    from cinealert.handlers.pipeline import _CachedVideo
+
+    profile = make_profile("atsc3", size=(64, 48))
+    frames = [np.full((48, 64, 3), 40 * i % 255, np.uint8) for i in range(20)]
+    track = encode_fmp4_video(frames, 20, profile, 10)
+    return _CachedVideo("k", track.init, track.timescale, tuple(track.segments), True)
+
+
+@pytest.mark.parametrize("store_ok", [True, False])
+def test_cached_video_segments_are_linked_from_the_timeline_or_written(
+    tmp_path: Path, store_ok: bool
+) -> None:
+    from cinealert.broadcast.encode import retime, tfdt
+    from cinealert.handlers.pipeline import _Clock, _VideoWriter
+
+    cached = small_video()
+    ticks = cached.segment_ticks
+    store = tmp_path / "store"
+    if not store_ok:
+        store.write_bytes(b"not a directory")  # linking is impossible: the bytes must be written instead
+    for run in range(2):  # the second run finds the timeline already there
+        with OutputDir(tmp_path / f"o{run}") as out:
+            writer = _VideoWriter(out, "atsc3", cached, ticks, _Clock(0.0), store)
+            writer.write(5)
+            writer.trim(3)
+            names = sorted(p.name for p in out.path.iterdir())
+            assert names == sorted(p.name for p in out.files)
+            assert names == ["atsc3_video_00000.m4s", "atsc3_video_00001.m4s", "atsc3_video_00002.m4s",
+                             "atsc3_video_init.mp4"]  # fmt: skip
+            for k in range(3):
+                data = (out.path / f"atsc3_video_{k:05d}.m4s").read_bytes()
+                assert data == retime(cached.segments[k % 2], k * ticks, k + 1)
+                assert tfdt(data) == k * ticks
+                assert ((out.path / f"atsc3_video_{k:05d}.m4s").stat().st_nlink > 1) == store_ok

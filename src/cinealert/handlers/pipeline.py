@@ -109,6 +109,7 @@ class _Clock:
         self.started = started
         self.ms: dict[str, float] = {}
         self.first_segment: float | None = None
+        self.captions: dict[str, dict[str, str]] | None = None  # sidecar captions, once written
 
     def add(self, name: str, seconds: float) -> None:
         self.ms[name] = self.ms.get(name, 0.0) + seconds * 1000.0
@@ -338,7 +339,7 @@ class MediaStage:
                             cancel,
                         )
                 audio = audio_future.result()
-                captions = self._captions(out, audio, clock)
+                captions = clock.captions if clock.captions is not None else self._captions(out, audio, clock)
                 clock.ms["total"] = (time.perf_counter() - clock.started) * 1000.0
                 clock.ms["first_segment"] = clock.first_segment or clock.ms["total"]
                 clock.ms.setdefault("encode", 0.0)
@@ -420,13 +421,16 @@ class MediaStage:
 
         files: dict[str, dict[str, str]] = {}
         t = time.perf_counter()
+        items: list[tuple[str, bytes]] = []
         for lang, utts in by_language(audio.utterances).items():
             cue_list = cues(utts)
             tag = _lang_tag(lang)
-            vtt = out.write(f"captions_{tag}.vtt", webvtt(cue_list).encode("utf-8"))
-            doc = out.write(f"captions_{tag}.ttml", ttml(cue_list, lang))
-            files[lang] = {"vtt": vtt.name, "ttml": doc.name}
+            items.append((f"captions_{tag}.vtt", webvtt(cue_list).encode("utf-8")))
+            items.append((f"captions_{tag}.ttml", ttml(cue_list, lang)))
+            files[lang] = {"vtt": f"captions_{tag}.vtt", "ttml": f"captions_{tag}.ttml"}
+        out.write_many(items)
         clock.add("publish", time.perf_counter() - t)
+        clock.captions = files
         return files
 
     # burn-in ---------------------------------------------------------------------------------------------
@@ -610,7 +614,8 @@ class MediaStage:
         seg_ticks = cached.segment_ticks
         # The cached video does not depend on the speech: publish its segments while the speech is synthesised
         # (how many are needed is known only then; any written beyond that are removed again).
-        writer = _VideoWriter(out, profile.name, cached, seg_ticks, clock)
+        store = self.settings.render.cache_dir / "broadcast" / cached.key
+        writer = _VideoWriter(out, profile.name, cached, seg_ticks, clock, store)
         writer.write(1)
         while not audio_future.done() and writer.written < _SPECULATIVE_SEGMENTS:
             writer.write(writer.written + 1)
@@ -632,6 +637,10 @@ class MediaStage:
             writer.write(nseg)
             writer.trim(nseg)
             captions = self._dash_captions(out, profile.name, audio, clock)
+            if clock.captions is None:
+                self._captions(out, audio, clock)
+            severity = alert.infos[0].severity if alert.infos else "Unknown"
+            out.write("event_symbol.png", _event_symbol_png(disaster, severity))
             apackets = packets_future.result()
         finally:
             encoder.shutdown(wait=True)
@@ -663,11 +672,12 @@ class MediaStage:
         from cinealert.broadcast.dash import TextRef
 
         t = time.perf_counter()
-        texts = []
+        texts, items = [], []
         for lang, utts in by_language(audio.utterances).items():
             name = f"{prefix}_captions_{_lang_tag(lang)}.ttml"
-            out.write(name, ttml(cues(utts), lang))
+            items.append((name, ttml(cues(utts), lang)))
             texts.append(TextRef(lang, name))
+        out.write_many(items)
         clock.add("publish", time.perf_counter() - t)
         return texts
 
@@ -738,9 +748,16 @@ class MediaStage:
         atrack = encode_fmp4_audio(audio.samples, profile, self.settings.broadcast.segment_s, list(apackets))
         clock.add("encode", time.perf_counter() - t)
         t = time.perf_counter()
-        out.write(f"{prefix}_audio_init.mp4", atrack.init)
-        for i, data in enumerate(atrack.segments):
-            out.write(f"{prefix}_audio_{i:05d}.m4s", data)
+        items = [(f"{prefix}_audio_init.mp4", atrack.init)]
+        items += [(f"{prefix}_audio_{i:05d}.m4s", data) for i, data in enumerate(atrack.segments)]
+        if (
+            mode == "rich-media"
+        ):  # the AEAT's media, durable with the segments before the MPD's directory sync
+            items.append(("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets)))
+            if not (out.path / "event_symbol.png").is_file():
+                severity = alert.infos[0].severity if alert.infos else "Unknown"
+                items.append(("event_symbol.png", _event_symbol_png(disaster, severity)))
+        out.write_many(items)
         clock.add("publish", time.perf_counter() - t)
         if texts is None:
             texts = self._dash_captions(out, prefix, audio, clock)
@@ -808,9 +825,8 @@ class MediaStage:
             "captions": [t.url for t in texts],
         }
         if mode == "rich-media":
-            severity = alert.infos[0].severity if alert.infos else "Unknown"
-            sym = out.write("event_symbol.png", _event_symbol_png(disaster, severity))
-            speech = out.write("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets))
+            sym = out.path / "event_symbol.png"
+            speech = out.path / "spoken_alert.aac"
             mpd_path = out.path / "manifest.mpd"
             media = [
                 MediaRef(self._url(out, mpd_path.name), "application/dash+xml", mpd_path.stat().st_size,
@@ -826,7 +842,7 @@ class MediaStage:
                     MediaRef(self._url(out, text.url), "application/ttml+xml", path.stat().st_size,
                              "AEAtextCaptions", "captions (IMSC1)", lang=text.lang)
                 )  # fmt: skip
-            out.commit_dir()
+            # Everything it names was renamed before the MPD's directory sync, so the AEAT's own sync suffices.
             out.write(
                 "aeat.xml", aeat(alert, media, languages=self.settings.broadcast.languages), sync_dir=True
             )
@@ -949,13 +965,41 @@ _SPECULATIVE_SEGMENTS = 8
 
 
 class _VideoWriter:
-    """Publishes re-timed cached video segments in order; the first one (with the init) made durable at once."""
+    """Publishes re-timed cached video segments in order; the first one (with the init) made durable at once.
+
+    A re-timed segment depends only on the scene's video and its position, not on the alert, so it is kept
+    in the video cache's ``timeline`` folder (written durably once) and published by hard link: no bytes
+    are copied or synced per alert. Where linking fails (another file system) the bytes are written.
+    """
 
     def __init__(
-        self, out: OutputDir, prefix: str, cached: _CachedVideo, seg_ticks: int, clock: _Clock
+        self,
+        out: OutputDir,
+        prefix: str,
+        cached: _CachedVideo,
+        seg_ticks: int,
+        clock: _Clock,
+        store: Path | None = None,
     ) -> None:
         self.out, self.prefix, self.cached, self.seg_ticks, self.clock = out, prefix, cached, seg_ticks, clock
+        self.store = store
         self.written = 0
+
+    def _publish(self, name: str, cache_name: str, make: Callable[[], bytes]) -> None:
+        from cinealert.broadcast.publish import atomic_write
+
+        if self.store is not None:
+            source = self.store / cache_name
+            try:
+                if not source.is_file():
+                    atomic_write(source, make())
+                self.out.link(name, source)
+            except OSError as exc:
+                log.info("video_link_unavailable", store=str(self.store), error=str(exc))
+                self.store = None  # write the bytes from now on
+            else:
+                return
+        self.out.write(name, make())
 
     def write(self, upto: int) -> None:
         from cinealert.broadcast.encode import retime
@@ -963,9 +1007,13 @@ class _VideoWriter:
         t = time.perf_counter()
         for k in range(self.written, upto):
             if k == 0:
-                self.out.write(f"{self.prefix}_video_init.mp4", self.cached.init)
-            data = retime(self.cached.segments[k % len(self.cached.segments)], k * self.seg_ticks, k + 1)
-            self.out.write(f"{self.prefix}_video_{k:05d}.m4s", data)
+                self._publish(f"{self.prefix}_video_init.mp4", "init.mp4", lambda: self.cached.init)
+            segment = self.cached.segments[k % len(self.cached.segments)]
+            self._publish(
+                f"{self.prefix}_video_{k:05d}.m4s",
+                f"timeline/{k:05d}.m4s",
+                functools.partial(retime, segment, k * self.seg_ticks, k + 1),
+            )
             if k == 0:
                 self.out.commit_dir()  # the first segment is published durably before anything else
                 self.clock.segment_out()
