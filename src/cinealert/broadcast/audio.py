@@ -313,6 +313,7 @@ def speech_items(texts: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, 
     return [(lang, kind, " ".join(text.split())) for lang, kind, text in texts if text and text.strip()]
 
 
+_SYNTH_THREADS = 4  # utterances synthesised and measured at once (espeak-ng processes are independent)
 TONE_BELOW_LU = 6.0  # the attention tone sits this far below the programme loudness
 TONE_S = 1.5
 LEAD_GAP_S = 0.6  # silence after the tone: speech starts at 2.1 s, after the first 2.002 s segment
@@ -337,11 +338,28 @@ def _lead_in(target_lkfs: float, tone_s: float, gap_s: float) -> Samples:
 
 
 _WEIGHTED_HEADS: dict[tuple[bytes, int], npt.NDArray[np.float64]] = {}
+_HEAD_PEAKS: dict[bytes, float] = {}
+
+
+def _head_key(head: Samples) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(head).tobytes(), digest_size=16).digest()
+
+
+def _head_peak_dbtp(head: Samples) -> float:
+    """``true_peak_dbtp`` of the lead-in, measured once (a steady tone leaves the pruning nothing to skip)."""
+    key = _head_key(head)
+    found = _HEAD_PEAKS.get(key)
+    if found is None:
+        found = true_peak_dbtp(head)
+        if len(_HEAD_PEAKS) >= 8:
+            _HEAD_PEAKS.pop(next(iter(_HEAD_PEAKS)))
+        _HEAD_PEAKS[key] = found
+    return found
 
 
 def _weighted_head(head: Samples, tail: int) -> npt.NDArray[np.float64]:
     """K-weighted ``head`` followed by ``tail`` samples of its filter tail (the lead-in is the same every time)."""
-    key = (hashlib.blake2b(np.ascontiguousarray(head).tobytes(), digest_size=16).digest(), tail)
+    key = (_head_key(head), tail)
     found = _WEIGHTED_HEADS.get(key)
     if found is None:
         found = k_weight(np.concatenate([head, np.zeros(tail, np.float32)]))
@@ -409,7 +427,7 @@ def _fit_body(
     invalidates them and costs one more K-weighting and true-peak pass per round.
     """
     margin = 0.3  # dB: the independent meters' 4x interpolators differ slightly from ours
-    head_peak = true_peak_dbtp(head)
+    head_peak = _head_peak_dbtp(head)
     y = body.astype(np.float32)
     for _ in range(4):
         gain, loud = _Mix(head, y, weighted_body).gain_for(target_lkfs)
@@ -458,7 +476,7 @@ def build_audio(
     gap = _silence(gap_s)
     # espeak-ng is single-threaded: two utterances at a time, each measured (K-weighting into its trailing
     # gap, true peak) in its own thread, so only a cheap sum over gating blocks is left once all are in.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=_SYNTH_THREADS) as pool:
         futures = [pool.submit(_voice, speaker, text, lang, len(gap)) for lang, _kind, text in items]
         voices: list[_Voice] = []
         for fut in futures:

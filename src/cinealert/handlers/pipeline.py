@@ -621,9 +621,9 @@ class MediaStage:
             writer.write(writer.written + 1)
         audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
         nseg = num_frames // seg_frames
-        # AAC in two parts at a silent frame boundary, the fixed lead-in's packets reused: both cores encode
-        # while this thread publishes the remaining video segments and the captions.
-        encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aac")
+        # AAC in parts split at silent frame boundaries, the fixed lead-in's packets reused: the parts encode
+        # at once (one thread coordinates) while this thread publishes the rest of the video and the captions.
+        encoder = ThreadPoolExecutor(max_workers=1 + _AAC_PARTS, thread_name_prefix="aac")
         t_audio = time.perf_counter()
         packets_future = encoder.submit(
             encode_audio_spliced,
@@ -631,6 +631,7 @@ class MediaStage:
             profile.audio_codec,
             profile.audio_kbps,
             prefix=lead_in(self.settings.broadcast.loudness_lkfs),
+            parts=_AAC_PARTS,
             pool=encoder,
         )
         try:
@@ -960,6 +961,7 @@ class _CachedVideo:
             log.warning("video_cache_store_failed", key=self.key, error=str(exc))
 
 
+_AAC_PARTS = 2  # concurrent AAC encodes of one alert's audio (the cores)
 #: Cached video segments published ahead of the speech at most (16 s; a bilingual alert runs longer).
 _SPECULATIVE_SEGMENTS = 8
 
