@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/bench_render.py                       # 1080p, 6 s loop, flood + heavy_snow
     .venv/bin/python bench/bench_render.py --types all --resolution 720p
+    .venv/bin/python bench/bench_render.py --types flood --repeat 3       # medians of 3 cold renders
 
-Cold = build the scene + render every frame + write the cache entry (fsync), in a fresh cache directory.
+Cold = build the scene + render every frame + write the cache entry (fsync), in a fresh cache directory; "cpu"
+is the process CPU time it took (on a shared host the wall time depends on the neighbours, this much less).
 Hit  = a new process-level cache object (so the in-memory tier is empty) opens the entry and the loop's frames
 are iterated the way the encoder will (each one a private copy, inflated by two threads ahead of the reader);
 frames/s is reported. The first hit pass may read from disk; the second is from the page cache.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import zlib
@@ -28,7 +31,7 @@ from cinealert.render.device import cpu_budget, get_device
 
 
 def compare_formats(frames: np.ndarray, root: Path) -> None:
-    """Why the cache stores raw frames: size and read-back speed of the alternatives on this loop."""
+    """Size and read-back speed of the loop storage formats on this loop (the cache picks raw, lz4 or zlib)."""
     import av
 
     n = len(frames)
@@ -44,6 +47,20 @@ def compare_formats(frames: np.ndarray, root: Path) -> None:
     print(
         f"  format zlib level 1  : {sum(map(len, blobs)) / 1e6:8.0f} MB, "
         f"write {n / zc:6.1f} fps, read {n / zd:6.1f} fps"
+    )
+    import lz4.block  # type: ignore[import-untyped]
+
+    t0 = time.perf_counter()
+    lblobs = [lz4.block.compress(np.ascontiguousarray(f).data, store_size=False) for f in frames]
+    lc = time.perf_counter() - t0
+    size = frames[0].nbytes
+    t0 = time.perf_counter()
+    for b in lblobs:
+        np.frombuffer(lz4.block.decompress(b, uncompressed_size=size), dtype=np.uint8)
+    ld = time.perf_counter() - t0
+    print(
+        f"  format lz4 block     : {sum(map(len, lblobs)) / 1e6:8.0f} MB, "
+        f"write {n / lc:6.1f} fps, read {n / ld:6.1f} fps"
     )
     path = root / "lossless.mkv"
     t0 = time.perf_counter()
@@ -83,6 +100,9 @@ def main() -> None:
     parser.add_argument(
         "--formats", action="store_true", help="also compare loop storage formats (size, read fps)"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="cold renders per type (fresh cache each); medians"
+    )
     args = parser.parse_args()
     types = list(DisasterType) if args.types == ["all"] else [DisasterType(t) for t in args.types]
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-render-"))
@@ -96,26 +116,39 @@ def main() -> None:
           f"duration={args.duration}s camera={args.camera} codec={codec} cache={root}")  # fmt: skip
     try:
         for kind in types:
-            service._caches.clear()
-            t0 = time.perf_counter()
-            cold = service.get_loop(kind, 0, settings)
-            cold_s = time.perf_counter() - t0
-            n = cold.loop.num_frames
-            entry = service.cache_for(settings).entry_dir(cold.scene_key)
-            size = sum(f.stat().st_size for f in entry.iterdir())
-            print(f"{kind.value:11s} cold: {cold_s:6.1f} s (build {cold.timings_ms['build'] / 1000:.2f} s, "
-                  f"render+write {cold.timings_ms['render'] / 1000:.1f} s = "
-                  f"{cold.timings_ms['render'] / n:.0f} ms/frame) {n} frames, entry {size / 1e9:.2f} GB")  # fmt: skip
-            for attempt in ("hit (1st)", "hit (2nd)"):
-                service._caches.clear()  # empty in-memory tier: a disk hit, as after a restart
-                t1 = time.perf_counter()
-                hit = service.get_loop(kind, 0, settings)
-                count = sum(1 for _ in hit.loop.frames())
-                dt = time.perf_counter() - t1
-                assert hit.cache_hit and count == n
-                print(
-                    f"{kind.value:11s} {attempt}: {count / dt:7.1f} frames/s ({dt:.2f} s for {count} frames)"
-                )
+            colds: list[float] = []
+            cpus: list[float] = []
+            hits: list[float] = []
+            for rep in range(args.repeat):
+                if rep:  # a fresh cache directory: every repeat is a cold render
+                    shutil.rmtree(root, ignore_errors=True)
+                service._caches.clear()
+                t0, c0 = time.perf_counter(), time.process_time()
+                cold = service.get_loop(kind, 0, settings)
+                cold_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+                colds.append(cold_s)
+                cpus.append(cpu_s)
+                n = cold.loop.num_frames
+                entry = service.cache_for(settings).entry_dir(cold.scene_key)
+                size = sum(f.stat().st_size for f in entry.iterdir())
+                print(f"{kind.value:11s} cold: {cold_s:6.1f} s, cpu {cpu_s:5.1f} s (build "
+                      f"{cold.timings_ms['build'] / 1000:.2f} s, render+write {cold.timings_ms['render'] / 1000:.1f} s"
+                      f" = {cold.timings_ms['render'] / n:.0f} ms/frame) {n} frames, entry {size / 1e9:.2f} GB, "
+                      f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                for attempt in ("hit (1st)", "hit (2nd)"):
+                    service._caches.clear()  # empty in-memory tier: a disk hit, as after a restart
+                    t1 = time.perf_counter()
+                    hit = service.get_loop(kind, 0, settings)
+                    count = sum(1 for _ in hit.loop.frames())
+                    dt = time.perf_counter() - t1
+                    assert hit.cache_hit and count == n
+                    hits.append(count / dt)
+                    print(
+                        f"{kind.value:11s} {attempt}: {count / dt:7.1f} frames/s ({dt:.2f} s for {count} frames)"
+                    )
+            if args.repeat > 1:
+                print(f"{kind.value:11s} median of {args.repeat}: cold {statistics.median(colds):.1f} s "
+                      f"(cpu {statistics.median(cpus):.1f} s), hit {statistics.median(hits):.0f} frames/s")  # fmt: skip
             if args.formats and kind is types[0]:
                 stored = service.cache_for(settings).get(cold.scene_key)
                 assert stored is not None

@@ -451,6 +451,7 @@ class Animator:
         """The animated fluid layer (premultiplied RGBA) over canvas rows ``y0:y1``, cols ``x0:x1``."""
         torch = self.torch
         assert prep.ztex is not None and prep.zgrid is not None and prep.flows is not None
+        want_h, want_w = y1 - y0, x1 - x0
         y1, x1 = min(y1, prep.ztex.shape[1]), min(x1, prep.ztex.shape[2])
         grid = prep.zgrid[y0:y1, x0:x1]
         rest = prep.ztex[:, y0:y1, x0:x1]
@@ -458,10 +459,9 @@ class Animator:
         surface = prep.kind in SURFACE_KINDS
         chans = prep.tex[:3] if surface else prep.tex[:4]
         hh, ww = grid.shape[:2]
+        # smoke and haze are soft: warped at half resolution, then upsampled (a quarter of the gathers)
         soft = not surface and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP
-        if (
-            soft
-        ):  # smoke and haze are soft: warped at half resolution, then upsampled (a quarter of the gathers)
+        if soft:
             grid = grid[::SOFT_STEP, ::SOFT_STEP].contiguous()
         disp = self._displacement(flows, grid)
         a = self._sample(chans, grid + disp[..., 0:2], "border")
@@ -470,13 +470,17 @@ class Animator:
         if soft:
             moved = self._upsample(moved, SOFT_STEP, hh, ww)
         m = rest[4:5]
-        if surface:
+        if surface:  # colour flows under the fixed silhouette: lerp(rest, moved, m) * alpha, in place
             alpha = rest[3:4]
-            rgb = torch.lerp(rest[:3], moved, m)
-            buf = torch.cat([rgb * alpha, alpha])
+            rgb = moved.sub_(rest[:3]).mul_(m).add_(rest[:3])
+            buf = torch.empty((4, hh, ww), device=self.device)
+            torch.mul(rgb, alpha, out=buf[:3])
+            buf[3:4] = alpha
         else:
-            buf = torch.lerp(rest[:4], moved, m)
-        return cast("Tensor", torch.nn.functional.pad(buf, (0, 1, 0, 1), mode="replicate"))
+            buf = moved.sub_(rest[:4]).mul_(m).add_(rest[:4])
+        if hh < want_h or ww < want_w:  # clipped at the canvas edge: repeat the last row/column
+            buf = torch.nn.functional.pad(buf[None], (0, want_w - ww, 0, want_h - hh), mode="replicate")[0]
+        return cast("Tensor", buf)
 
     def _displacement(self, flows: Tensor, grid: Tensor) -> Tensor:
         """The low-res displacement field at every grid point, ``(h, w, 4)``.
