@@ -7,14 +7,16 @@ file is published atomically; manifests follow their segments; ``result.json`` i
 presence means the output is complete (``existing`` relies on it). Any failure removes the partial directory.
 
 Modes: ``burn-in`` draws the overlay into the video of every profile. ``rich-media`` (ATSC 3.0 AEA) reuses the
-scene's video, encoded once per scene and cached as fMP4 segments that are re-timed per alert, and adds only
-audio, captions, an AEAT and the MPD; other profiles in that mode are produced burned-in (they have no AEA).
+scene's video, encoded once per scene and cached as fMP4 segments; a segment re-timed for position k is the
+same for every alert, so it is kept in the cache and hard-linked into each output. Per alert only audio,
+captions, an AEAT and the MPD are made; other profiles in that mode are produced burned-in (they have no AEA).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import hashlib
 import io
@@ -995,7 +997,13 @@ class _VideoWriter:
             try:
                 if not source.is_file():
                     atomic_write(source, make())
-                self.out.link(name, source)
+                try:
+                    self.out.link(name, source)
+                except OSError as exc:
+                    if exc.errno != errno.EMLINK:
+                        raise
+                    atomic_write(source, make())  # the file system's link limit: a fresh inode takes over
+                    self.out.link(name, source)
             except OSError as exc:
                 log.info("video_link_unavailable", store=str(self.store), error=str(exc))
                 self.store = None  # write the bytes from now on
