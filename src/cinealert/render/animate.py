@@ -427,6 +427,10 @@ class Animator:
             )
             ox = (-(kx * self.w * t / self.n + drift + dx)) % self.w
             oy = (-(ky * self.h * t / self.n + dy)) % self.h
+            if prep.layer.fluid is FluidKind.RAIN:
+                # rain streaks fall several px a frame: whole-pixel placement is invisible there, keeps them
+                # crisp (no half-px smear every other frame) and saves both lerps of a full-frame sheet
+                ox, oy = float(round(ox) % self.w), float(round(oy) % self.h)
             return self._shifted(prep.ztex, r0, c0, hh, ww, oy, ox)
         oy, ox = self.my - dy, self.mx - dx  # canvas index of screen pixel 0
         if prep.kind is None:
