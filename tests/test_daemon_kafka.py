@@ -240,7 +240,7 @@ def test_sigkill_mid_render_loses_nothing_and_duplicates_nothing(
         # kill it while its log shows an alert received and not finished: mid-render by construction, so the
         # test proves recovery from that state on every kill instead of hoping a random sleep lands there
         daemon.wait_for(lambda d=daemon: _in_flight_at_end(d.events()), 30, "an alert in flight")
-        time.sleep(rng.uniform(0.0, 0.1))
+        time.sleep(rng.uniform(0.0, 0.05))
         daemon.kill()
         kills += 1
         assert len(complete_ids(tmp_path)) >= before
