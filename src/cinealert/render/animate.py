@@ -386,9 +386,13 @@ class Animator:
         cx, cy = w / 2.0, h / 2.0
         view = out[:, :, c0:c1]
         if prep.ztex is not None:
+            if prep.index == 0 and prep.kind is None and not prep.layer.wrap:
+                # the opaque backdrop: nothing under it to blend, so only its colour, placed straight into out
+                self._shifted(prep.ztex[:3], r0, c0, r1 - r0, c1 - c0, self.my - dy, self.mx - dx, out=view)
+                return
             layer = self._fast_layer(prep, t, dx, dy, r0, r1, c0, c1)
             if prep.index == 0:
-                view.copy_(layer[:3])  # the opaque backdrop: nothing under it to blend
+                view.copy_(layer[:3])
                 return
             view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])
             return
@@ -439,8 +443,12 @@ class Animator:
         buf = self._fluid_canvas(prep, t, r0 + ky, r0 + ky + hh + 1, c0 + kx, c0 + kx + ww + 1)
         return self._shifted(buf, 0, 0, hh, ww, oy - ky, ox - kx)
 
-    def _shifted(self, z: Tensor, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float) -> Tensor:
-        """``z`` sampled at ``[r0 + oy, c0 + ox]`` onward (``hh`` x ``ww``): integer slice + sub-pixel lerps."""
+    def _shifted(
+        self, z: Tensor, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float, out: Tensor | None = None
+    ) -> Tensor:
+        """``z`` sampled at ``[r0 + oy, c0 + ox]`` onward (``hh`` x ``ww``): integer slice + sub-pixel lerps.
+
+        With ``out``, the result is written there (the last pass writes it directly, no extra copy)."""
         torch = self.torch
         ky, kx = math.floor(oy), math.floor(ox)
         fy, fx = oy - ky, ox - kx
@@ -448,8 +456,13 @@ class Animator:
         wy = 1 if fy > 1e-4 else 0  # one extra row when blending vertically
         rows = z[:, y : y + hh + wy, x : x + ww]
         if fx > 1e-4:  # horizontal blend once over hh + 1 rows, then the vertical blend: 2 passes, not 3
-            rows = torch.lerp(rows, z[:, y : y + hh + wy, x + 1 : x + 1 + ww], fx)
-        return torch.lerp(rows[:, :hh], rows[:, 1:], fy) if wy else rows
+            nxt = z[:, y : y + hh + wy, x + 1 : x + 1 + ww]
+            if out is not None and not wy:
+                return cast("Tensor", torch.lerp(rows, nxt, fx, out=out))
+            rows = torch.lerp(rows, nxt, fx)
+        if out is None:
+            return torch.lerp(rows[:, :hh], rows[:, 1:], fy) if wy else rows
+        return torch.lerp(rows[:, :hh], rows[:, 1:], fy, out=out) if wy else out.copy_(rows)
 
     def _fluid_canvas(self, prep: _Prepared, t: int, y0: int, y1: int, x0: int, x1: int) -> Tensor:
         """The animated fluid layer (premultiplied RGBA) over canvas rows ``y0:y1``, cols ``x0:x1``."""
@@ -467,9 +480,9 @@ class Animator:
         soft = not surface and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP
         if soft:
             grid = grid[::SOFT_STEP, ::SOFT_STEP].contiguous()
-        disp = self._displacement(flows, grid)
-        a = self._sample(chans, grid + disp[..., 0:2], "border")
-        b = self._sample(chans, grid + disp[..., 2:4], "border")
+        back, ahead = self._positions(flows, grid)
+        a = self._sample(chans, back, "border")
+        b = self._sample(chans, ahead, "border")
         moved = a.lerp_(b, t / self.n)
         if soft:
             moved = self._upsample(moved, SOFT_STEP, hh, ww)
@@ -486,19 +499,40 @@ class Animator:
             buf = torch.nn.functional.pad(buf[None], (0, want_w - ww, 0, want_h - hh), mode="replicate")[0]
         return cast("Tensor", buf)
 
-    def _displacement(self, flows: Tensor, grid: Tensor) -> Tensor:
-        """The low-res displacement field at every grid point, ``(h, w, 4)``.
+    def _positions(self, flows: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
+        """Where the two symmetric samples come from: ``grid`` moved by the backward and by the forward
+        displacement, each ``(h, w, 2)``.
 
         The field is smooth (integrated at ``LOWRES_HEIGHT`` rows, ~11 px per cell at 1080p), so it is sampled
         at every ``DISP_STEP``-th grid point and bilinearly upsampled: the same field to within a few hundredths
-        of a pixel, at a sixteenth of the gather cost.
+        of a pixel, at a sixteenth of the gather cost. The grid is affine in the pixel index (a zoom and a
+        shift), so the coarse *positions* are upsampled instead of the displacements: bilinear filling is exact
+        for the grid part, and no full-resolution grid + displacement pass is left. Past the last coarse row or
+        column the grid goes on (extended on its line) while the displacement holds its last value.
         """
         hh, ww = grid.shape[:2]
         k = DISP_STEP
         if hh < 4 * k or ww < 4 * k:
-            return self._sample(flows, grid, "border").permute(1, 2, 0)
-        coarse = self._sample(flows, grid[::k, ::k].contiguous(), "border")
-        return self._upsample(coarse, k, hh, ww).permute(1, 2, 0)
+            disp = self._sample(flows, grid, "border").permute(1, 2, 0)
+            return grid + disp[..., 0:2], grid + disp[..., 2:4]
+        torch = self.torch
+        cgrid = grid[::k, ::k].contiguous()
+        coarse = self._sample(flows, cgrid, "border")
+        ey, ex = int((cgrid.shape[0] - 1) * k < hh - 1), int((cgrid.shape[1] - 1) * k < ww - 1)
+        if ey:  # one more coarse row, on the affine grid's line; its displacement repeats the last one's
+            cgrid = torch.cat([cgrid, 2 * cgrid[-1:] - cgrid[-2:-1]])
+        if ex:
+            cgrid = torch.cat([cgrid, 2 * cgrid[:, -1:] - cgrid[:, -2:-1]], dim=1)
+        if ey or ex:
+            coarse = torch.nn.functional.pad(coarse[None], (0, ex, 0, ey), mode="replicate")[0]
+        where = cgrid.permute(2, 0, 1)
+        coarse[0:2] += where
+        coarse[2:4] += where
+        ch, cw = coarse.shape[1:]
+        fine = torch.nn.functional.interpolate(
+            coarse[None], size=((ch - 1) * k + 1, (cw - 1) * k + 1), mode="bilinear", align_corners=True
+        )[0, :, :hh, :ww].permute(1, 2, 0)
+        return fine[..., 0:2], fine[..., 2:4]
 
     def _upsample(self, coarse: Tensor, k: int, hh: int, ww: int) -> Tensor:
         """``(C, h, w)`` values taken at every ``k``-th point of an ``hh`` x ``ww`` grid, bilinearly filled in."""

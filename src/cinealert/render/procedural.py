@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,20 @@ class Builder:
     layers: list[Layer] = field(default_factory=list)
     motion: dict[FluidKind, F32] = field(default_factory=dict)
     shake: float = 0.0
+    #: layers are turned into uint8 RGBA here, off the drawing thread (numpy releases the GIL), when set
+    pool: ThreadPoolExecutor | None = None
+    pending: list[Future[Layer]] = field(default_factory=list)
+
+    def _append(self, make: Callable[[], Layer]) -> None:
+        if self.pool is None:
+            self.layers.append(make())
+        else:
+            self.pending.append(self.pool.submit(make))
+
+    def finish(self) -> None:
+        """Collect the layers still being converted, in the order they were added."""
+        self.layers.extend(f.result() for f in self.pending)
+        self.pending.clear()
 
     def canvas(self, base: Color = (0.5, 0.5, 0.5)) -> Canvas:
         return Canvas(self.width, self.height, base)
@@ -51,7 +66,7 @@ class Builder:
         sway: float = 0.0,
     ) -> None:
         mask = None if fluid_mask is None else fluid_mask > 0.5
-        self.layers.append(Layer(name, canvas.rgba(), depth, fluid, mask, wrap=False, sway=sway))
+        self._append(lambda: Layer(name, canvas.rgba(), depth, fluid, mask, wrap=False, sway=sway))
 
     def grid(self) -> tuple[F32, F32]:
         ys = ((np.arange(self.height, dtype=np.float32) + 0.5) / self.height)[:, None]
@@ -98,7 +113,7 @@ class Builder:
                         sh.ellipse(px, py, float(r))
         c.paint(sh.mask(), color, opacity)
         s = self.height / 1080.0
-        self.layers.append(Layer(name, c.rgba(), depth, kind, None, wrap=True, velocity=(vx * s, vy * s)))
+        self._append(lambda: Layer(name, c.rgba(), depth, kind, None, wrap=True, velocity=(vx * s, vy * s)))
         if kind not in self.motion:
             self.flow(kind, vx, vy)
 
@@ -863,7 +878,13 @@ class ProceduralBackend:
         if width < 16 or height < 16:
             raise ValueError(f"scene size {width}x{height} is too small (min 16x16)")
         b = Builder(width, height, np.random.default_rng(scene_seed(disaster, variant, seed)), variant)
-        RECIPES[disaster](b)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layer") as pool:
+            b.pool = pool  # each finished layer converts while the recipe draws the next one
+            try:
+                RECIPES[disaster](b)
+            finally:
+                b.finish()
+            b.pool = None
         return assemble(b, disaster, variant, seed)
 
 
