@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 APT_PACKAGES := ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng prometheus systemd
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench bench-stages drill clean
 
 setup: $(STAMP)
 
@@ -38,9 +38,17 @@ unit: setup
 
 test: lint typecheck unit
 
-# Every figure the issues ask for; each script prints its own table (see the docstring at its top).
-BENCHES := bench_cap bench_render bench_broadcast bench_daemon bench_ml
+# The operator's figures (latency, floor, baseline, throughput, memory, scale) -> bench/results.json + a table.
 bench: setup
+	$(PY) bench/suite.py
+
+# Fault drills (SIGKILL, broker restart, disk full, hostile stream) -> bench/drill.json + a table.
+drill: setup
+	$(PY) bench/drill.py
+
+# Per-stage micro-benchmarks; each script prints its own table (see the docstring at its top).
+BENCHES := bench_cap bench_render bench_broadcast bench_daemon bench_ml
+bench-stages: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) bench/$$b.py || exit 1; done
 
 clean:
