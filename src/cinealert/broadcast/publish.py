@@ -32,32 +32,12 @@ def fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` durably and atomically; on any error remove the temp file and raise."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise PublishError(exc.errno, f"cannot publish {path}: {exc.strerror or exc}") from exc
-    return path
+    return atomic_write_many(path, data, sync_dir=True)
 
 
 def atomic_write_many(path: Path, data: bytes, *, sync_dir: bool = True) -> Path:
     """``atomic_write`` for a batch: with ``sync_dir=False`` the caller fsyncs the directory once afterwards
     (before anything that references the file, e.g. a manifest, is published)."""
-    if sync_dir:
-        return atomic_write(path, data)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +51,8 @@ def atomic_write_many(path: Path, data: bytes, *, sync_dir: bool = True) -> Path
         finally:
             os.close(fd)
         tmp.replace(path)
+        if sync_dir:
+            fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
