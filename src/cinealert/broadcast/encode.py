@@ -570,6 +570,23 @@ def _open_fmp4(splitter: _FragmentSplitter, movflags: str, extra: dict[str, str]
     return av.open(splitter, "w", format="mp4", options=options)
 
 
+def _track_splitter(
+    track: FragmentedTrack, on_segment: Callable[[int, bytes, bytes], None] | None = None
+) -> _FragmentSplitter:
+    """A splitter that fills ``track`` (init, segments, their start times) as the muxer writes."""
+
+    def on_init(data: bytes) -> None:
+        track.init = data
+
+    def on_fragment(data: bytes) -> None:
+        track.segments.append(data)
+        track.starts.append(tfdt(data))
+        if on_segment is not None:
+            on_segment(len(track.segments) - 1, track.init, data)
+
+    return _FragmentSplitter(on_init, on_fragment)
+
+
 def encode_fmp4_video(
     frames: Iterable[Frame],
     num_frames: int,
@@ -582,17 +599,7 @@ def encode_fmp4_video(
     import av
 
     track = FragmentedTrack()
-
-    def on_init(data: bytes) -> None:
-        track.init = data
-
-    def on_fragment(data: bytes) -> None:
-        track.segments.append(data)
-        track.starts.append(tfdt(data))
-        if on_segment is not None:
-            on_segment(len(track.segments) - 1, track.init, data)
-
-    splitter = _FragmentSplitter(on_init, on_fragment)
+    splitter = _track_splitter(track, on_segment)
     try:
         container = _open_fmp4(splitter, "frag_keyframe+empty_moov+default_base_moof+skip_trailer")
         stream = _add_video_stream(container, profile, seg_frames)
@@ -620,15 +627,7 @@ def encode_fmp4_audio(
     import av
 
     track = FragmentedTrack()
-
-    def on_init(data: bytes) -> None:
-        track.init = data
-
-    def on_fragment(data: bytes) -> None:
-        track.segments.append(data)
-        track.starts.append(tfdt(data))
-
-    splitter = _FragmentSplitter(on_init, on_fragment)
+    splitter = _track_splitter(track)
     try:
         container = _open_fmp4(
             splitter,
