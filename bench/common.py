@@ -250,8 +250,13 @@ class TopicReader:
             for msg in self.consumer.consume(500, min(0.1, left)):
                 if msg.error():
                     continue
-                headers = {k: v or b"" for k, v in (msg.headers() or [])}
-                self.records.append(Record(msg.partition(), msg.offset(), msg.key(), msg.value(), headers))
+                raw: Any = msg.headers() or []
+                headers = {str(k): bytes(v or b"") for k, v in raw}
+                key: Any = msg.key()
+                record = Record(
+                    int(msg.partition() or 0), int(msg.offset() or 0), key, msg.value() or b"", headers
+                )
+                self.records.append(record)
         return len(self.records) - before
 
     def until(self, predicate: Callable[[list[Record]], bool], timeout: float, settle_s: float = 1.0) -> bool:
