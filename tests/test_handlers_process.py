@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import threading
 import time
@@ -253,3 +254,61 @@ async def test_failing_withdraw_is_dead_lettered_not_fatal(tmp_path: Path) -> No
     assert (outcome.status, outcome.reason) == ("rejected", "stage_error")
     assert [(label, where) for _d, label, _r, where in sinks.dead] == [("stage_error", "render")]
     assert [e["event"] for e in sinks.events] == ["published"]  # no withdrawal announced
+
+
+class DiskFullStage(SummaryStage):
+    """A summary stage whose first ``full`` publishes fail as a full output disk does (``PublishError``)."""
+
+    def __init__(self, output_dir: Path, full: int) -> None:
+        super().__init__(output_dir)
+        self.full = full
+        self.calls = 0
+        self.failed_twice = threading.Event()
+
+    def publish(self, alert: Any, classification: Any, cancel: threading.Event) -> Any:
+        from cinealert.broadcast.publish import PublishError
+
+        self.calls += 1
+        if self.calls <= self.full:
+            if self.calls >= 2:
+                self.failed_twice.set()
+            raise PublishError(errno.ENOSPC, f"cannot publish {self.output_dir}: No space left on device")
+        return super().publish(alert, classification, cancel)
+
+
+async def test_full_disk_waits_for_space_instead_of_dead_lettering(tmp_path: Path) -> None:
+    stage = DiskFullStage(tmp_path / "out", full=5)
+    proc, sinks, _stage = make(tmp_path, stage=stage, max_attempts=2)
+    proc.settings = proc.settings.model_copy(update={"retry_backoff_s": 0.01})
+    outcome = await handle(proc, cap_xml("D-1"))
+    assert outcome.status == "published" and stage.calls == 6  # more failures than max_attempts allows
+    assert sinks.dead == []
+    assert [e["key"]["identifier"] for e in sinks.events] == ["D-1"]
+
+
+async def test_full_disk_wait_ends_on_shutdown_without_dead_letter(tmp_path: Path) -> None:
+    stage = DiskFullStage(tmp_path / "out", full=10**6)
+    proc, sinks, _stage = make(tmp_path, stage=stage, max_attempts=1)
+    cancel = threading.Event()
+    task = asyncio.create_task(handle(proc, cap_xml("D-2"), cancel))
+    assert await asyncio.to_thread(stage.failed_twice.wait, 10)  # max_attempts=1 spent: still waiting
+    cancel.set()
+    with pytest.raises(StageCancelled):
+        await asyncio.wait_for(task, 5)  # not committed: the alert is replayed after the restart
+    assert sinks.dead == [] and sinks.events == []
+
+
+def test_disk_full_is_found_anywhere_in_the_cause_chain() -> None:
+    from cinealert.broadcast.publish import PublishError
+    from cinealert.handlers.process import disk_full
+
+    try:
+        try:
+            raise PublishError(errno.ENOSPC, "no space")
+        except PublishError as inner:
+            raise RuntimeError("encode failed") from inner
+    except RuntimeError as outer:
+        assert disk_full(outer)
+    assert disk_full(OSError(errno.EDQUOT, "quota"))
+    assert not disk_full(PublishError(errno.EACCES, "permission denied"))
+    assert not disk_full(ValueError("bad"))

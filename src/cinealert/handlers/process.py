@@ -25,11 +25,14 @@ Errors::
 
     StageCancelled   shutdown mid-render: nothing published, the offset is not committed (replayed later)
     StageFailedError      the stage kept failing after ``handlers.max_attempts``: dead-lettered, offset committed
+    disk full        (ENOSPC/EDQUOT anywhere in the cause chain) not the alert's fault and not a reason to drop
+                     it: retried with backoff, without spending attempts, until space returns or shutdown
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import threading
@@ -51,6 +54,9 @@ from cinealert.handlers.stage import Published, Stage, StageCancelled
 log = structlog.get_logger("cinealert.handlers")
 
 T = TypeVar("T")
+#: "No space left" and "quota exceeded": an operator problem that goes away; the alert must wait, not be dropped.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+DISK_FULL_RETRY_MAX_S = 10.0
 
 
 class Announcer(Protocol):
@@ -100,6 +106,18 @@ def reject_label(exc: Exception) -> str:
     if name.startswith("Cap") and name.endswith("Error") and len(name) > len("CapError"):
         return name[3:-5].lower()
     return "invalid"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
@@ -183,16 +201,28 @@ class Processor:
             return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
         if decision.action in ("update", "cancel") and before_references is not None:
             await before_references()  # earlier messages of the partition first: an Update follows its Alert
-        try:
-            async with self._lock(alert.key):
-                if decision.action == "cancel":
-                    outcome = await self._cancel(alert, received_at)
-                else:
-                    outcome = await self._publish(alert, received_at, cancel)
-        except StageFailedError as exc:
-            log.error("alert_failed", error=str(exc))
-            await self.dead_letter(data, "stage_error", str(exc), "render")
-            return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
+        delay = max(self.settings.retry_backoff_s, 0.1)
+        while True:
+            try:
+                async with self._lock(alert.key):
+                    if decision.action == "cancel":
+                        outcome = await self._cancel(alert, received_at)
+                    else:
+                        outcome = await self._publish(alert, received_at, cancel)
+                break
+            except StageFailedError as exc:
+                log.error("alert_failed", error=str(exc))
+                await self.dead_letter(data, "stage_error", str(exc), "render")
+                return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
+            except StageCancelled:
+                raise
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                # Every step is idempotent (``existing``, announcement markers): start over once there is room.
+                log.error("output_disk_full", error=str(exc), retry_in_s=round(delay, 3))
+                await _pause(delay, cancel, "waiting for disk space", exc)
+                delay = min(delay * 2, DISK_FULL_RETRY_MAX_S)
         outcome.timings_s["parse"] = parse_s
         return outcome
 
@@ -277,16 +307,16 @@ class Processor:
             except StageCancelled:
                 raise
             except Exception as exc:
+                if disk_full(exc):
+                    raise  # not this alert's fault: ``handle`` waits for space without spending attempts
                 log.warning("stage_failed", call=what, attempt=attempt, of=attempts, error=repr(exc))
                 if attempt == attempts:
                     raise StageFailedError(
                         f"{what} failed {attempts} times: {type(exc).__name__}: {exc}"
                     ) from exc
-                deadline = time.monotonic() + self.settings.retry_backoff_s * attempt
-                while time.monotonic() < deadline:
-                    if cancel.is_set():
-                        raise StageCancelled(f"{what} cancelled during retry") from exc
-                    await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                await _pause(
+                    self.settings.retry_backoff_s * attempt, cancel, f"{what} cancelled during retry", exc
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _announce_once(
@@ -360,6 +390,15 @@ class Processor:
             doc["confidence"] = classification.confidence
             doc["classified_by"] = classification.reason
         return doc
+
+
+async def _pause(seconds: float, cancel: threading.Event, why: str, exc: BaseException) -> None:
+    """Sleep ``seconds``, waking every 0.1 s to raise ``StageCancelled(why)`` once ``cancel`` is set."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cancel.is_set():
+            raise StageCancelled(why) from exc
+        await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 def _dumps(doc: Mapping[str, Any]) -> bytes:
