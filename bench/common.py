@@ -144,6 +144,14 @@ class DaemonProcess:
                 raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.tail()}")
             time.sleep(poll_s)
 
+    def wait_count(self, event: str, at_least: int, timeout: float) -> None:
+        """Wait until the log holds ``at_least`` events named ``event``."""
+        self.wait_for(lambda: self.count(event) >= at_least, timeout, f"{at_least} x {event}", poll_s=0.1)
+
+    def in_flight(self) -> bool:
+        """Whether the log now shows a message received and not finished."""
+        return in_flight_at_end(self.events())
+
     def wait_ready(self, timeout: float = 300) -> None:
         self.wait_for(lambda: self.count("daemon_ready") > 0, timeout, "daemon_ready", poll_s=0.2)
 
