@@ -14,7 +14,6 @@ Targets: burn-in first segment <= 1.2 x floor; rich-media complete output < 0.5 
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import tempfile
@@ -24,29 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from floor import floor_first_segment
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "bilingual_typhoon.xml"
-
-
-def floor_first_segment(frames: list[np.ndarray]) -> float:
-    import av
-
-    from cinealert.broadcast.encode import _add_video_stream, make_profile
-
-    profile = make_profile("atsc1", "1080p")
-    t = time.perf_counter()
-    buf = io.BytesIO()
-    container = av.open(buf, "w", format="mpegts")
-    stream = _add_video_stream(container, profile, len(frames))
-    for i, arr in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-        frame.pts = i
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-    container.close()
-    return (time.perf_counter() - t) * 1000
 
 
 def main() -> int:
