@@ -546,3 +546,47 @@ def test_send_command_keys_by_sender_and_keeps_bytes(broker: EmbeddedBroker, tmp
         env=env,
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+async def test_oversized_message_is_dead_lettered_truncated_not_retried_forever(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A refused message over the producer's 1 MiB request limit used to fail to send on every retry, blocking
+    its partition for good; its dead letter now carries the first bytes and the original's size and digest."""
+    import asyncio
+    import hashlib
+
+    from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+    from cinealert.config import parse
+    from cinealert.daemon.service import DEAD_LETTER_MAX_BYTES, _record, client_options
+    from cinealert.daemon.service import Daemon as Service
+    from cinealert.handlers.summary_stage import SummaryStage
+
+    topics = Topics(broker, "oversize")
+    settings = parse(
+        {
+            "kafka": {"bootstrap": broker.bootstrap, "dead_letter_topic": topics.dead},
+            "handlers": {"dedup_state_dir": str(tmp_path / "state")},
+        }
+    )
+    service = Service(settings, stage=SummaryStage(tmp_path / "out"), bootstrap=broker.bootstrap)
+    service._cancelled = asyncio.Event()
+    producer = AIOKafkaProducer(**client_options(settings.kafka, broker.bootstrap), acks="all")
+    await producer.start()
+    service._producer = producer
+    data = b"<alert>" + b"x" * (1024 * 1024 + 100) + b"</alert>"
+    try:
+        _record.set(
+            ConsumerRecord(topics.alerts, 2, 41, 1_700_000_000_000, 0, b"k" * 5000, data, None, 1, 1, ())
+        )
+        await asyncio.wait_for(service._dead_letter(data, "size", "too large", "parse"), 30)
+        dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 1, 10)
+    finally:
+        await producer.stop()
+    assert len(dead) == 1
+    value, headers = dead[0]
+    assert value == data[:DEAD_LETTER_MAX_BYTES]
+    assert int(headers["x-cinealert-truncated-from"]) == len(data)
+    assert headers["x-cinealert-sha256"].decode() == hashlib.sha256(data).hexdigest()
+    assert (headers["x-cinealert-partition"], headers["x-cinealert-offset"]) == (b"2", b"41")

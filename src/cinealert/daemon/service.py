@@ -60,6 +60,10 @@ _record: contextvars.ContextVar[ConsumerRecord[bytes, bytes] | None] = contextva
     "cinealert_record", default=None
 )
 PROBE_INTERVAL_S = 2.0
+#: Most bytes of a refused message copied into its dead letter: under the 1 MiB producer request and broker message
+#: limits (a larger one would fail to send on every retry and block its partition for good); the copy is cut
+#: and ``x-cinealert-truncated-from`` / ``x-cinealert-sha256`` describe the original, still on the source topic.
+DEAD_LETTER_MAX_BYTES = 960 * 1024
 
 
 def client_options(k: KafkaSettings, bootstrap: str) -> dict[str, Any]:
@@ -471,7 +475,16 @@ class Daemon:
                 ("x-cinealert-partition", _header(record.partition)),
                 ("x-cinealert-offset", _header(record.offset)),
             ]
-        message_id = hashlib.sha256(f"{origin}|{hashlib.sha256(data).hexdigest()}".encode()).hexdigest()[:32]
+        digest = hashlib.sha256(data).hexdigest()
+        message_id = hashlib.sha256(f"{origin}|{digest}".encode()).hexdigest()[:32]
+        if key is not None and len(key) > 1024:
+            key = hashlib.sha256(key).hexdigest().encode()
+        if len(data) > DEAD_LETTER_MAX_BYTES:
+            headers += [
+                ("x-cinealert-truncated-from", _header(len(data))),
+                ("x-cinealert-sha256", _header(digest)),
+            ]
+            data = data[:DEAD_LETTER_MAX_BYTES]
         folder = self.settings.handlers.dedup_state_dir / "dead"
         done, pending = folder / f"{message_id}.json", folder / f"{message_id}.pending.json"
         if await asyncio.to_thread(done.is_file):
