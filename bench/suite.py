@@ -5,8 +5,8 @@
 Everything runs through the real daemon (``python -m cinealert.cli run``, a subprocess) on the embedded broker;
 alerts are produced and announcements read with confluent-kafka, an independent client. In order:
 
-1. latency.cold      fresh scene cache, ``render.prewarm = []``: the first alert of each type (rich-media) pays the
-                     scene build and the clean-video encode.
+1. latency.cold      fresh scene cache, no prewarm (``prewarm_before_ready = false``): the first alert of each type
+                     (rich-media) pays the scene build and the clean-video encode.
 2. latency.rich_media the same daemon, now warm: paced alerts, produce -> ``published`` announcement.
 3. latency.burn_in   a burn-in (atsc1) daemon on the same cache: produce -> first segment file in the output
                      directory, and produce -> announcement (complete clip). Each run is followed by the floor
@@ -301,9 +301,22 @@ class Session:
     prod: Any
     cache_dir: Path
     daemons: int = 0
-    notes: list[str] = field(default_factory=list)
+    started: list[DaemonProcess] = field(default_factory=list)
 
-    def config(self, mode: str, prewarm: Sequence[str]) -> Path:
+    def render_section(self, prewarm_before_ready: bool) -> dict[str, Any]:
+        """``[render]`` for every daemon and for the bench's own cache reads. ``prewarm`` always lists every type
+        the run uses (the cache's frame codec is chosen from it, see ``render.service.frame_codec``); whether the
+        daemon fills the cache before it is ready is ``prewarm_before_ready``."""
+        return {
+            "cache_dir": str(self.cache_dir),
+            "resolution": self.plan.resolution,
+            "duration_s": self.plan.duration_s,
+            "variants": self.plan.variants,
+            "prewarm": list(self.plan.types),
+            "prewarm_before_ready": prewarm_before_ready,
+        }
+
+    def config(self, mode: str, prewarm: bool) -> Path:
         self.daemons += 1
         profiles = ["atsc3"] if mode == "rich-media" else ["atsc1"]
         return write_config(
@@ -311,26 +324,20 @@ class Session:
             {
                 "kafka": {"bootstrap": self.bootstrap},
                 "handlers": {"dedup_state_dir": self.work / "state", "concurrency": self.plan.concurrency},
-                "render": {
-                    "cache_dir": self.cache_dir,
-                    "resolution": self.plan.resolution,
-                    "duration_s": self.plan.duration_s,
-                    "variants": self.plan.variants,
-                    "prewarm": list(prewarm),
-                    "prewarm_before_ready": True,
-                },
+                "render": self.render_section(prewarm),
                 "broadcast": {"output_dir": self.work / "out", "mode": mode, "profiles": profiles},
                 "metrics": {"enabled": False},
                 "log": {"level": "info", "format": "json"},
             },
         )
 
-    def start(self, mode: str, prewarm: Sequence[str], count: int = 1) -> list[DaemonProcess]:
+    def start(self, mode: str, prewarm: bool, count: int = 1) -> list[DaemonProcess]:
         """``count`` daemons in one group; returns once each holds partitions and together they hold all."""
         daemons = []
         for _ in range(count):
             config = self.config(mode, prewarm)
             daemons.append(DaemonProcess(config, config.with_suffix(".log")))
+            self.started.append(daemons[-1])
         for d in daemons:
             d.wait_ready(600)
         deadline = time.monotonic() + 120
@@ -407,8 +414,8 @@ def slug_of(alert: BenchAlert) -> str:
 
 def phase_latency(s: Session, results: dict[str, Any]) -> None:
     plan = s.plan
-    print(f"== latency: cold (fresh cache, prewarm = []), {len(plan.types)} types, rich-media", flush=True)
-    [daemon] = s.start("rich-media", prewarm=[])
+    print(f"== latency: cold (fresh cache, no prewarm), {len(plan.types)} types, rich-media", flush=True)
+    [daemon] = s.start("rich-media", prewarm=False)
     cold: dict[str, Any] = {}
     for alert in one_per_type("cold", plan.types):
         ms, doc = s.one(alert, 900)
@@ -432,7 +439,7 @@ def phase_latency(s: Session, results: dict[str, Any]) -> None:
         flush=True,
     )
     burn_type = "flood"
-    [daemon] = s.start("burn-in", prewarm=[burn_type])
+    [daemon] = s.start("burn-in", prewarm=True)
     frames = loop_frames(s, burn_type)
     first, complete, first_daemon, floor_first, floor_whole, slate, slate_first = ([] for _ in range(7))
     clip: dict[str, Any] = {}
@@ -511,8 +518,7 @@ def loop_frames(s: Session, disaster: str) -> list[Any]:
     from cinealert.config import parse
     from cinealert.render.service import get_loop
 
-    settings = parse({"render": {"cache_dir": str(s.cache_dir), "resolution": s.plan.resolution,
-                                 "duration_s": s.plan.duration_s, "variants": s.plan.variants}})  # fmt: skip
+    settings = parse({"render": s.render_section(False)})
     return list(get_loop(DisasterType(disaster), 0, settings).loop.frames())
 
 
@@ -554,7 +560,7 @@ def phase_throughput(s: Session, results: dict[str, Any]) -> None:
     for name, count in (("one", 1), ("two", 2)):
         alerts = burst_alerts(f"burst{count}", plan.burst, plan.types)
         print(f"== throughput: {len(alerts)} alerts, {count} daemon(s), rich-media", flush=True)
-        daemons = s.start("rich-media", prewarm=plan.types, count=count)
+        daemons = s.start("rich-media", prewarm=True, count=count)
         pids = [d.proc.pid for d in daemons]
         hwm_reset = all(reset_peak_rss(pid) for pid in pids)
         cpu0 = [cpu_seconds(pid) for pid in pids]
@@ -633,7 +639,7 @@ def scale_child(resolution: str, duration: float, work: Path, out: Path, runs: i
     tag = f"{resolution}-{duration:g}"
     cache = work / f"scale-cache-{tag}"
     settings = parse({"render": {"cache_dir": str(cache), "resolution": resolution, "duration_s": duration,
-                                 "variants": 1, "prewarm": []},
+                                 "variants": 1, "prewarm": list(TEMPLATES)},
                       "broadcast": {"output_dir": str(work / f"scale-out-{tag}")}})  # fmt: skip
     t = time.perf_counter()
     loop = get_loop(DisasterType.FLOOD, 0, settings)
@@ -808,6 +814,9 @@ def run(plan: Plan, phases: set[str], work: Path, out: Path) -> dict[str, Any]:
             if "throughput" in phases:
                 phase_throughput(session, results)
         finally:
+            for daemon in session.started:  # after an error: stop what is still running
+                if daemon.alive:
+                    daemon.terminate(30)
             reader.close()
             session.prod = None  # librdkafka's client goes now, not after the broker (no reconnect noise)
             gc.collect()
