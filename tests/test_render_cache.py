@@ -256,3 +256,5 @@ def test_codec_follows_the_room_in_the_cache() -> None:
     assert frame_codec(RenderSettings()) == "lz4"  # 8 GB cannot hold 24 raw 1080p loops
     assert frame_codec(RenderSettings(cache_max_bytes=64 * 1024**3)) == "raw"
     assert frame_codec(RenderSettings(resolution="720p", duration_s=2.0, variants=1)) == "raw"
+    # an empty prewarm list does not make raw loops affordable: every type can still arrive
+    assert frame_codec(RenderSettings(prewarm=[])) == "lz4"

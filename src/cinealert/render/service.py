@@ -66,12 +66,13 @@ _registry_lock = threading.Lock()
 
 
 def frame_codec(settings: RenderSettings) -> Codec:
-    """Raw memory-mapped frames (read back at ~1000+ frames/s) when the cache can hold every prewarmed loop
-    raw with room to spare; else LZ4 (~6-8x smaller, inflated at ~200+ frames/s on one busy core at 1080p), or
-    zlib (~9x smaller, ~80-100 frames/s) where the ``lz4`` package is missing."""
+    """Raw memory-mapped frames (read back at ~1000+ frames/s) when the cache can hold a loop of every type
+    and variant raw with room to spare (any type can arrive, prewarmed or not); else LZ4 (~6-8x smaller,
+    inflated at ~200+ frames/s on one busy core at 1080p), or zlib (~9x smaller, ~80-100 frames/s) where the
+    ``lz4`` package is missing."""
     width, height = RESOLUTIONS[settings.resolution]
     raw_loop = num_frames(settings.duration_s) * width * height * 3
-    loops = (len(set(settings.prewarm) | {"other"})) * settings.variants  # + the neutral "other" scene
+    loops = len(DisasterType) * settings.variants
     if settings.cache_max_bytes >= 1.5 * loops * raw_loop:
         return "raw"
     return "lz4" if lz4_available() else "zlib"
