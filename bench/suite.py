@@ -628,6 +628,12 @@ def phase_scale(s: Session, results: dict[str, Any]) -> None:
     }
 
 
+def peak_rss_self() -> float:
+    """This process's peak RSS in MiB since exec: VmHWM belongs to the process's own address space, while
+    ``getrusage`` would also count what the parent had resident when it forked this child."""
+    return vm_hwm_mb(os.getpid()) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def scale_child(resolution: str, duration: float, work: Path, out: Path, runs: int) -> None:
     """One scale combination in a process of its own, so its peak RSS is its own."""
     from cinealert.cap import classify, parse_alert
@@ -644,7 +650,7 @@ def scale_child(resolution: str, duration: float, work: Path, out: Path, runs: i
     t = time.perf_counter()
     loop = get_loop(DisasterType.FLOOD, 0, settings)
     build_ms = (time.perf_counter() - t) * 1000
-    rss_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_build = peak_rss_self()
     t = time.perf_counter()
     get_loop(DisasterType.FLOOD, 0, settings)
     hit_ms = (time.perf_counter() - t) * 1000
@@ -678,7 +684,7 @@ def scale_child(resolution: str, duration: float, work: Path, out: Path, runs: i
         "cache_hit_ms": round(hit_ms, 1),
         "first_segment_ms": median(firsts),
         "first_segment_samples_ms": [round(v, 1) for v in firsts],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_self(), 1),
         "peak_rss_after_build_mb": round(rss_build, 1),
         "cache_mb": round(cache_mb, 1),
     }
