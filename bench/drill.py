@@ -507,6 +507,9 @@ def drill_broker_restart(d: Drill) -> dict[str, Any]:
         counts = tally(expected, reader.records, out_dir)
         return {
             **counts,
+            # the daemon writes ANNOUNCED only after the broker acknowledged the event (acks=all): more of these
+            # than announcements read back means the broker lost or hides acknowledged records
+            "announcements_acked": len(list(out_dir.glob("*/ANNOUNCED.published.*"))),
             "outages": outages,
             "producer_error": repr(pacer.error) if pacer.error else None,
             "kafka_errors_logged": log_count([base / "daemon.log"], "kafka_call_failed")
