@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 SURFACE_KINDS = frozenset({FluidKind.WATER, FluidKind.MUD, FluidKind.FIRE})
+#: surface fluids whose flowing colour is smooth (fire's heat noise, under a 2 px blurred core) and moves fast:
+#: their colour is warped at every SOFT_STEP-th px, while the silhouette and the still part stay full-size
+#: (at 1080p vs full size: mean 0.03 levels, over 2 levels on 0.1-0.3% of values, max 13; half the cost)
+HALF_KINDS = frozenset({FluidKind.FIRE})
+#: below this height drawn detail is too few px wide for half-size textures (the flames' blur is under 2 px, the
+#: heat haze's ripples a few px): fire is warped at full size, and smoke and haze read the full-size texture
+HALF_MIN_HEIGHT = 1080
 #: earthquake shake bursts: (start as a fraction of the loop, decay time as a fraction, relative strength)
 SHAKE_BURSTS = ((0.06, 0.07, 1.0), (0.52, 0.06, 0.7))
 SWAY_CYCLES = 3  # gusts per loop
@@ -101,6 +108,10 @@ class _Prepared:
         self.depth = layer.mean_depth
         self.kind: FluidKind | None = None
         self.flows: Tensor | None = None  # low-res integrated displacements, (N+1, 4, h, w)
+        # rain sheets: the covered pixels of the tiled canvas (rows, cols, premultiplied RGBA (4, n)) and, per
+        # canvas row, where its pixels start in those arrays
+        self.sparse: tuple[Tensor, Tensor, Tensor, npt.NDArray[np.int64]] | None = None
+        self.soft_tex: Tensor | None = None  # soft fluids: premultiplied RGBA at half size, what warps read
         self.sway_profile: Tensor | None = None  # (H,) 0 at base .. 1 at top
         self.scroll: tuple[int, int] = (0, 0)
         self.drift_phase = 0.0
@@ -163,8 +174,11 @@ class Animator:
                 shx, shy = shake_offset(t, self.n, self.shake)
                 p = pose(params.camera, params.amplitude, nearest, t, self.n, h)
                 reach_x, reach_y = max(reach_x, abs(p.dx + shx)), max(reach_y, abs(p.dy + shy))
-            self.mx, self.my = math.ceil(reach_x) + 2, math.ceil(reach_y) + 2
-            self._map(self._prezoom, [prep for prep in self.prepared if prep.sway_profile is None])
+            # swaying layers are slid sideways on their canvas by up to their largest sway: room for that too
+            sway_reach = max((float(p.sway_profile.max()) for p in self.prepared if p.sway_profile is not None),
+                             default=0.0) * self.zoom  # fmt: skip
+            self.mx, self.my = math.ceil(reach_x + sway_reach) + 2, math.ceil(reach_y) + 2
+            self._map(self._prezoom, self.prepared)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -207,6 +221,11 @@ class Animator:
             prep = _Prepared(layer, index, tex, rows, cols)
             prep.kind = kind
             prep.flows = self._integrate(self.scene.motion[kind], mask[0])
+            if self.h >= HALF_MIN_HEIGHT and (kind not in SURFACE_KINDS or kind in HALF_KINDS):
+                # warped at every SOFT_STEP-th px: reading a texture of that density keeps the gathers in cache
+                # (a full-size one is read at every other texel) and costs these blurred layers nothing
+                size = (max(1, h // SOFT_STEP), max(1, w // SOFT_STEP))
+                prep.soft_tex = torch.nn.functional.interpolate(tex[None, :4], size=size, mode="area")[0]
         if layer.wrap:
             v = layer.velocity
             if v is None:
@@ -227,11 +246,21 @@ class Animator:
             prep.sway_profile = prof**2 * layer.sway * SWAY_AT_TOP * h
         return prep
 
+    def _half(self, kind: FluidKind | None) -> bool:
+        """Whether this fluid's flowing colour is warped at half resolution (see ``HALF_KINDS``)."""
+        return kind in HALF_KINDS and self.h >= HALF_MIN_HEIGHT
+
     def _prezoom(self, prep: _Prepared) -> None:
         torch = self.torch
         h, w, mx, my = self.h, self.w, self.mx, self.my
         if prep.layer.wrap:
             prep.ztex = prep.tex[:, 1:-1, 1:-1].repeat(1, 2, 2).contiguous()
+            if prep.layer.fluid is FluidKind.RAIN and prep.index > 0:  # whole-pixel placement: _sparse_over
+                rows, cols = torch.nonzero(prep.ztex[3] > 0, as_tuple=True)  # row-major order
+                if len(rows) < prep.ztex[3].numel() // 8:
+                    counts = torch.bincount(rows, minlength=prep.ztex.shape[1]).cpu().numpy()
+                    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+                    prep.sparse = (rows, cols, prep.ztex[:, rows, cols].contiguous(), ptr)
             return
         qx = torch.arange(w + 2 * mx, device=self.device, dtype=torch.float32) + 0.5 - mx
         qy = torch.arange(h + 2 * my, device=self.device, dtype=torch.float32) + 0.5 - my
@@ -241,16 +270,29 @@ class Animator:
         grid[..., 0] = (px * (2.0 / w) - 1.0)[None, :]
         grid[..., 1] = (py * (2.0 / h) - 1.0)[:, None]
         prep.ztex = self._sample(prep.tex, grid)
-        if prep.kind is not None:
-            prep.zgrid = grid
-            return
+        if prep.sway_profile is not None:
+            return  # slid row by row each frame: no fixed column extents, never opaque
         alpha = prep.ztex[3]
         seen = alpha > 0
+        if prep.kind is not None:
+            prep.zgrid = grid
+            rest = prep.ztex
+            m = rest[4:5]
+            seen = seen | (m[0] > 0)  # outside both the layer and its fluid region a frame adds nothing
+            # what does not move is folded once here, so a frame blends with one multiply-add:
+            # surface: (rest + (moved - rest) m) a = rest a (1 - m) + moved (m a); volumetric: rest (1 - m) + moved m
+            if prep.kind in SURFACE_KINDS:
+                ma = m * rest[3:4]
+                prep.ztex = torch.cat([rest[:3] * (rest[3:4] - ma), rest[3:4], ma])
+            else:
+                prep.ztex = torch.cat([rest[:4] * (1.0 - m), m])
         any_col = seen.any(dim=1)
         first = seen.int().argmax(dim=1)
         last = seen.shape[1] - seen.flip(1).int().argmax(dim=1)
         prep.row_c0 = torch.where(any_col, first, seen.shape[1]).cpu().numpy().astype(np.int64)
         prep.row_c1 = torch.where(any_col, last, 0).cpu().numpy().astype(np.int64)
+        if prep.kind is not None or prep.sway_profile is not None:
+            return  # a fluid's coverage moves (smoke) or is blended per frame: never treated as opaque
         # >= 1 - 1/1024: what shows through is under a quarter of a grey level before rounding
         prep.row_opaque = (alpha >= 1.0 - 1.0 / 1024).all(dim=1).cpu().numpy()
 
@@ -344,9 +386,10 @@ class Animator:
                     continue
             windows.append((prep, dx, dy, scale, r0, r1, c0, c1))
         band = h if self.device.type != "cpu" else STRIP_ROWS
+        # the prepared backdrop overwrites every pixel of the band, so it needs no zero fill underneath
+        backdrop = bool(windows) and windows[0][0].index == 0 and windows[0][0].ztex is not None
         for s0 in range(0, h, band):
             s1 = min(h, s0 + band)
-            out = torch.zeros((3, s1 - s0, w), device=self.device)
             first = 0
             for i in range(len(windows) - 1, 0, -1):  # the nearest layer that hides everything in this band
                 prep, dx, dy = windows[i][:3]
@@ -355,6 +398,10 @@ class Animator:
                     if prep.row_opaque[s0 + ky : s1 + ky + 1].all():
                         first = i
                         break
+            if first == 0 and backdrop:
+                out = torch.empty((3, s1 - s0, w), device=self.device)
+            else:
+                out = torch.zeros((3, s1 - s0, w), device=self.device)
             for prep, dx, dy, scale, r0, r1, c0, c1 in windows[first:]:
                 b0, b1 = max(r0, s0), min(r1, s1)
                 if b1 <= b0:
@@ -367,14 +414,15 @@ class Animator:
                     if c1 <= c0:
                         continue
                 self._layer_band(out[:, b0 - s0 : b1 - s0], prep, t, dx, dy, scale, b0, b1, c0, c1)
-            # to uint8 planar first (contiguous, truncating), then interleave bytes: cheaper than a strided float read
-            planar = out.clamp_(0.0, 255.0).add_(0.5).to(torch.uint8)
+            out.clamp_(0.0, 255.0)
             if self.device.type == "cpu":
-                rows, planes = dst[s0:s1].numpy(), planar.numpy()
-                for c in range(3):  # numpy interleaves plane by plane ~2x faster than torch's permuted copy
-                    rows[..., c] = planes[c]
+                # one numpy pass per plane rounds (+0.5, then the cast truncates) and interleaves straight into
+                # the frame: half the cost of add, cast to uint8 planes, then interleave (measured)
+                rows, planes = dst[s0:s1].numpy(), out.numpy()
+                for c in range(3):
+                    np.add(planes[c], np.float32(0.5), out=rows[..., c], casting="unsafe")
             else:
-                dst[s0:s1].copy_(planar.permute(1, 2, 0))
+                dst[s0:s1].copy_(out.add_(0.5).to(torch.uint8).permute(1, 2, 0))
 
     def _layer_band(
         self, out: Tensor, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
@@ -386,9 +434,12 @@ class Animator:
         cx, cy = w / 2.0, h / 2.0
         view = out[:, :, c0:c1]
         if prep.ztex is not None:
-            if prep.index == 0 and prep.kind is None and not prep.layer.wrap:
+            if prep.index == 0 and prep.kind is None and not prep.layer.wrap and prep.sway_profile is None:
                 # the opaque backdrop: nothing under it to blend, so only its colour, placed straight into out
                 self._shifted(prep.ztex[:3], r0, c0, r1 - r0, c1 - c0, self.my - dy, self.mx - dx, out=view)
+                return
+            if prep.sparse is not None:
+                self._sparse_over(view, prep, t, dx, dy, r0, r1, c0, c1)
                 return
             layer = self._fast_layer(prep, t, dx, dy, r0, r1, c0, c1)
             if prep.index == 0:
@@ -418,6 +469,38 @@ class Animator:
         layer = self._sample_fluid(prep, grid, t) if fluid else self._sample(prep.tex, grid)
         view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])  # over: out*(1-a) + premultiplied
 
+    def _wrap_offset(self, prep: _Prepared, t: int, dx: float, dy: float) -> tuple[float, float]:
+        """Canvas row and column of screen pixel (0, 0) for a particle sheet (on its 2x2 tiled canvas)."""
+        kx, ky = prep.scroll
+        drift = DRIFT_AT * self.h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
+        ox = (-(kx * self.w * t / self.n + drift + dx)) % self.w
+        oy = (-(ky * self.h * t / self.n + dy)) % self.h
+        if prep.layer.fluid is FluidKind.RAIN:
+            # rain streaks fall several px a frame: whole-pixel placement is invisible there, keeps them
+            # crisp (no half-px smear every other frame) and saves both lerps of a full-frame sheet
+            ox, oy = float(round(ox) % self.w), float(round(oy) % self.h)
+        return oy, ox
+
+    def _sparse_over(
+        self, view: Tensor, prep: _Prepared, t: int, dx: float, dy: float, r0: int, r1: int, c0: int, c1: int
+    ) -> None:
+        """A whole-pixel sheet's covered pixels only, composited over ``view`` (screen ``[r0:r1, c0:c1]``).
+
+        A rain sheet covers a few percent of the frame: gathering those pixels, blending and scattering them
+        back gives the same values as blending the full-frame sheet, at a fraction of the memory traffic."""
+        assert prep.sparse is not None
+        rows, cols, vals, ptr = prep.sparse
+        fy, fx = self._wrap_offset(prep, t, dx, dy)
+        oy, ox = int(fy), int(fx)
+        a, b = int(ptr[r0 + oy]), int(ptr[r1 + oy])
+        if b <= a:
+            return
+        cc = cols[a:b] - (c0 + ox)
+        keep = (cc >= 0) & (cc < c1 - c0)
+        rr, cc, v = rows[a:b][keep] - (r0 + oy), cc[keep], vals[:, a:b][:, keep]
+        cur = view[:, rr, cc]
+        view[:, rr, cc] = cur.addcmul_(cur, v[3:4], value=-1.0).add_(v[:3])
+
     def _fast_layer(
         self, prep: _Prepared, t: int, dx: float, dy: float, r0: int, r1: int, c0: int, c1: int
     ) -> Tensor:
@@ -425,23 +508,51 @@ class Animator:
         assert prep.ztex is not None
         hh, ww = r1 - r0, c1 - c0
         if prep.layer.wrap:
-            kx, ky = prep.scroll
-            drift = (
-                DRIFT_AT * self.h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
-            )
-            ox = (-(kx * self.w * t / self.n + drift + dx)) % self.w
-            oy = (-(ky * self.h * t / self.n + dy)) % self.h
-            if prep.layer.fluid is FluidKind.RAIN:
-                # rain streaks fall several px a frame: whole-pixel placement is invisible there, keeps them
-                # crisp (no half-px smear every other frame) and saves both lerps of a full-frame sheet
-                ox, oy = float(round(ox) % self.w), float(round(oy) % self.h)
+            oy, ox = self._wrap_offset(prep, t, dx, dy)
             return self._shifted(prep.ztex, r0, c0, hh, ww, oy, ox)
         oy, ox = self.my - dy, self.mx - dx  # canvas index of screen pixel 0
+        if prep.sway_profile is not None:
+            return self._swayed(prep, t, dy, r0, c0, hh, ww, oy, ox)
         if prep.kind is None:
             return self._shifted(prep.ztex, r0, c0, hh, ww, oy, ox)
         ky, kx = math.floor(oy), math.floor(ox)
         buf = self._fluid_canvas(prep, t, r0 + ky, r0 + ky + hh + 1, c0 + kx, c0 + kx + ww + 1)
         return self._shifted(buf, 0, 0, hh, ww, oy - ky, ox - kx)
+
+    def _swayed(
+        self, prep: _Prepared, t: int, dy: float, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float
+    ) -> Tensor:
+        """A swaying layer over screen rows ``r0:r0+hh``: each row slid sideways on the canvas by its own sway.
+
+        Rows with the same whole-pixel offset are cut as one slice and lerped with per-row weights, so a frame
+        costs three lerps instead of a full bilinear gather (the sway varies slowly down the layer)."""
+        torch = self.torch
+        assert prep.ztex is not None and prep.sway_profile is not None
+        z = prep.ztex
+        gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
+        gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+        cy = self.h / 2.0
+        py = cy + (self.ys[r0 : r0 + hh] - cy - dy) / self.zoom  # layer rows of the screen rows
+        row_x = ox - prep.sway_profile[py.floor().long().clamp(0, self.h - 1)] * (gust * self.zoom)
+        whole = row_x.floor()
+        frac = (row_x - whole)[None, :, None]
+        kxs = whole.long().tolist()
+        ky = math.floor(oy)
+        fy = oy - ky
+        out = torch.empty((z.shape[0], hh, ww), device=self.device)
+        i = 0
+        while i < hh:
+            kx, j = kxs[i], i + 1
+            while j < hh and kxs[j] == kx:
+                j += 1
+            y, x, f = r0 + ky + i, c0 + kx, frac[:, i:j]
+            top = torch.lerp(z[:, y : y + j - i, x : x + ww], z[:, y : y + j - i, x + 1 : x + 1 + ww], f)
+            low = torch.lerp(
+                z[:, y + 1 : y + 1 + j - i, x : x + ww], z[:, y + 1 : y + 1 + j - i, x + 1 : x + 1 + ww], f
+            )
+            torch.lerp(top, low, fy, out=out[:, i:j])
+            i = j
+        return cast("Tensor", out)
 
     def _shifted(
         self, z: Tensor, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float, out: Tensor | None = None
@@ -471,30 +582,31 @@ class Animator:
         want_h, want_w = y1 - y0, x1 - x0
         y1, x1 = min(y1, prep.ztex.shape[1]), min(x1, prep.ztex.shape[2])
         grid = prep.zgrid[y0:y1, x0:x1]
-        rest = prep.ztex[:, y0:y1, x0:x1]
+        fixed = prep.ztex[:, y0:y1, x0:x1]  # see _prezoom: [still part, (alpha), weight of the moved part]
         flows = torch.cat([prep.flows[t, 0:2], prep.flows[self.n - t, 2:4]])
         surface = prep.kind in SURFACE_KINDS
         chans = prep.tex[:3] if surface else prep.tex[:4]
         hh, ww = grid.shape[:2]
-        # smoke and haze are soft: warped at half resolution, then upsampled (a quarter of the gathers)
-        soft = not surface and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP
+        # smoke, haze and fire's colour are soft: warped at half resolution from a half-size texture, then
+        # upsampled (a quarter of the gathers, and those stay in cache); the blend with the full-size mask keeps
+        # the motion confined to it
+        soft = (not surface or self._half(prep.kind)) and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP
         if soft:
             grid = grid[::SOFT_STEP, ::SOFT_STEP].contiguous()
         back, ahead = self._positions(flows, grid)
+        if soft and prep.soft_tex is not None:
+            chans = prep.soft_tex[: chans.shape[0]]
         a = self._sample(chans, back, "border")
         b = self._sample(chans, ahead, "border")
         moved = a.lerp_(b, t / self.n)
         if soft:
             moved = self._upsample(moved, SOFT_STEP, hh, ww)
-        m = rest[4:5]
-        if surface:  # colour flows under the fixed silhouette: lerp(rest, moved, m) * alpha, in place
-            alpha = rest[3:4]
-            rgb = moved.sub_(rest[:3]).mul_(m).add_(rest[:3])
+        if surface:  # colour flows under the fixed silhouette
             buf = torch.empty((4, hh, ww), device=self.device)
-            torch.mul(rgb, alpha, out=buf[:3])
-            buf[3:4] = alpha
+            torch.addcmul(fixed[:3], moved, fixed[4:5], out=buf[:3])
+            buf[3:4] = fixed[3:4]
         else:
-            buf = moved.sub_(rest[:4]).mul_(m).add_(rest[:4])
+            buf = torch.addcmul(fixed[:4], moved, fixed[4:5], out=moved)
         if hh < want_h or ww < want_w:  # clipped at the canvas edge: repeat the last row/column
             buf = torch.nn.functional.pad(buf[None], (0, want_w - ww, 0, want_h - hh), mode="replicate")[0]
         return cast("Tensor", buf)
@@ -528,23 +640,31 @@ class Animator:
         where = cgrid.permute(2, 0, 1)
         coarse[0:2] += where
         coarse[2:4] += where
-        ch, cw = coarse.shape[1:]
-        fine = torch.nn.functional.interpolate(
-            coarse[None], size=((ch - 1) * k + 1, (cw - 1) * k + 1), mode="bilinear", align_corners=True
-        )[0, :, :hh, :ww].permute(1, 2, 0)
+        fine = self._upsample(coarse, k, hh, ww).permute(1, 2, 0)
         return fine[..., 0:2], fine[..., 2:4]
 
     def _upsample(self, coarse: Tensor, k: int, hh: int, ww: int) -> Tensor:
-        """``(C, h, w)`` values taken at every ``k``-th point of an ``hh`` x ``ww`` grid, bilinearly filled in."""
-        fn = self.torch.nn.functional
-        ch, cw = coarse.shape[1:]
-        # coarse sample i sits at fine index i*k; sizes chosen so that mapping holds (align_corners=True)
-        fine = fn.interpolate(
-            coarse[None], size=((ch - 1) * k + 1, (cw - 1) * k + 1), mode="bilinear", align_corners=True
-        )
-        return cast(
-            "Tensor", fn.pad(fine, (0, ww - fine.shape[3], 0, hh - fine.shape[2]), mode="replicate")[0]
-        )
+        """``(C, h, w)`` values taken at every ``k``-th point of an ``hh`` x ``ww`` grid, bilinearly filled in
+        (coarse sample ``i`` sits at fine index ``i*k``; past the last one the edge repeats).
+
+        Separable: across at the coarse rows only (a ``k``-th of the output), then down as one broadcast lerp
+        per block of ``k`` rows, so the full-size output is written in one streaming pass instead of by a
+        per-pixel bilinear kernel (the same values to float rounding)."""
+        torch = self.torch
+        fn = torch.nn.functional
+        c, ch, cw = coarse.shape
+        rows = fn.interpolate(coarse[None], size=(ch, (cw - 1) * k + 1), mode="bilinear", align_corners=True)
+        if rows.shape[3] < ww:
+            rows = fn.pad(rows, (0, ww - rows.shape[3], 0, 0), mode="replicate")
+        rows = rows[0, :, :, :ww]
+        span = (ch - 1) * k
+        out = torch.empty((c, max(hh, span + 1), ww), device=self.device)
+        if ch > 1:
+            weights = torch.arange(k, device=self.device, dtype=torch.float32).div_(k)[None, None, :, None]
+            blocks = out[:, :span].view(c, ch - 1, k, ww)
+            torch.lerp(rows[:, :-1, None], rows[:, 1:, None], weights, out=blocks)
+        out[:, span:] = rows[:, -1:]
+        return cast("Tensor", out[:, :hh])
 
     def _sample(self, tex: Tensor, grid: Tensor, padding: str = "zeros") -> Tensor:
         """Bilinear sample of a (C, H, W) texture on an (h, w, 2) grid in ``[-1, 1]`` units.
