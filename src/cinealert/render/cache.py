@@ -334,18 +334,22 @@ class SceneCache:
         tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True, exist_ok=False)
         try:
-            if self.codec == "raw":
-                frames = np.lib.format.open_memmap(tmp / FRAMES, mode="w+", dtype=np.uint8, shape=shape)
-                fill(frames)
-                frames.flush()
-                del frames
-                names = [FRAMES]
-            else:
-                sink = _BlobSink(shape[0], self.codec)
-                fill(sink)
-                sink.write(tmp)
-                names = [BLOB_FILES[self.codec], ZINDEX]
-            save_scene(scene, tmp / SCENE)
+            # the scene file (~100 MB at 1080p) is written while the frames render: it is mostly copying and
+            # checksumming, which leave the GIL to the render threads, so it comes almost free of wall time
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-scene") as saver:
+                saved = saver.submit(save_scene, scene, tmp / SCENE)
+                if self.codec == "raw":
+                    frames = np.lib.format.open_memmap(tmp / FRAMES, mode="w+", dtype=np.uint8, shape=shape)
+                    fill(frames)
+                    frames.flush()
+                    del frames
+                    names = [FRAMES]
+                else:
+                    sink = _BlobSink(shape[0], self.codec)
+                    fill(sink)
+                    sink.write(tmp)
+                    names = [BLOB_FILES[self.codec], ZINDEX]
+                saved.result()
             doc = {**meta, "key": key, "created": time.time(), "codec": self.codec, "shape": list(shape)}
             (tmp / META).write_text(json.dumps(doc, sort_keys=True))
             for name in (*names, SCENE, META):
