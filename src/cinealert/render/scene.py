@@ -13,6 +13,7 @@ ML backends. Only numpy here: importing the model must not import torch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -138,17 +139,32 @@ class Scene:
 
 
 def composite(layers: tuple[Layer, ...] | list[Layer]) -> tuple[RGB, Depth]:
-    """Alpha-composite layers far -> near at rest; depth is the nearest solid layer with alpha >= 0.5."""
-    first = layers[0]
-    h, w = first.rgba.shape[:2]
-    out = np.zeros((h, w, 3), dtype=np.float32)
-    depth = np.full((h, w), np.float32(1e4), dtype=np.float32)
-    for layer in layers:
-        a = layer.rgba[..., 3:4].astype(np.float32) / 255.0
-        out = out * (1.0 - a) + layer.rgba[..., :3].astype(np.float32) * a
-        if not layer.wrap:  # falling flakes and drops are not surfaces: they do not set the depth map
-            depth = np.where(a[..., 0] >= 0.5, layer.depth_map(h, w), depth)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), depth.astype(np.float32)
+    """Alpha-composite layers far -> near at rest; depth is the nearest solid layer with alpha >= 0.5.
+
+    The two halves of the frame are composited in two threads (numpy leaves the GIL for the big array
+    passes): a scene is built before its loop can render, so this sits on the cold path."""
+    h, w = layers[0].rgba.shape[:2]
+    image = np.empty((h, w, 3), dtype=np.uint8)
+    depth = np.empty((h, w), dtype=np.float32)
+
+    def rows(r0: int, r1: int) -> None:
+        out = np.zeros((r1 - r0, w, 3), dtype=np.float32)
+        near = np.full((r1 - r0, w), np.float32(1e4), dtype=np.float32)
+        for layer in layers:
+            rgba = layer.rgba[r0:r1]
+            a = rgba[..., 3:4].astype(np.float32) / 255.0
+            out = out * (1.0 - a) + rgba[..., :3].astype(np.float32) * a
+            if not layer.wrap:  # falling flakes and drops are not surfaces: they do not set the depth map
+                d = layer.depth[r0:r1] if isinstance(layer.depth, np.ndarray) else np.float32(layer.depth)
+                near = np.where(a[..., 0] >= 0.5, d, near)
+        image[r0:r1] = np.clip(out + 0.5, 0, 255)
+        depth[r0:r1] = near
+
+    half = h // 2
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="composite") as pool:
+        for done in [pool.submit(rows, 0, half), pool.submit(rows, half, h)]:
+            done.result()
+    return image, depth
 
 
 def layer_for_fluid(scene: Scene, kind: FluidKind) -> int | None:
