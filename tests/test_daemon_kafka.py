@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -425,10 +425,10 @@ def _metric(port: int, name: str) -> float | None:
     return None
 
 
-async def test_read_back_keeps_announcements_and_dead_letters_single(
-    broker: EmbeddedBroker, tmp_path: Path
-) -> None:
-    """The replay check against the real broker: an event sent after the fence is found, others are not."""
+@contextlib.asynccontextmanager
+async def live_daemon(broker: EmbeddedBroker, tmp_path: Path, kafka: dict[str, Any]) -> AsyncIterator[Any]:
+    """A daemon wired to the real broker with a started producer, not consuming: for calling its announce and
+    dead-letter paths directly."""
     import asyncio
 
     from aiokafka import AIOKafkaProducer
@@ -438,14 +438,9 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(
     from cinealert.daemon.service import client_options
     from cinealert.handlers.summary_stage import SummaryStage
 
-    topics = Topics(broker, "readback")
     settings = parse(
         {
-            "kafka": {
-                "bootstrap": broker.bootstrap,
-                "media_topic": topics.media,
-                "dead_letter_topic": topics.dead,
-            },
+            "kafka": {"bootstrap": broker.bootstrap, **kafka},
             "handlers": {"dedup_state_dir": str(tmp_path / "state")},
         }
     )
@@ -455,6 +450,20 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(
     await producer.start()
     service._producer = producer
     try:
+        yield service
+    finally:
+        await producer.stop()
+
+
+async def test_read_back_keeps_announcements_and_dead_letters_single(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The replay check against the real broker: an event sent after the fence is found, others are not."""
+    import asyncio
+
+    topics = Topics(broker, "readback")
+    kafka = {"media_topic": topics.media, "dead_letter_topic": topics.dead}
+    async with live_daemon(broker, tmp_path, kafka) as service:
         announcer = service.announcer
         first = {"event": "published", "event_id": "e-1", "key_str": "s,a,t"}
         same_partition = {"event": "published", "event_id": "e-2", "key_str": "s,a,t"}
@@ -495,8 +504,6 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(
         await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # another message, same bytes: sent
         dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 3, 5)
         assert sorted(int(h["x-cinealert-offset"]) for _v, h in dead) == [7, 8]
-    finally:
-        await producer.stop()
 
 
 def test_send_command_keys_by_sender_and_keeps_bytes(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -556,34 +563,18 @@ async def test_oversized_message_is_dead_lettered_truncated_not_retried_forever(
     import asyncio
     import hashlib
 
-    from aiokafka import AIOKafkaProducer, ConsumerRecord
+    from aiokafka import ConsumerRecord
 
-    from cinealert.config import parse
-    from cinealert.daemon.service import DEAD_LETTER_MAX_BYTES, _record, client_options
-    from cinealert.daemon.service import Daemon as Service
-    from cinealert.handlers.summary_stage import SummaryStage
+    from cinealert.daemon.service import DEAD_LETTER_MAX_BYTES, _record
 
     topics = Topics(broker, "oversize")
-    settings = parse(
-        {
-            "kafka": {"bootstrap": broker.bootstrap, "dead_letter_topic": topics.dead},
-            "handlers": {"dedup_state_dir": str(tmp_path / "state")},
-        }
-    )
-    service = Service(settings, stage=SummaryStage(tmp_path / "out"), bootstrap=broker.bootstrap)
-    service._cancelled = asyncio.Event()
-    producer = AIOKafkaProducer(**client_options(settings.kafka, broker.bootstrap), acks="all")
-    await producer.start()
-    service._producer = producer
     data = b"<alert>" + b"x" * (1024 * 1024 + 100) + b"</alert>"
-    try:
+    async with live_daemon(broker, tmp_path, {"dead_letter_topic": topics.dead}) as service:
         _record.set(
             ConsumerRecord(topics.alerts, 2, 41, 1_700_000_000_000, 0, b"k" * 5000, data, None, 1, 1, ())
         )
         await asyncio.wait_for(service._dead_letter(data, "size", "too large", "parse"), 30)
         dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 1, 10)
-    finally:
-        await producer.stop()
     assert len(dead) == 1
     value, headers = dead[0]
     assert value == data[:DEAD_LETTER_MAX_BYTES]
