@@ -150,10 +150,11 @@ def announced(records: Sequence[Record], event: str = "published") -> Counter[st
     idempotent producer) is one announcement that consumers de-duplicate by id; ``resent`` counts those."""
     ids: dict[str, set[str]] = {}
     for record in records:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            doc = record.json()
-            if doc.get("event") == event:
-                ids.setdefault(doc["key"]["identifier"], set()).add(str(doc.get("event_id", id(record))))
+        doc = _json_or_none(record)
+        if doc is None or doc.get("event") != event:
+            continue
+        with contextlib.suppress(KeyError, TypeError):
+            ids.setdefault(doc["key"]["identifier"], set()).add(str(doc.get("event_id", id(record))))
     return Counter({ident: len(events) for ident, events in ids.items()})
 
 
