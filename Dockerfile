@@ -31,7 +31,8 @@ ENV PATH=/opt/cinealert/bin:$PATH \
     CREDENTIALS_DIRECTORY=/run/credentials \
     CINEALERT_METRICS__HOST=0.0.0.0 \
     CINEALERT_METRICS__PORT=9464 \
-    CINEALERT_LOG__FORMAT=json
+    CINEALERT_LOG__FORMAT=json \
+    NUMBA_CACHE_DIR=/var/lib/cinealert/.numba
 WORKDIR /var/lib/cinealert
 USER cinealert:cinealert
 EXPOSE 9464

@@ -110,8 +110,10 @@ def main() -> None:
         cache_dir=root, resolution=args.resolution, duration_s=args.duration, camera=args.camera,
         cache_max_bytes=int(args.cache_gb * 1024**3),
     )  # fmt: skip
+    warm_s = service.warm_renderer(settings)  # what the daemon does once at start (device, kernels)
     device = get_device(settings.device)
     codec = service.frame_codec(settings)
+    print(f"renderer ready in {warm_s:.2f} s (once per process: device, fused CPU kernels from their cache)")
     print(f"device={device} cpus={cpu_budget()} load={os.getloadavg()[0]:.1f} resolution={args.resolution} "
           f"duration={args.duration}s camera={args.camera} codec={codec} cache={root}")  # fmt: skip
     try:

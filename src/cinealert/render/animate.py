@@ -37,7 +37,11 @@ SURFACE_KINDS = frozenset({FluidKind.WATER, FluidKind.MUD, FluidKind.FIRE})
 #: surface fluids whose flowing colour is smooth (fire's heat noise, under a 2 px blurred core) and moves fast:
 #: their colour is warped at every SOFT_STEP-th px, while the silhouette and the still part stay full-size
 #: (at 1080p vs full size: mean 0.03 levels, over 2 levels on 0.1-0.3% of values, max 13; half the cost)
-HALF_KINDS = frozenset({FluidKind.FIRE})
+HALF_KINDS = frozenset({FluidKind.FIRE, FluidKind.MUD})
+#: surface fluids whose detail runs across the frame (water's highlights are horizontal streaks): on the fused CPU
+#: path their colour is warped at every SOFT_STEP-th column, every row (1080p vs every px: mean 0.02 levels, over 2
+#: levels on 0.13% of values; a third less time for the flood water)
+ACROSS_KINDS = frozenset({FluidKind.WATER})
 #: below this height drawn detail is too few px wide for half-size textures (the flames' blur is under 2 px, the
 #: heat haze's ripples a few px): fire is warped at full size, and smoke and haze read the full-size texture
 HALF_MIN_HEIGHT = 1080
@@ -123,12 +127,21 @@ class _Prepared:
         self.row_c0: npt.NDArray[np.int64] | None = None
         self.row_c1: npt.NDArray[np.int64] | None = None
         self.row_opaque: npt.NDArray[np.bool_] | None = None
+        self.znp: npt.NDArray[np.float32] | None = None  # ztex as a zero-copy numpy view (fused CPU kernels)
+        self.hwc: npt.NDArray[np.float32] | None = None  # fluids: the texture the flow moves, (h, w, 4)
 
 
 class Animator:
     """Prepared once per (scene, params); ``frames()`` yields ``HxWx3`` uint8 numpy frames lazily."""
 
-    def __init__(self, scene: Scene, params: RenderParams, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        scene: Scene,
+        params: RenderParams,
+        device: torch.device | None = None,
+        *,
+        fused: bool | None = None,
+    ) -> None:
         import torch
 
         from cinealert.render.device import get_device
@@ -137,6 +150,8 @@ class Animator:
         self.scene = scene
         self.params = params
         self.device = device if device is not None else get_device()
+        # CPU frames go through the fused kernels (render.kernels) unless told otherwise or they cannot compile
+        self.fused = self.device.type == "cpu" and (fused if fused is not None else True) and kernels_ready()
         self.n = int(params.num_frames)
         if self.n < 2:
             raise ValueError("a loop needs at least 2 frames")
@@ -179,6 +194,14 @@ class Animator:
                              default=0.0) * self.zoom  # fmt: skip
             self.mx, self.my = math.ceil(reach_x + sway_reach) + 2, math.ceil(reach_y) + 2
             self._map(self._prezoom, self.prepared)
+            if self.fused:
+                for prep in self.prepared:
+                    if prep.ztex is not None:
+                        prep.ztex = prep.ztex.contiguous()
+                        prep.znp = prep.ztex.numpy()
+                    if prep.kind is not None:  # channels last: one 16-byte load per bilinear tap
+                        src = prep.soft_tex if prep.soft_tex is not None else prep.tex[:4]
+                        prep.hwc = src.permute(1, 2, 0).contiguous().numpy()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -245,6 +268,13 @@ class Animator:
             ).clamp(0, 1)
             prep.sway_profile = prof**2 * layer.sway * SWAY_AT_TOP * h
         return prep
+
+    def _fluid_step(self, prep: _Prepared, hh: int, ww: int) -> tuple[int, int]:
+        """Every how many rows and columns a fluid's moved colour is warped (bilinearly filled in between)."""
+        soft = prep.kind not in SURFACE_KINDS or self._half(prep.kind)
+        if soft and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP:
+            return SOFT_STEP, SOFT_STEP
+        return 1, (SOFT_STEP if prep.kind in ACROSS_KINDS and self.h >= HALF_MIN_HEIGHT else 1)
 
     def _half(self, kind: FluidKind | None) -> bool:
         """Whether this fluid's flowing colour is warped at half resolution (see ``HALF_KINDS``)."""
@@ -398,6 +428,9 @@ class Animator:
                     if prep.row_opaque[s0 + ky : s1 + ky + 1].all():
                         first = i
                         break
+            if self.fused:
+                self._band_fused(t, s0, s1, windows[first:], dst, first == 0 and backdrop)
+                continue
             if first == 0 and backdrop:
                 out = torch.empty((3, s1 - s0, w), device=self.device)
             else:
@@ -423,6 +456,93 @@ class Animator:
                     np.add(planes[c], np.float32(0.5), out=rows[..., c], casting="unsafe")
             else:
                 dst[s0:s1].copy_(out.add_(0.5).to(torch.uint8).permute(1, 2, 0))
+
+    def _band_fused(
+        self,
+        t: int,
+        s0: int,
+        s1: int,
+        windows: list[tuple[_Prepared, float, float, float, int, int, int, int]],
+        dst: Tensor,
+        backdrop: bool,
+    ) -> None:
+        """Screen rows ``s0:s1`` with the fused CPU kernels: one pass per layer, then straight to bytes."""
+        from cinealert.render import kernels  # imported (and warmed) by kernels_ready
+
+        out = (
+            np.empty((3, s1 - s0, self.w), np.float32)
+            if backdrop
+            else np.zeros((3, s1 - s0, self.w), np.float32)
+        )
+        for prep, dx, dy, scale, r0, r1, c0, c1 in windows:
+            b0, b1 = max(r0, s0), min(r1, s1)
+            if b1 <= b0:
+                continue
+            if prep.row_c0 is not None and prep.row_c1 is not None:  # only the columns it covers here
+                ky, kx = math.floor(self.my - dy), math.floor(self.mx - dx)
+                e0 = int(prep.row_c0[b0 + ky : b1 + ky + 1].min()) - kx - 1
+                e1 = int(prep.row_c1[b0 + ky : b1 + ky + 1].max()) - kx + 1
+                c0, c1 = max(c0, e0), min(c1, e1)
+                if c1 <= c0:
+                    continue
+            self._layer_fused(out, b0 - s0, prep, t, dx, dy, scale, b0, b1, c0, c1)
+        kernels.to_rgb8(out, dst[s0:s1].numpy())
+
+    def _layer_fused(
+        self, out: npt.NDArray[np.float32], o0: int, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
+        r0: int, r1: int, c0: int, c1: int,
+    ) -> None:  # fmt: skip
+        """One layer over screen rows ``r0:r1`` (``out`` row ``o0`` onward), cols ``c0:c1``, fused on CPU."""
+        from cinealert.render import kernels
+
+        hh, ww = r1 - r0, c1 - c0
+        if prep.ztex is None:  # the dolly's per-frame resampling grids: the torch ops
+            self._layer_band(
+                self.torch.from_numpy(out)[:, o0 : o0 + hh], prep, t, dx, dy, scale, r0, r1, c0, c1
+            )
+            return
+        if prep.sparse is not None:  # a rain sheet's covered pixels, placed whole-pixel (see _sparse_over)
+            _, cols, vals, ptr = prep.sparse
+            fy, fx = self._wrap_offset(prep, t, dx, dy)
+            kernels.sparse_over(
+                out, o0, c0, cols.numpy(), vals.numpy(), ptr, r0 + int(fy), c0 + int(fx), hh, ww
+            )
+            return
+        z = prep.znp if prep.znp is not None else prep.ztex.numpy()
+        backdrop = prep.index == 0  # nothing under it: its colour only (an opaque sky, or the bottom layer)
+        if prep.layer.wrap:
+            oy, ox = self._wrap_offset(prep, t, dx, dy)
+        else:
+            oy, ox = self.my - dy, self.mx - dx  # canvas index of screen pixel 0
+        ky = math.floor(oy)
+        fy = oy - ky
+        if prep.sway_profile is not None and not prep.layer.wrap:
+            gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
+            gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+            cy = self.h / 2.0
+            py = cy + (self.ys[r0:r1] - cy - dy) / self.zoom  # layer rows of the screen rows
+            row_x = ox - prep.sway_profile[py.floor().long().clamp(0, self.h - 1)] * (gust * self.zoom)
+            whole = row_x.floor()
+            xs = whole.long().numpy() + c0
+            fxs = (row_x - whole).numpy()
+        else:
+            kx = math.floor(ox)
+            zy, zx = r0 + ky, c0 + kx  # where the window starts on the layer's canvas
+            if prep.kind is not None and not prep.layer.wrap:
+                # the animated fluid over exactly the canvas window this band reads (+1 row/col for the lerps)
+                assert prep.flows is not None and prep.hwc is not None
+                buf = np.empty((4, hh + 1, ww + 1), np.float32)
+                kernels.fluid_canvas(
+                    buf, z, zy, zx, prep.hwc, prep.flows[t, 0:2].numpy(),
+                    prep.flows[self.n - t, 2:4].numpy(), float(self.mx), float(self.my), float(self.zoom),
+                    self.w, self.h, t / self.n, prep.kind in SURFACE_KINDS, *self._fluid_step(prep, hh, ww),
+                )  # fmt: skip
+                z, zy, zx = buf, 0, 0
+            xs = np.full(hh, zx, np.int64)
+            fxs = np.full(hh, ox - kx, np.float32)
+            kernels.over_shifted(out, o0, c0, z, zy, xs, fy, fxs, hh, ww, backdrop)
+            return
+        kernels.over_shifted(out, o0, c0, z, r0 + ky, xs, fy, fxs, hh, ww, backdrop)
 
     def _layer_band(
         self, out: Tensor, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
@@ -697,6 +817,28 @@ class Animator:
         return rest[:4].lerp_(moved, m)
 
 
+def kernels_ready() -> bool:
+    """Whether the fused CPU kernels are usable here: numba imported and every kernel compiled (or loaded from
+    its on-disk cache), once per process. Any failure means the torch path, with one warning in the log."""
+    global _kernels_state
+    with _threads_lock:
+        if _kernels_state is None:
+            try:
+                from cinealert.render import kernels
+
+                kernels.warm()
+                _kernels_state = True
+            except Exception as exc:  # no numba, no compiler, unwritable cache: use torch
+                import structlog
+
+                structlog.get_logger().warning(
+                    "render.kernels_unavailable", error=f"{type(exc).__name__}: {exc}", fallback="torch"
+                )
+                _kernels_state = False
+        return _kernels_state
+
+
+_kernels_state: bool | None = None
 _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_before = 0

@@ -188,6 +188,20 @@ def build_scene(disaster: DisasterType, variant: int, settings: RenderSettings |
     return get_backend(render.backend, full).build(disaster, variant, width, height, seed=SCENE_SEED)
 
 
+def warm_renderer(settings: RenderSettings | Settings) -> float:
+    """Choose the device and, on CPU, compile or load the fused kernels: once per process, before the first
+    render, so no alert pays for it. Returns the seconds it took (~1 s from the kernel cache; the first start
+    on a machine compiles them, ~5 s)."""
+    from cinealert.render.animate import kernels_ready
+    from cinealert.render.device import get_device
+
+    render, _ = _split(settings)
+    t0 = time.perf_counter()
+    if get_device(render.device).type == "cpu":
+        kernels_ready()
+    return time.perf_counter() - t0
+
+
 def prewarm(
     settings: RenderSettings | Settings,
     types: Iterable[DisasterType | str] | None = None,
@@ -197,6 +211,7 @@ def prewarm(
 ) -> list[LoopResult]:
     """Fill the cache for every ``types`` x variant; the daemon calls this before it reports ready."""
     render, _ = _split(settings)
+    warm_renderer(render)
     kinds = [DisasterType(t) for t in (types if types is not None else render.prewarm)]
     jobs = [(k, v) for k in kinds for v in range(render.variants)]
     bar: Any = None

@@ -1,0 +1,242 @@
+"""Fused CPU kernels for the per-frame compositing (numba), over the animator's torch tensors.
+
+Why: on CPU a frame is memory-bound. The torch path makes each step a pass over full-resolution float32
+temporaries (warp positions, two ``grid_sample`` gathers, a lerp, a blend, two sub-pixel lerps, the "over"),
+about ten passes per fluid pixel; these kernels do each layer in one or two passes over rows that stay in
+cache, skip pixels that a mask says cannot change, and turn the band into RGB bytes in the same loop as the
+clamp. Same maths as the torch path (bilinear, border-clamped samples, ``align_corners=False``), so frames
+match it to rounding; the tensors stay torch tensors (read through zero-copy numpy views), and a CUDA device
+keeps the torch path.
+
+Importing this module imports numba (the animator does it lazily, on CPU only). ``cache=True`` keeps the
+machine code under ``NUMBA_CACHE_DIR`` (the systemd unit and the image point it at the cache directory), so
+only the first start on a machine pays for compiling; ``warm()`` does that before the first frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_jit = njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+
+
+@_jit
+def _coord(g: np.float32, size: np.float32) -> np.float32:
+    # grid_sample, align_corners=False, padding "border": unnormalise, then clamp into the texture
+    half = np.float32(0.5)
+    u = (g + np.float32(1.0)) * size * half - half
+    return min(max(u, np.float32(0.0)), size - np.float32(1.0))
+
+
+@_jit
+def fluid_canvas(
+    buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
+    ahead: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, wt: float, surface: bool,
+    sy: int, sx: int,
+) -> None:  # fmt: skip
+    # buf (4, hh, ww) <- the animated fluid layer over canvas rows y0.., cols x0.. (premultiplied RGBA):
+    # ztex = [still part (3|4), (alpha), weight of the moved part]; tex (th, tw, 4) = the colour the flow
+    # moves, channels last so each bilinear tap is one 16-byte load. The moved colour is computed at every
+    # ``sy``-th row and ``sx``-th column and bilinearly filled in between (soft fluids: every 2nd), then
+    # blended with the full-size still part and weight, so motion stays inside the full-size mask.
+    one = np.float32(1.0)
+    wt32 = np.float32(wt)
+    nc = 3 if surface else 4
+    hh, ww = buf.shape[1], buf.shape[2]
+    hc, wc = ztex.shape[1], ztex.shape[2]
+    th, tw = tex.shape[0], tex.shape[1]
+    lh, lw = back.shape[1], back.shape[2]
+    thf, twf, lhf, lwf = np.float32(th), np.float32(tw), np.float32(lh), np.float32(lw)
+    ch, cw = (hh - 1) // sy + 1, (ww - 1) // sx + 1
+    # per sampled column: canvas column, layer-space x (grid units), where it falls in the flow field
+    gxs = np.empty(cw, np.float32)
+    lx0 = np.empty(cw, np.int64)
+    lx1 = np.empty(cw, np.int64)
+    lax = np.empty(cw, np.float32)
+    ccols = np.empty(cw, np.int64)
+    for j in range(cw):
+        c = min(x0 + j * sx, wc - 1)  # past the canvas edge: repeat the last column (as torch pads)
+        ccols[j] = c
+        gx = np.float32((w / 2.0 + (c + 0.5 - mx - w / 2.0) / zoom) * (2.0 / w) - 1.0)
+        gxs[j] = gx
+        vx = _coord(gx, lwf)
+        lx0[j] = int(vx)
+        lx1[j] = min(int(vx) + 1, lw - 1)
+        lax[j] = vx - np.float32(int(vx))
+    mv = np.zeros((4, ch, cw), np.float32)
+    for i in range(ch):
+        r = min(y0 + i * sy, hc - 1)
+        gy = np.float32((h / 2.0 + (r + 0.5 - my - h / 2.0) / zoom) * (2.0 / h) - 1.0)
+        vy = _coord(gy, lhf)
+        fy0 = int(vy)
+        fy1 = min(fy0 + 1, lh - 1)
+        ay = vy - np.float32(fy0)
+        b0x, b1x, b0y, b1y = back[0, fy0], back[0, fy1], back[1, fy0], back[1, fy1]
+        a0x, a1x, a0y, a1y = ahead[0, fy0], ahead[0, fy1], ahead[1, fy0], ahead[1, fy1]
+        zm = ztex[4, r]
+        for j in range(cw):
+            if sx == 1 and sy == 1 and zm[ccols[j]] == 0.0:  # nothing moves here (mv stays 0)
+                continue
+            p, q = lx0[j], lx1[j]
+            ax = lax[j]
+            # the displacement field at this point (low resolution, bilinear): back and ahead
+            dbx = (b0x[p] + (b0x[q] - b0x[p]) * ax) * (one - ay) + (b1x[p] + (b1x[q] - b1x[p]) * ax) * ay
+            dby = (b0y[p] + (b0y[q] - b0y[p]) * ax) * (one - ay) + (b1y[p] + (b1y[q] - b1y[p]) * ax) * ay
+            dax = (a0x[p] + (a0x[q] - a0x[p]) * ax) * (one - ay) + (a1x[p] + (a1x[q] - a1x[p]) * ax) * ay
+            day = (a0y[p] + (a0y[q] - a0y[p]) * ax) * (one - ay) + (a1y[p] + (a1y[q] - a1y[p]) * ax) * ay
+            gx = gxs[j]
+            # the two symmetric samples, each bilinear in the texture with edge clamping
+            ua, va = _coord(gx + dbx, twf), _coord(gy + dby, thf)
+            ub, vb = _coord(gx + dax, twf), _coord(gy + day, thf)
+            ia, ja = int(va), int(ua)
+            ib, jb = int(vb), int(ub)
+            sa, ta = va - np.float32(ia), ua - np.float32(ja)
+            sb, tb = vb - np.float32(ib), ub - np.float32(jb)
+            ia1, ja1 = min(ia + 1, th - 1), min(ja + 1, tw - 1)
+            ib1, jb1 = min(ib + 1, th - 1), min(jb + 1, tw - 1)
+            # symmetric blend of the two samples folded into the tap weights (1 - t/N and t/N)
+            ka, kb = one - wt32, wt32
+            a00, a01, a10, a11 = (
+                (one - sa) * (one - ta) * ka,
+                (one - sa) * ta * ka,
+                sa * (one - ta) * ka,
+                sa * ta * ka,
+            )
+            b00, b01, b10, b11 = (
+                (one - sb) * (one - tb) * kb,
+                (one - sb) * tb * kb,
+                sb * (one - tb) * kb,
+                sb * tb * kb,
+            )
+            for k in range(4):  # a constant trip count: one 16-byte load and FMA per tap
+                mv[k, i, j] = (
+                    a00 * tex[ia, ja, k] + a01 * tex[ia, ja1, k] + a10 * tex[ia1, ja, k] + a11 * tex[ia1, ja1, k]
+                    + b00 * tex[ib, jb, k] + b01 * tex[ib, jb1, k] + b10 * tex[ib1, jb, k] + b11 * tex[ib1, jb1, k]
+                )  # fmt: skip
+    # blend: still part + moved colour x weight (moved filled in bilinearly between sampled points:
+    # down the coarse column first, then across, both as plain loops over contiguous rows)
+    invy, invx = one / np.float32(sy), one / np.float32(sx)
+    half = np.float32(0.5)
+    cols = np.empty(ww, np.int64)
+    for j in range(ww):
+        cols[j] = min(x0 + j, wc - 1)
+    coarse = np.empty(cw, np.float32)
+    row = np.empty(cw * sx, np.float32)
+    for i in range(hh):
+        r = min(y0 + i, hc - 1)
+        ci = i // sy
+        ci1 = min(ci + 1, ch - 1)
+        fr = np.float32(i - ci * sy) * invy
+        zm = ztex[4, r]
+        for k in range(nc):
+            m0, m1 = mv[k, ci], mv[k, ci1]
+            if sx == 1 and sy == 1:
+                row = m0
+            elif sx == 1:
+                for j in range(cw):
+                    row[j] = m0[j] + (m1[j] - m0[j]) * fr
+            elif sx == 2:
+                for j in range(cw):
+                    coarse[j] = m0[j] + (m1[j] - m0[j]) * fr
+                for j in range(cw - 1):
+                    row[2 * j] = coarse[j]
+                    row[2 * j + 1] = (coarse[j] + coarse[j + 1]) * half
+                row[2 * cw - 2] = coarse[cw - 1]
+                row[2 * cw - 1] = coarse[cw - 1]
+            else:
+                for j in range(cw):
+                    coarse[j] = m0[j] + (m1[j] - m0[j]) * fr
+                for j in range(cw * sx):
+                    cj = j // sx
+                    f = np.float32(j - cj * sx) * invx
+                    row[j] = coarse[cj] + (coarse[min(cj + 1, cw - 1)] - coarse[cj]) * f
+            zk, bk = ztex[k, r], buf[k, i]
+            if x0 + ww <= wc:  # the common case: no clamped columns, contiguous reads
+                zk, zmr = zk[x0 : x0 + ww], zm[x0 : x0 + ww]
+                for j in range(ww):
+                    bk[j] = zk[j] + row[j] * zmr[j]
+            else:
+                for j in range(ww):
+                    c = cols[j]
+                    bk[j] = zk[c] + row[j] * zm[c]
+        if surface:
+            z3, b3 = ztex[3, r], buf[3, i]
+            for j in range(ww):
+                b3[j] = z3[cols[j]]
+
+
+@_jit
+def over_shifted(
+    out: np.ndarray, r0: int, c0: int, z: np.ndarray, y: int, xs: np.ndarray, fy: float, fxs: np.ndarray,
+    hh: int, ww: int, backdrop: bool,
+) -> None:  # fmt: skip
+    # out[:, r0 + i, c0 + j] <- z sampled at (y + i + fy, xs[i] + j + fxs[i]) "over" it (z premultiplied
+    # RGBA), or just its colour for the opaque backdrop; per-row columns carry the sway of swaying layers.
+    # Loops run along contiguous rows, one channel at a time, in float32: they vectorise.
+    one = np.float32(1.0)
+    wy = np.float32(fy)
+    alpha = np.empty(ww, np.float32)
+    for i in range(hh):
+        x = xs[i]
+        wx = np.float32(fxs[i])
+        w00, w01 = (one - wy) * (one - wx), (one - wy) * wx
+        w10, w11 = wy * (one - wx), wy * wx
+        yy = y + i
+        if not backdrop:
+            a, b = z[3, yy, x : x + ww + 1], z[3, yy + 1, x : x + ww + 1]
+            for j in range(ww):
+                alpha[j] = one - (w00 * a[j] + w01 * a[j + 1] + w10 * b[j] + w11 * b[j + 1])
+        for k in range(3):
+            a, b = z[k, yy, x : x + ww + 1], z[k, yy + 1, x : x + ww + 1]
+            o = out[k, r0 + i, c0 : c0 + ww]
+            if backdrop:
+                for j in range(ww):
+                    o[j] = w00 * a[j] + w01 * a[j + 1] + w10 * b[j] + w11 * b[j + 1]
+            else:
+                for j in range(ww):
+                    o[j] = o[j] * alpha[j] + (w00 * a[j] + w01 * a[j + 1] + w10 * b[j] + w11 * b[j + 1])
+
+
+@_jit
+def sparse_over(
+    out: np.ndarray, r0: int, c0: int, cols: np.ndarray, vals: np.ndarray, ptr: np.ndarray, y: int, x: int,
+    hh: int, ww: int,
+) -> None:  # fmt: skip
+    # a whole-pixel sheet (rain) stored as its covered pixels only, row by row: "over" out[:, r0.., c0..]
+    for i in range(hh):
+        yy = y + i
+        for n in range(ptr[yy], ptr[yy + 1]):
+            j = cols[n] - x
+            if 0 <= j < ww:
+                keep = np.float32(1.0) - vals[3, n]
+                for k in range(3):
+                    out[k, r0 + i, c0 + j] = out[k, r0 + i, c0 + j] * keep + vals[k, n]
+
+
+@_jit
+def to_rgb8(src: np.ndarray, dst: np.ndarray) -> None:
+    # (3, rows, w) float 0..255 -> (rows, w, 3) bytes, clamped and rounded half up
+    lo, hi, half = np.float32(0.0), np.float32(255.0), np.float32(0.5)
+    for i in range(src.shape[1]):
+        s0, s1, s2, d = src[0, i], src[1, i], src[2, i], dst[i]
+        for j in range(src.shape[2]):
+            d[j, 0] = np.uint8(min(max(s0[j], lo), hi) + half)
+            d[j, 1] = np.uint8(min(max(s1[j], lo), hi) + half)
+            d[j, 2] = np.uint8(min(max(s2[j], lo), hi) + half)
+
+
+def warm() -> None:
+    """Compile (or load from the on-disk cache) every kernel now: the first frame must not pay for it."""
+    f32 = np.float32
+    buf = np.zeros((4, 2, 2), f32)
+    ztex = np.zeros((5, 3, 3), f32)
+    flow = np.zeros((2, 2, 2), f32)
+    tex = np.zeros((3, 3, 4), f32)
+    fluid_canvas(buf, ztex, 0, 0, tex, flow, flow, 1.0, 1.0, 1.0, 3, 3, 0.5, True, 1, 1)
+    out = np.zeros((3, 2, 2), f32)
+    xs = np.zeros(2, np.int64)
+    over_shifted(out, 0, 0, np.zeros((4, 3, 3), f32), 0, xs, 0.5, np.zeros(2, f32), 2, 2, False)
+    to_rgb8(out, np.zeros((2, 2, 3), np.uint8))
+    ints = np.zeros(3, np.int64)
+    sparse_over(out, 0, 0, ints, np.zeros((4, 3), f32), np.zeros(3, np.int64), 0, 0, 2, 2)
