@@ -194,14 +194,15 @@ class Animator:
                              default=0.0) * self.zoom  # fmt: skip
             self.mx, self.my = math.ceil(reach_x + sway_reach) + 2, math.ceil(reach_y) + 2
             self._map(self._prezoom, self.prepared)
-            if self.fused:
-                for prep in self.prepared:
-                    if prep.ztex is not None:
-                        prep.ztex = prep.ztex.contiguous()
-                        prep.znp = prep.ztex.numpy()
-                    if prep.kind is not None:  # channels last: one 16-byte load per bilinear tap
-                        src = prep.soft_tex if prep.soft_tex is not None else prep.tex[:4]
-                        prep.hwc = src.permute(1, 2, 0).contiguous().numpy()
+        if self.fused:
+            for prep in self.prepared:
+                prep.tex = prep.tex.contiguous()
+                if prep.ztex is not None:
+                    prep.ztex = prep.ztex.contiguous()
+                    prep.znp = prep.ztex.numpy()
+                if prep.kind is not None:  # channels last: one 16-byte load per bilinear tap
+                    src = prep.soft_tex if prep.soft_tex is not None else prep.tex[:4]
+                    prep.hwc = src.permute(1, 2, 0).contiguous().numpy()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -496,10 +497,8 @@ class Animator:
         from cinealert.render import kernels
 
         hh, ww = r1 - r0, c1 - c0
-        if prep.ztex is None:  # the dolly's per-frame resampling grids: the torch ops
-            self._layer_band(
-                self.torch.from_numpy(out)[:, o0 : o0 + hh], prep, t, dx, dy, scale, r0, r1, c0, c1
-            )
+        if prep.ztex is None:  # the dolly: every layer resampled at its own scale each frame
+            self._scaled_fused(out, o0, prep, t, dx, dy, scale, r0, r1, c0, c1)
             return
         if prep.sparse is not None:  # a rain sheet's covered pixels, placed whole-pixel (see _sparse_over)
             _, cols, vals, ptr = prep.sparse
@@ -543,6 +542,42 @@ class Animator:
             kernels.over_shifted(out, o0, c0, z, zy, xs, fy, fxs, hh, ww, backdrop)
             return
         kernels.over_shifted(out, o0, c0, z, r0 + ky, xs, fy, fxs, hh, ww, backdrop)
+
+    def _scaled_fused(
+        self, out: npt.NDArray[np.float32], o0: int, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
+        r0: int, r1: int, c0: int, c1: int,
+    ) -> None:  # fmt: skip
+        """``_layer_band``'s resampling path (the dolly) with the fused kernels: the same separable grid."""
+        from cinealert.render import kernels
+
+        torch = self.torch
+        h, w = self.h, self.w
+        cx, cy = w / 2.0, h / 2.0
+        px = cx + (self.xs[c0:c1] - cx - dx) / scale
+        py = cy + (self.ys[r0:r1] - cy - dy) / scale
+        tex_w, tex_h = w, h
+        if prep.layer.wrap:
+            kx, ky = prep.scroll
+            drift = DRIFT_AT * h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
+            px = torch.remainder(px - (kx * w * t / self.n + drift), w) + 1.0  # +1: 1 px circular pad
+            py = torch.remainder(py - ky * h * t / self.n, h) + 1.0
+            tex_w, tex_h = w + 2, h + 2
+        gxs = (px * (2.0 / tex_w) - 1.0).numpy()
+        gys = (py * (2.0 / tex_h) - 1.0).numpy()
+        hh, ww = r1 - r0, c1 - c0
+        if prep.kind is not None and not prep.layer.wrap:
+            assert prep.flows is not None and prep.hwc is not None
+            kernels.fluid_scaled(
+                out, o0, c0, prep.tex.numpy(), prep.hwc, prep.flows[t, 0:2].numpy(),
+                prep.flows[self.n - t, 2:4].numpy(), gxs, gys, t / self.n, prep.kind in SURFACE_KINDS, hh, ww,
+            )  # fmt: skip
+            return
+        row_dx = np.zeros(hh, np.float32)
+        if prep.sway_profile is not None:
+            gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
+            gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+            row_dx = (-prep.sway_profile[py.floor().long().clamp(0, h - 1)] * (gust * 2.0 / w)).numpy()
+        kernels.over_scaled(out, o0, c0, prep.tex.numpy(), gxs, gys, row_dx, hh, ww)
 
     def _layer_band(
         self, out: Tensor, prep: _Prepared, t: int, dx: float, dy: float, scale: float,

@@ -199,6 +199,142 @@ def over_shifted(
 
 
 @_jit
+def _taps(u: np.float32, size: int) -> tuple[int, int, np.float32, np.float32, np.float32]:
+    # bilinear taps of pixel coordinate ``u`` with zero padding: (i0, i1, w0, w1, frac); weights of taps that
+    # fall outside the texture are 0 and their index is clamped so reading it is safe
+    f = np.floor(u)
+    i0 = int(f)
+    a = u - f
+    w0 = np.float32(1.0) - a if 0 <= i0 < size else np.float32(0.0)
+    w1 = a if 0 <= i0 + 1 < size else np.float32(0.0)
+    return min(max(i0, 0), size - 1), min(max(i0 + 1, 0), size - 1), w0, w1, a
+
+
+@_jit
+def over_scaled(
+    out: np.ndarray, r0: int, c0: int, tex: np.ndarray, gxs: np.ndarray, gys: np.ndarray, row_dx: np.ndarray,
+    hh: int, ww: int,
+) -> None:  # fmt: skip
+    # the dolly: out[:, r0 + i, c0 + j] <- tex (premultiplied RGBA, zero outside) sampled at grid point
+    # (gxs[j] + row_dx[i], gys[i]) "over" it; the row offset carries a layer's sway. Separable: each source
+    # row is resampled across once (kept while the next output row needs it too), then two rows are blended
+    # down, both as loops over contiguous rows.
+    one, half = np.float32(1.0), np.float32(0.5)
+    th, tw = tex.shape[1], tex.shape[2]
+    thf, twf = np.float32(th), np.float32(tw)
+    x0s = np.empty(ww, np.int64)
+    x1s = np.empty(ww, np.int64)
+    wx0 = np.empty(ww, np.float32)
+    wx1 = np.empty(ww, np.float32)
+    across = np.zeros((2, 4, ww), np.float32)  # two resampled source rows, slots by parity of the row index
+    held = np.full(2, -(2**62), np.int64)  # which source row each slot holds (and for which row offset)
+    held_dx = np.zeros(2, np.float32)
+    last_dx = np.float32(np.nan)
+    alpha = np.empty(ww, np.float32)
+    for i in range(hh):
+        if row_dx[i] != last_dx:  # the columns' taps, again only when the sway offset changes
+            last_dx = row_dx[i]
+            for j in range(ww):
+                a, b, w0, w1, _ = _taps((gxs[j] + last_dx + one) * twf * half - half, tw)
+                x0s[j], x1s[j], wx0[j], wx1[j] = a, b, w0, w1
+        y0, y1, wy0, wy1, _ = _taps((gys[i] + one) * thf * half - half, th)
+        for y in (y0, y1):
+            slot = y & 1
+            if held[slot] == y and held_dx[slot] == last_dx:
+                continue
+            held[slot], held_dx[slot] = y, last_dx
+            for k in range(4):
+                src, dst = tex[k, y], across[slot, k]
+                for j in range(ww):
+                    dst[j] = wx0[j] * src[x0s[j]] + wx1[j] * src[x1s[j]]
+        t0, t1 = across[y0 & 1], across[y1 & 1]
+        for j in range(ww):
+            alpha[j] = one - (wy0 * t0[3, j] + wy1 * t1[3, j])
+        for k in range(3):
+            o = out[k, r0 + i, c0 : c0 + ww]
+            a0, a1 = t0[k], t1[k]
+            for j in range(ww):
+                o[j] = o[j] * alpha[j] + (wy0 * a0[j] + wy1 * a1[j])
+
+
+@_jit
+def fluid_scaled(
+    out: np.ndarray, r0: int, c0: int, tex: np.ndarray, hwc: np.ndarray, back: np.ndarray, ahead: np.ndarray,
+    gxs: np.ndarray, gys: np.ndarray, wt: float, surface: bool, hh: int, ww: int,
+) -> None:  # fmt: skip
+    # the dolly over a fluid layer, per pixel: the layer at rest (tex = [colour, alpha, mask], zero outside),
+    # the moved colour from ``hwc`` at the two symmetric displaced points (border-clamped), blended by the
+    # mask, then "over" out. Surface fluids keep the silhouette, volumetric ones move their coverage too.
+    one, half = np.float32(1.0), np.float32(0.5)
+    wt32 = np.float32(wt)
+    th, tw = tex.shape[1], tex.shape[2]
+    sh, sw = hwc.shape[0], hwc.shape[1]
+    lh, lw = back.shape[1], back.shape[2]
+    thf, twf, shf, swf, lhf, lwf = (
+        np.float32(th), np.float32(tw), np.float32(sh), np.float32(sw), np.float32(lh), np.float32(lw)
+    )  # fmt: skip
+    rest = np.empty(5, np.float32)
+    for i in range(hh):
+        gy = gys[i]
+        y0, y1, wy0, wy1, _ = _taps((gy + one) * thf * half - half, th)
+        vy = _coord(gy, lhf)
+        fy0 = int(vy)
+        fy1 = min(fy0 + 1, lh - 1)
+        ay = vy - np.float32(fy0)
+        for j in range(ww):
+            gx = gxs[j]
+            x0, x1, wx0, wx1, _ = _taps((gx + one) * twf * half - half, tw)
+            w00, w01, w10, w11 = wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1
+            for k in range(5):
+                rest[k] = (
+                    w00 * tex[k, y0, x0] + w01 * tex[k, y0, x1] + w10 * tex[k, y1, x0] + w11 * tex[k, y1, x1]
+                )
+            m = rest[4]
+            if m != 0.0:
+                vx = _coord(gx, lwf)
+                p = int(vx)
+                q = min(p + 1, lw - 1)
+                ax = vx - np.float32(p)
+                dbx = (back[0, fy0, p] + (back[0, fy0, q] - back[0, fy0, p]) * ax) * (one - ay) + (
+                    back[0, fy1, p] + (back[0, fy1, q] - back[0, fy1, p]) * ax
+                ) * ay
+                dby = (back[1, fy0, p] + (back[1, fy0, q] - back[1, fy0, p]) * ax) * (one - ay) + (
+                    back[1, fy1, p] + (back[1, fy1, q] - back[1, fy1, p]) * ax
+                ) * ay
+                dax = (ahead[0, fy0, p] + (ahead[0, fy0, q] - ahead[0, fy0, p]) * ax) * (one - ay) + (
+                    ahead[0, fy1, p] + (ahead[0, fy1, q] - ahead[0, fy1, p]) * ax
+                ) * ay
+                day = (ahead[1, fy0, p] + (ahead[1, fy0, q] - ahead[1, fy0, p]) * ax) * (one - ay) + (
+                    ahead[1, fy1, p] + (ahead[1, fy1, q] - ahead[1, fy1, p]) * ax
+                ) * ay
+                ua, va = _coord(gx + dbx, swf), _coord(gy + dby, shf)
+                ub, vb = _coord(gx + dax, swf), _coord(gy + day, shf)
+                ia, ja, ib, jb = int(va), int(ua), int(vb), int(ub)
+                sa, ta = va - np.float32(ia), ua - np.float32(ja)
+                sb, tb = vb - np.float32(ib), ub - np.float32(jb)
+                ia1, ja1 = min(ia + 1, sh - 1), min(ja + 1, sw - 1)
+                ib1, jb1 = min(ib + 1, sh - 1), min(jb + 1, sw - 1)
+                ka, kb = one - wt32, wt32
+                a00, a01 = (one - sa) * (one - ta) * ka, (one - sa) * ta * ka
+                a10, a11 = sa * (one - ta) * ka, sa * ta * ka
+                b00, b01 = (one - sb) * (one - tb) * kb, (one - sb) * tb * kb
+                b10, b11 = sb * (one - tb) * kb, sb * tb * kb
+                for k in range(3 if surface else 4):
+                    moved = (
+                        a00 * hwc[ia, ja, k] + a01 * hwc[ia, ja1, k] + a10 * hwc[ia1, ja, k] + a11 * hwc[ia1, ja1, k]
+                        + b00 * hwc[ib, jb, k] + b01 * hwc[ib, jb1, k] + b10 * hwc[ib1, jb, k] + b11 * hwc[ib1, jb1, k]
+                    )  # fmt: skip
+                    rest[k] += (moved - rest[k]) * m
+            alpha = rest[3]
+            if alpha == 0.0:
+                continue
+            keep = one - alpha
+            for k in range(3):
+                v = rest[k] * alpha if surface else rest[k]
+                out[k, r0 + i, c0 + j] = out[k, r0 + i, c0 + j] * keep + v
+
+
+@_jit
 def sparse_over(
     out: np.ndarray, r0: int, c0: int, cols: np.ndarray, vals: np.ndarray, ptr: np.ndarray, y: int, x: int,
     hh: int, ww: int,
@@ -238,5 +374,8 @@ def warm() -> None:
     xs = np.zeros(2, np.int64)
     over_shifted(out, 0, 0, np.zeros((4, 3, 3), f32), 0, xs, 0.5, np.zeros(2, f32), 2, 2, False)
     to_rgb8(out, np.zeros((2, 2, 3), np.uint8))
+    line = np.zeros(2, f32)
+    over_scaled(out, 0, 0, np.zeros((4, 3, 3), f32), line, line, line, 2, 2)
+    fluid_scaled(out, 0, 0, np.zeros((5, 3, 3), f32), tex, flow, flow, line, line, 0.5, True, 2, 2)
     ints = np.zeros(3, np.int64)
     sparse_over(out, 0, 0, ints, np.zeros((4, 3), f32), np.zeros(3, np.int64), 0, 0, 2, 2)
