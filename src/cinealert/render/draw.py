@@ -71,10 +71,11 @@ class Shapes:
 
     def mask(self, blur: float = 0.0) -> F32:
         """Coverage in ``[0, 1]``; ``blur`` (frame-height units) softens edges for glows and smoke."""
-        img = self.image
+        small = self.image.reduce(
+            SS
+        )  # blurred after the anti-aliasing reduce: a quarter of the pixels to blur
         if blur > 0:
-            img = img.filter(ImageFilter.GaussianBlur(blur * self.height * SS))
-        small = img.reduce(SS)
+            small = small.filter(ImageFilter.GaussianBlur(blur * self.height))
         return np.asarray(small, dtype=np.float32) / 255.0
 
 

@@ -117,7 +117,6 @@ def fluid_canvas(
     # blend: still part + moved colour x weight (moved filled in bilinearly between sampled points:
     # down the coarse column first, then across, both as plain loops over contiguous rows)
     invy, invx = one / np.float32(sy), one / np.float32(sx)
-    half = np.float32(0.5)
     cols = np.empty(ww, np.int64)
     for j in range(ww):
         cols[j] = min(x0 + j, wc - 1)
@@ -136,21 +135,29 @@ def fluid_canvas(
             elif sx == 1:
                 for j in range(cw):
                     row[j] = m0[j] + (m1[j] - m0[j]) * fr
-            elif sx == 2:
-                for j in range(cw):
-                    coarse[j] = m0[j] + (m1[j] - m0[j]) * fr
-                for j in range(cw - 1):
-                    row[2 * j] = coarse[j]
-                    row[2 * j + 1] = (coarse[j] + coarse[j + 1]) * half
-                row[2 * cw - 2] = coarse[cw - 1]
-                row[2 * cw - 1] = coarse[cw - 1]
             else:
                 for j in range(cw):
                     coarse[j] = m0[j] + (m1[j] - m0[j]) * fr
-                for j in range(cw * sx):
-                    cj = j // sx
-                    f = np.float32(j - cj * sx) * invx
-                    row[j] = coarse[cj] + (coarse[min(cj + 1, cw - 1)] - coarse[cj]) * f
+                # across: sx points per coarse step (the last one repeats); the usual steps unrolled
+                if sx == 2:
+                    for j in range(cw - 1):
+                        base, d = coarse[j], (coarse[j + 1] - coarse[j]) * invx
+                        row[2 * j] = base
+                        row[2 * j + 1] = base + d
+                elif sx == 4:
+                    for j in range(cw - 1):
+                        base, d = coarse[j], (coarse[j + 1] - coarse[j]) * invx
+                        row[4 * j] = base
+                        row[4 * j + 1] = base + d
+                        row[4 * j + 2] = base + d * np.float32(2.0)
+                        row[4 * j + 3] = base + d * np.float32(3.0)
+                else:
+                    for j in range(cw - 1):
+                        base, d = coarse[j], (coarse[j + 1] - coarse[j]) * invx
+                        for u in range(sx):
+                            row[j * sx + u] = base + d * np.float32(u)
+                for u in range(sx):
+                    row[(cw - 1) * sx + u] = coarse[cw - 1]
             zk, bk = ztex[k, r], buf[k, i]
             if x0 + ww <= wc:  # the common case: no clamped columns, contiguous reads
                 zk, zmr = zk[x0 : x0 + ww], zm[x0 : x0 + ww]
