@@ -440,17 +440,7 @@ class Animator:
                 out = torch.empty((3, s1 - s0, w), device=self.device)
             else:
                 out = torch.zeros((3, s1 - s0, w), device=self.device)
-            for prep, dx, dy, scale, r0, r1, c0, c1 in windows[first:]:
-                b0, b1 = max(r0, s0), min(r1, s1)
-                if b1 <= b0:
-                    continue
-                if prep.row_c0 is not None and prep.row_c1 is not None:  # only the columns it covers here
-                    ky, kx = math.floor(self.my - dy), math.floor(self.mx - dx)
-                    e0 = int(prep.row_c0[b0 + ky : b1 + ky + 1].min()) - kx - 1
-                    e1 = int(prep.row_c1[b0 + ky : b1 + ky + 1].max()) - kx + 1
-                    c0, c1 = max(c0, e0), min(c1, e1)
-                    if c1 <= c0:
-                        continue
+            for prep, dx, dy, scale, b0, b1, c0, c1 in self._in_band(windows[first:], s0, s1):
                 self._layer_band(out[:, b0 - s0 : b1 - s0], prep, t, dx, dy, scale, b0, b1, c0, c1)
             out.clamp_(0.0, 255.0)
             if self.device.type == "cpu":
@@ -461,6 +451,23 @@ class Animator:
                     np.add(planes[c], np.float32(0.5), out=rows[..., c], casting="unsafe")
             else:
                 dst[s0:s1].copy_(out.add_(0.5).to(torch.uint8).permute(1, 2, 0))
+
+    def _in_band(
+        self, windows: list[tuple[_Prepared, float, float, float, int, int, int, int]], s0: int, s1: int
+    ) -> Iterator[tuple[_Prepared, float, float, float, int, int, int, int]]:
+        """Each layer's window cut to screen rows ``s0:s1`` and to the columns it covers there; empty ones skipped."""
+        for prep, dx, dy, scale, r0, r1, c0, c1 in windows:
+            b0, b1 = max(r0, s0), min(r1, s1)
+            if b1 <= b0:
+                continue
+            if prep.row_c0 is not None and prep.row_c1 is not None:  # only the columns it covers here
+                ky, kx = math.floor(self.my - dy), math.floor(self.mx - dx)
+                e0 = int(prep.row_c0[b0 + ky : b1 + ky + 1].min()) - kx - 1
+                e1 = int(prep.row_c1[b0 + ky : b1 + ky + 1].max()) - kx + 1
+                c0, c1 = max(c0, e0), min(c1, e1)
+                if c1 <= c0:
+                    continue
+            yield prep, dx, dy, scale, b0, b1, c0, c1
 
     def _band_fused(
         self,
@@ -479,17 +486,7 @@ class Animator:
             if backdrop
             else np.zeros((3, s1 - s0, self.w), np.float32)
         )
-        for prep, dx, dy, scale, r0, r1, c0, c1 in windows:
-            b0, b1 = max(r0, s0), min(r1, s1)
-            if b1 <= b0:
-                continue
-            if prep.row_c0 is not None and prep.row_c1 is not None:  # only the columns it covers here
-                ky, kx = math.floor(self.my - dy), math.floor(self.mx - dx)
-                e0 = int(prep.row_c0[b0 + ky : b1 + ky + 1].min()) - kx - 1
-                e1 = int(prep.row_c1[b0 + ky : b1 + ky + 1].max()) - kx + 1
-                c0, c1 = max(c0, e0), min(c1, e1)
-                if c1 <= c0:
-                    continue
+        for prep, dx, dy, scale, b0, b1, c0, c1 in self._in_band(windows, s0, s1):
             self._layer_fused(out, b0 - s0, prep, t, dx, dy, scale, b0, b1, c0, c1)
         kernels.to_rgb8(out, dst[s0:s1].numpy())
 

@@ -30,6 +30,13 @@ def _coord(g: np.float32, size: np.float32) -> np.float32:
 
 
 @_jit
+def _bilerp(top: np.ndarray, low: np.ndarray, p: int, q: int, ax: np.float32, ay: np.float32) -> np.float32:
+    # bilinear between two rows of a small field: columns p, q at weight ax, rows at weight ay
+    a = top[p] + (top[q] - top[p]) * ax
+    return np.float32(a + (low[p] + (low[q] - low[p]) * ax - a) * ay)
+
+
+@_jit
 def fluid_canvas(
     buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
     ahead: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, wt: float, surface: bool,
@@ -81,10 +88,8 @@ def fluid_canvas(
             p, q = lx0[j], lx1[j]
             ax = lax[j]
             # the displacement field at this point (low resolution, bilinear): back and ahead
-            dbx = (b0x[p] + (b0x[q] - b0x[p]) * ax) * (one - ay) + (b1x[p] + (b1x[q] - b1x[p]) * ax) * ay
-            dby = (b0y[p] + (b0y[q] - b0y[p]) * ax) * (one - ay) + (b1y[p] + (b1y[q] - b1y[p]) * ax) * ay
-            dax = (a0x[p] + (a0x[q] - a0x[p]) * ax) * (one - ay) + (a1x[p] + (a1x[q] - a1x[p]) * ax) * ay
-            day = (a0y[p] + (a0y[q] - a0y[p]) * ax) * (one - ay) + (a1y[p] + (a1y[q] - a1y[p]) * ax) * ay
+            dbx, dby = _bilerp(b0x, b1x, p, q, ax, ay), _bilerp(b0y, b1y, p, q, ax, ay)
+            dax, day = _bilerp(a0x, a1x, p, q, ax, ay), _bilerp(a0y, a1y, p, q, ax, ay)
             gx = gxs[j]
             # the two symmetric samples, each bilinear in the texture with edge clamping
             ua, va = _coord(gx + dbx, twf), _coord(gy + dby, thf)
@@ -302,18 +307,14 @@ def fluid_scaled(
                 p = int(vx)
                 q = min(p + 1, lw - 1)
                 ax = vx - np.float32(p)
-                dbx = (back[0, fy0, p] + (back[0, fy0, q] - back[0, fy0, p]) * ax) * (one - ay) + (
-                    back[0, fy1, p] + (back[0, fy1, q] - back[0, fy1, p]) * ax
-                ) * ay
-                dby = (back[1, fy0, p] + (back[1, fy0, q] - back[1, fy0, p]) * ax) * (one - ay) + (
-                    back[1, fy1, p] + (back[1, fy1, q] - back[1, fy1, p]) * ax
-                ) * ay
-                dax = (ahead[0, fy0, p] + (ahead[0, fy0, q] - ahead[0, fy0, p]) * ax) * (one - ay) + (
-                    ahead[0, fy1, p] + (ahead[0, fy1, q] - ahead[0, fy1, p]) * ax
-                ) * ay
-                day = (ahead[1, fy0, p] + (ahead[1, fy0, q] - ahead[1, fy0, p]) * ax) * (one - ay) + (
-                    ahead[1, fy1, p] + (ahead[1, fy1, q] - ahead[1, fy1, p]) * ax
-                ) * ay
+                dbx, dby = (
+                    _bilerp(back[0, fy0], back[0, fy1], p, q, ax, ay),
+                    _bilerp(back[1, fy0], back[1, fy1], p, q, ax, ay),
+                )
+                dax, day = (
+                    _bilerp(ahead[0, fy0], ahead[0, fy1], p, q, ax, ay),
+                    _bilerp(ahead[1, fy0], ahead[1, fy1], p, q, ax, ay),
+                )
                 ua, va = _coord(gx + dbx, swf), _coord(gy + dby, shf)
                 ub, vb = _coord(gx + dax, swf), _coord(gy + day, shf)
                 ia, ja, ib, jb = int(va), int(ua), int(vb), int(ub)
