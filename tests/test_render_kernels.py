@@ -1,5 +1,6 @@
 """The fused CPU kernels against the torch path they replace on CPU: same frames to rounding, every type and
-camera; the 1080p shortcuts (water warped every 2nd column, soft fluids every 2nd px) keep motion confined;
+camera; the 1080p shortcuts (water warped every 2nd column, mud and fire every 2nd px, smoke every 4th) stay
+close to it and keep motion confined;
 without numba the torch path renders instead."""
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def test_fused_frames_match_the_torch_path(small, disaster: DisasterType, camera
     assert (d > 2).mean() < 0.005, f"{(d > 2).mean():.2%} of values differ by more than 2 levels"
 
 
-@pytest.mark.parametrize("disaster", [DisasterType.FLOOD, DisasterType.WILDFIRE], ids=lambda d: d.value)
+@pytest.mark.parametrize(
+    "disaster", [DisasterType.FLOOD, DisasterType.WILDFIRE, DisasterType.LANDSLIDE], ids=lambda d: d.value
+)
 def test_fused_1080p_shortcuts_stay_close_and_confined(disaster: DisasterType) -> None:
     scene = ProceduralBackend().build(disaster, 0, 1920, 1080, seed=0)
     circ = RenderParams("circular", 1.0, 30)
