@@ -1,7 +1,6 @@
 """The fused CPU kernels against the torch path they replace on CPU: same frames to rounding, every type and
 camera; the 1080p shortcuts (water warped every 2nd column, mud and fire every 2nd px, smoke every 4th) stay
-close to it and keep motion confined;
-without numba the torch path renders instead."""
+close to it and keep motion confined; without numba the torch path renders instead."""
 
 from __future__ import annotations
 
