@@ -517,11 +517,7 @@ class Animator:
         ky = math.floor(oy)
         fy = oy - ky
         if prep.sway_profile is not None and not prep.layer.wrap:
-            gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
-            gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
-            cy = self.h / 2.0
-            py = cy + (self.ys[r0:r1] - cy - dy) / self.zoom  # layer rows of the screen rows
-            row_x = ox - prep.sway_profile[py.floor().long().clamp(0, self.h - 1)] * (gust * self.zoom)
+            row_x = self._sway_rows(prep, t, dy, r0, r1 - r0, ox)
             whole = row_x.floor()
             xs = whole.long().numpy() + c0
             fxs = (row_x - whole).numpy()
@@ -544,13 +540,12 @@ class Animator:
             return
         kernels.over_shifted(out, o0, c0, z, r0 + ky, xs, fy, fxs, hh, ww, backdrop)
 
-    def _scaled_fused(
-        self, out: npt.NDArray[np.float32], o0: int, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
-        r0: int, r1: int, c0: int, c1: int,
-    ) -> None:  # fmt: skip
-        """``_layer_band``'s resampling path (the dolly) with the fused kernels: the same separable grid."""
-        from cinealert.render import kernels
-
+    def _scaled_grid(
+        self, prep: _Prepared, t: int, dx: float, dy: float, scale: float, r0: int, r1: int, c0: int, c1: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Where the screen window samples a layer under a scaling camera (the dolly), separable: grid x per
+        column, grid y per row (``[-1, 1]`` units of the texture, particle sheets wrapped onto their padded
+        one), and the layer-space row of each screen row (what a sway profile is indexed by)."""
         torch = self.torch
         h, w = self.h, self.w
         cx, cy = w / 2.0, h / 2.0
@@ -563,8 +558,17 @@ class Animator:
             px = torch.remainder(px - (kx * w * t / self.n + drift), w) + 1.0  # +1: 1 px circular pad
             py = torch.remainder(py - ky * h * t / self.n, h) + 1.0
             tex_w, tex_h = w + 2, h + 2
-        gxs = (px * (2.0 / tex_w) - 1.0).numpy()
-        gys = (py * (2.0 / tex_h) - 1.0).numpy()
+        return px * (2.0 / tex_w) - 1.0, py * (2.0 / tex_h) - 1.0, py
+
+    def _scaled_fused(
+        self, out: npt.NDArray[np.float32], o0: int, prep: _Prepared, t: int, dx: float, dy: float, scale: float,
+        r0: int, r1: int, c0: int, c1: int,
+    ) -> None:  # fmt: skip
+        """``_layer_band``'s resampling path (the dolly) with the fused kernels: the same separable grid."""
+        from cinealert.render import kernels
+
+        gx, gy, py = self._scaled_grid(prep, t, dx, dy, scale, r0, r1, c0, c1)
+        gxs, gys = gx.numpy(), gy.numpy()
         hh, ww = r1 - r0, c1 - c0
         if prep.kind is not None and not prep.layer.wrap:
             assert prep.flows is not None and prep.hwc is not None
@@ -575,9 +579,8 @@ class Animator:
             return
         row_dx = np.zeros(hh, np.float32)
         if prep.sway_profile is not None:
-            gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
-            gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
-            row_dx = (-prep.sway_profile[py.floor().long().clamp(0, h - 1)] * (gust * 2.0 / w)).numpy()
+            rows = prep.sway_profile[py.floor().long().clamp(0, self.h - 1)]
+            row_dx = (-rows * (self._gust(t) * 2.0 / self.w)).numpy()
         kernels.over_scaled(out, o0, c0, prep.tex.numpy(), gxs, gys, row_dx, hh, ww)
 
     def _layer_band(
@@ -587,7 +590,6 @@ class Animator:
         """Composite one layer over screen rows ``r0:r1``, cols ``c0:c1``; ``out`` holds exactly those rows."""
         torch = self.torch
         h, w = self.h, self.w
-        cx, cy = w / 2.0, h / 2.0
         view = out[:, :, c0:c1]
         if prep.ztex is not None:
             if prep.index == 0 and prep.kind is None and not prep.layer.wrap and prep.sway_profile is None:
@@ -603,24 +605,13 @@ class Animator:
                 return
             view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])
             return
-        # layer-space sample positions (px) for the screen window: separable, so kept 1-D until the grid
-        px = cx + (self.xs[c0:c1] - cx - dx) / scale
-        py = cy + (self.ys[r0:r1] - cy - dy) / scale
-        tex_w, tex_h = w, h
-        if prep.layer.wrap:
-            kx, ky = prep.scroll
-            drift = DRIFT_AT * h * math.sin(2 * math.pi * t / self.n + prep.drift_phase) if kx == 0 else 0.0
-            px = torch.remainder(px - (kx * w * t / self.n + drift), w) + 1.0  # +1: 1 px circular pad
-            py = torch.remainder(py - ky * h * t / self.n, h) + 1.0
-            tex_w, tex_h = w + 2, h + 2
+        gx, gy, py = self._scaled_grid(prep, t, dx, dy, scale, r0, r1, c0, c1)
         grid = torch.empty((r1 - r0, c1 - c0, 2), device=self.device)
-        grid[..., 0] = (px * (2.0 / tex_w) - 1.0)[None, :]
-        grid[..., 1] = (py * (2.0 / tex_h) - 1.0)[:, None]
+        grid[..., 0] = gx[None, :]
+        grid[..., 1] = gy[:, None]
         if prep.sway_profile is not None:
-            gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
-            gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
             rows = prep.sway_profile[py.floor().long().clamp(0, h - 1)]
-            grid[..., 0] -= (rows * (gust * 2.0 / w))[:, None]
+            grid[..., 0] -= (rows * (self._gust(t) * 2.0 / w))[:, None]
         fluid = prep.kind is not None
         layer = self._sample_fluid(prep, grid, t) if fluid else self._sample(prep.tex, grid)
         view.addcmul_(view, layer[3:4], value=-1.0).add_(layer[:3])  # over: out*(1-a) + premultiplied
@@ -675,6 +666,18 @@ class Animator:
         buf = self._fluid_canvas(prep, t, r0 + ky, r0 + ky + hh + 1, c0 + kx, c0 + kx + ww + 1)
         return self._shifted(buf, 0, 0, hh, ww, oy - ky, ox - kx)
 
+    def _gust(self, t: int) -> float:
+        """Wind strength at frame ``t``: SWAY_CYCLES gusts per loop, periodic in it."""
+        gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
+        return gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+
+    def _sway_rows(self, prep: _Prepared, t: int, dy: float, r0: int, hh: int, ox: float) -> Tensor:
+        """Canvas column of screen column 0 for each screen row ``r0:r0+hh`` of a swaying layer."""
+        assert prep.sway_profile is not None
+        cy = self.h / 2.0
+        py = cy + (self.ys[r0 : r0 + hh] - cy - dy) / self.zoom  # layer rows of the screen rows
+        return ox - prep.sway_profile[py.floor().long().clamp(0, self.h - 1)] * (self._gust(t) * self.zoom)
+
     def _swayed(
         self, prep: _Prepared, t: int, dy: float, r0: int, c0: int, hh: int, ww: int, oy: float, ox: float
     ) -> Tensor:
@@ -685,11 +688,7 @@ class Animator:
         torch = self.torch
         assert prep.ztex is not None and prep.sway_profile is not None
         z = prep.ztex
-        gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
-        gust = gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
-        cy = self.h / 2.0
-        py = cy + (self.ys[r0 : r0 + hh] - cy - dy) / self.zoom  # layer rows of the screen rows
-        row_x = ox - prep.sway_profile[py.floor().long().clamp(0, self.h - 1)] * (gust * self.zoom)
+        row_x = self._sway_rows(prep, t, dy, r0, hh, ox)
         whole = row_x.floor()
         frac = (row_x - whole)[None, :, None]
         kxs = whole.long().tolist()
