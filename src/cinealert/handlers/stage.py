@@ -30,6 +30,15 @@ class Published:
     duration_s: float = 0.0
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Which rung of the degradation ladder aired (``RUNGS``) and why each higher rung was left (one reason
+    #: per step down, operator-readable). A valid alert always airs something; only the last rung may fail.
+    rung: str = "full"
+    degraded: tuple[str, ...] = ()
+
+
+#: The degradation ladder, best first: full clip; no speech (tone + overlay + captions); no animation (a
+#: static scene frame); a plain text slate. Metrics and announcements use these names.
+RUNGS: tuple[str, ...] = ("full", "no_speech", "static", "slate")
 
 
 class Stage(Protocol):
