@@ -265,7 +265,7 @@ class DiskFullStage(SummaryStage):
         self.calls = 0
         self.failed_twice = threading.Event()
 
-    def publish(self, alert: Any, classification: Any, cancel: threading.Event) -> Any:
+    def publish(self, alert: Any, classification: Any, cancel: threading.Event, gate: Any = None) -> Any:
         from cinealert.broadcast.publish import PublishError
 
         self.calls += 1
@@ -273,7 +273,7 @@ class DiskFullStage(SummaryStage):
             if self.calls >= 2:
                 self.failed_twice.set()
             raise PublishError(errno.ENOSPC, f"cannot publish {self.output_dir}: No space left on device")
-        return super().publish(alert, classification, cancel)
+        return super().publish(alert, classification, cancel, gate)
 
 
 async def test_full_disk_waits_for_space_instead_of_dead_lettering(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from cinealert.handlers.stage import RUNGS
+
 # Renders take seconds; the summary stage milliseconds: buckets cover both.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 _E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
@@ -28,6 +30,14 @@ class Metrics:
         self.published = Counter(
             "cinealert_alerts_published", "Alerts whose output was published", ["disaster"], registry=r
         )
+        self.rungs = Counter(
+            "cinealert_alerts_rung",
+            "Published alerts by the rung of the degradation ladder that aired (full, no_speech, static, slate)",
+            ["rung"],
+            registry=r,
+        )
+        for rung in RUNGS:
+            self.rungs.labels(rung)  # every rung present from the start: a rate() alert sees the first one
         self.duplicates = Counter(
             "cinealert_alerts_duplicate", "Redelivered alerts whose output already existed (not re-rendered)",
             registry=r,

@@ -97,6 +97,26 @@ def _header(value: object) -> bytes:
     return " ".join(str(value).split()).encode("utf-8")[:1024]
 
 
+class PartitionOrder:
+    """``handlers.process.Ordering`` for one record: it may publish once every earlier in-flight record of its
+    partition has recorded its tombstones (a parse away), so a Cancel produced just before its Alert wins
+    whatever ``handlers.concurrency`` is, without making anyone wait for an earlier render."""
+
+    def __init__(self, unrecorded: set[asyncio.Event]) -> None:
+        self._unrecorded = unrecorded
+        self._earlier = tuple(unrecorded)
+        self._mine = asyncio.Event()
+        unrecorded.add(self._mine)
+
+    def recorded(self) -> None:
+        self._mine.set()
+        self._unrecorded.discard(self._mine)
+
+    async def earlier_recorded(self) -> None:
+        for event in self._earlier:
+            await event.wait()
+
+
 class Daemon:
     def __init__(
         self,
@@ -130,6 +150,8 @@ class Daemon:
         self.offsets = PartitionOffsets()
         self.cancel = threading.Event()  # read by render threads between frames
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
+        #: Per partition, the in-flight messages that have not yet recorded their tombstones (``PartitionOrder``).
+        self._unrecorded: dict[TopicPartition, set[asyncio.Event]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._broker_up: bool | None = None
@@ -266,8 +288,8 @@ class Daemon:
                     if token is None:  # partition revoked while we waited for a slot
                         slots.release()
                         continue
-                    prior = tuple(self._tasks.get(tp, ()))
-                    task = asyncio.create_task(self._one(record, token, fetched_at, prior, slots))
+                    order = PartitionOrder(self._unrecorded.setdefault(tp, set()))
+                    task = asyncio.create_task(self._one(record, token, fetched_at, order, slots))
                     self._tasks.setdefault(tp, set()).add(task)
                     task.add_done_callback(self._tasks[tp].discard)
 
@@ -276,7 +298,7 @@ class Daemon:
         record: ConsumerRecord[bytes, bytes],
         token: Token,
         fetched_at: float,
-        prior: tuple[asyncio.Task[None], ...],
+        order: PartitionOrder,
         slots: asyncio.Semaphore,
     ) -> None:
         _record.set(record)
@@ -284,14 +306,17 @@ class Daemon:
         self.metrics.consumed.inc()
         self.metrics.in_flight.inc()
 
-        async def wait_prior() -> None:
-            if prior:
-                await asyncio.wait(prior)
-
         t0 = time.perf_counter()
         try:
             outcome = await self.processor.handle(
-                record.value or b"", received_at=fetched_at, cancel=self.cancel, before_references=wait_prior
+                record.value or b"", received_at=fetched_at, cancel=self.cancel, order=order
+            )
+            log.info(
+                "message_done",
+                status=outcome.status,
+                reason=outcome.reason or None,
+                rung=outcome.rung if outcome.status == "published" else None,
+                announced=outcome.announced,
             )
             self._count(outcome, fetched_at)
         except StageCancelled as exc:
@@ -308,6 +333,7 @@ class Daemon:
             self.metrics.rejected.labels("internal").inc()
             outcome = None
         finally:
+            order.recorded()  # however it ended, later messages must not wait for it
             self.metrics.stage_latency.labels("total").observe(time.perf_counter() - t0)
             self.metrics.in_flight.dec()
             slots.release()
@@ -324,6 +350,7 @@ class Daemon:
             m.stage_latency.labels(name).observe(seconds)
         if outcome.status == "published":
             m.published.labels(outcome.disaster or "other").inc()
+            m.rungs.labels(outcome.rung).inc()
             m.observe_extra(outcome.extra)
             m.e2e_latency.labels("received").observe(max(0.0, time.time() - fetched_at))
             if outcome.sent is not None:

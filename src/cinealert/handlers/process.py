@@ -5,8 +5,17 @@ then per msgType:
 
 * Alert  -> ``stage.existing(key)`` or ``stage.publish``; announce ``published`` unless already announced.
 * Update -> the same for the new alert, then ``stage.supersede`` each referenced output; announce ``superseded``.
-* Cancel -> ``stage.withdraw`` each referenced output; announce ``withdrawn`` (no new clip). A Cancel whose target
-  is not published (yet) leaves a tombstone so that the target, if it arrives later, is not published.
+* Cancel -> ``stage.withdraw`` each referenced output; announce ``withdrawn`` (no new clip).
+
+Ordering (``handlers.references``): the outcome of a set of Alerts, Updates and Cancels does not depend on the
+order they arrive in, on ``handlers.concurrency``, or on how many daemons share the state directory. A Cancel or
+Update first writes a tombstone per referenced key, before anything else; an alert checks its tombstone under
+the key's guard at the moment it would go live (the stage's publish gate) and keeps the guard until
+``published`` is announced; withdrawing and superseding take the same guard. So a cancelled alert is never
+announced as published, a late original of an Update is never published (its supersession is announced), and
+``withdrawn`` never precedes ``published``. Within a partition, a message waits for every earlier message to
+have recorded its tombstones (``Ordering``; a parse, milliseconds) before it publishes, so Cancel-then-Alert
+skips the render altogether. Only references from the same sender and never to the message itself count.
 
 Idempotence: the daemon commits an offset only after ``handle`` returns, so a crash replays messages. A replay
 finds the output through ``stage.existing`` (no second render) and its announcement state in two durable markers
@@ -48,8 +57,9 @@ import structlog
 from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
-from cinealert.handlers.policy import decide, render_decision
-from cinealert.handlers.stage import Published, Stage, StageCancelled
+from cinealert.handlers.policy import Decision, decide, render_decision
+from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, key_doc, usable
+from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -75,6 +85,28 @@ class Announcer(Protocol):
         ...
 
 
+class Ordering(Protocol):
+    """How a message waits for the earlier messages of its partition (the daemon implements it per record)."""
+
+    def recorded(self) -> None:
+        """This message's tombstones (if any) are durable, or it has none: later messages may go ahead."""
+        ...
+
+    async def earlier_recorded(self) -> None:
+        """Return once every earlier message of the partition has called ``recorded``."""
+        ...
+
+
+class _Unordered:
+    """No partition to wait for (``cinealert render``, tests driving ``handle`` directly)."""
+
+    def recorded(self) -> None:
+        return None
+
+    async def earlier_recorded(self) -> None:
+        return None
+
+
 DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
 ParseFn = Callable[[bytes], Alert]
 ClassifyFn = Callable[[Alert], Classification]
@@ -98,6 +130,8 @@ class Outcome:
     withdrawn: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    rung: str = "full"
+    degraded: tuple[str, ...] = ()
 
 
 def reject_label(exc: Exception) -> str:
@@ -127,10 +161,6 @@ def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
 def announced_marker(directory: Path, event: str, by: AlertKey, phase: str = "ANNOUNCED") -> Path:
     digest = hashlib.sha256(str(by).encode("utf-8")).hexdigest()[:16]
     return directory / f"{phase}.{event}.{digest}.json"
-
-
-def _key_doc(key: AlertKey) -> dict[str, str]:
-    return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
 
 
 def _default_parse(cap: CapSettings) -> ParseFn:
@@ -168,7 +198,9 @@ class Processor:
         self.dead_letter = dead_letter
         self.parse = parse or _default_parse(cap or CapSettings())
         self.classify = classify or _default_classify()
-        self.tombstones = handlers.dedup_state_dir / "cancelled"
+        self.ledger = ReferenceLedger(handlers.dedup_state_dir)
+        #: Announcement markers of alerts that never got an output directory (superseded before publishing).
+        self.unpublished_dir = handlers.dedup_state_dir / "unpublished"
         self._locks: dict[AlertKey, asyncio.Lock] = {}
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -178,10 +210,44 @@ class Processor:
         *,
         received_at: float,
         cancel: threading.Event,
-        before_references: Callable[[], Awaitable[None]] | None = None,
+        order: Ordering | None = None,
     ) -> Outcome:
         """Process one message; returns once every effect is durable. Raises ``StageCancelled`` only."""
+        order = order or _Unordered()
         t0 = time.perf_counter()
+        try:
+            intake = await self._intake(data)
+        finally:
+            order.recorded()  # tombstones are down (or there are none): later messages may publish
+        if isinstance(intake, Outcome):
+            return intake
+        alert, decision, refs = intake
+        parse_s = time.perf_counter() - t0
+        if decision.action == "skip":
+            if alert.msg_type == "Update" and refs:
+                # An expired (or info-less) Update still says its originals are replaced: they must not air.
+                outcome = await self._retry_disk_full(cancel, lambda: self._supersede(alert, refs, cancel))
+                outcome.status, outcome.reason = "skipped", decision.reason
+                return outcome
+            return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
+        await order.earlier_recorded()
+        try:
+            async with self._lock(alert.key):
+                if decision.action == "cancel":
+                    outcome = await self._retry_disk_full(cancel, lambda: self._cancel(alert, refs))
+                else:
+                    outcome = await self._retry_disk_full(
+                        cancel, lambda: self._publish(alert, refs, received_at, cancel)
+                    )
+        except StageFailedError as exc:
+            log.error("alert_failed", error=str(exc))
+            await self.dead_letter(data, "stage_error", str(exc), "render")
+            return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
+        outcome.timings_s["parse"] = parse_s
+        return outcome
+
+    async def _intake(self, data: bytes) -> Outcome | tuple[Alert, Decision, list[AlertKey]]:
+        """Parse, decide and write this message's tombstones: everything later messages must wait for."""
         try:
             alert = await asyncio.to_thread(self.parse, data)
         except Exception as exc:
@@ -192,110 +258,177 @@ class Processor:
             log.warning("alert_rejected", reason=reason, label=label)
             await self.dead_letter(data, label, reason, "parse")
             return Outcome("rejected", label)
-        parse_s = time.perf_counter() - t0
         structlog.contextvars.bind_contextvars(alert=str(alert.key), msg_type=alert.msg_type)
         log.info("alert_received", status=alert.status)
         decision = decide(alert, self.settings, datetime.now(UTC))
-        if decision.action == "skip":
+        if decision.action == "skip" and not (
+            alert.msg_type == "Update" and decision.reason in ("expired", "no_info")
+        ):
             log.info("alert_skipped", reason=decision.reason, status=alert.status)
             return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
-        if decision.action in ("update", "cancel") and before_references is not None:
-            await before_references()  # earlier messages of the partition first: an Update follows its Alert
+        refs: list[AlertKey] = []
+        if alert.msg_type in ("Update", "Cancel"):
+            refs, ignored = usable(alert)
+            for ref, why in ignored:
+                log.warning("reference_ignored", reference=str(ref), reason=why)
+            kind: Literal["cancel", "update"] = "cancel" if alert.msg_type == "Cancel" else "update"
+            for ref in refs:
+                await self._durable(self.ledger.record, kind, ref, alert.key)
+            if decision.action == "cancel" and not refs:
+                log.info("alert_skipped", reason="no_usable_reference")
+                return Outcome("skipped", "no_usable_reference", key=alert.key, sent=alert.sent)
+        if decision.action == "skip":
+            log.info("alert_skipped", reason=decision.reason, status=alert.status)
+        return alert, decision, refs
+
+    async def _durable(self, func: Callable[..., T], *args: Any) -> T:
+        """A state write that must happen: waits out a full disk instead of failing the message."""
         delay = max(self.settings.retry_backoff_s, 0.1)
         while True:
             try:
-                async with self._lock(alert.key):
-                    if decision.action == "cancel":
-                        outcome = await self._cancel(alert, received_at)
-                    else:
-                        outcome = await self._publish(alert, received_at, cancel)
-                break
-            except StageFailedError as exc:
-                log.error("alert_failed", error=str(exc))
-                await self.dead_letter(data, "stage_error", str(exc), "render")
-                return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
-            except StageCancelled:
+                return await asyncio.to_thread(func, *args)
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                log.error("state_disk_full", error=str(exc), retry_in_s=round(delay, 3))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DISK_FULL_RETRY_MAX_S)
+
+    async def _retry_disk_full(self, cancel: threading.Event, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step``; on a full disk start it over once there is room (every step is idempotent)."""
+        delay = max(self.settings.retry_backoff_s, 0.1)
+        while True:
+            try:
+                return await step()
+            except (StageFailedError, StageCancelled):
                 raise
             except Exception as exc:
                 if not disk_full(exc):
                     raise
-                # Every step is idempotent (``existing``, announcement markers): start over once there is room.
                 log.error("output_disk_full", error=str(exc), retry_in_s=round(delay, 3))
                 await _pause(delay, cancel, "waiting for disk space", exc)
                 delay = min(delay * 2, DISK_FULL_RETRY_MAX_S)
-        outcome.timings_s["parse"] = parse_s
-        return outcome
 
     # -- msgType handlers ----------------------------------------------------------------------------------
-    async def _publish(self, alert: Alert, received_at: float, cancel: threading.Event) -> Outcome:
+    async def _publish(
+        self, alert: Alert, refs: list[AlertKey], received_at: float, cancel: threading.Event
+    ) -> Outcome:
         key = alert.key
-        if await asyncio.to_thread(self._tombstone(key).is_file):
-            log.info("alert_skipped", reason="cancelled_before_publish")
-            return Outcome("skipped", "cancelled_before_publish", key=key, sent=alert.sent)
+        tombstone = await asyncio.to_thread(self.ledger.lookup, key)
+        if tombstone is not None:
+            return await self._suppressed(alert, tombstone)
         classification = await asyncio.to_thread(self.classify, alert)
         skip = render_decision(classification, self.settings)
         if skip is not None:
             log.info("alert_skipped", reason=skip.reason)
             return Outcome("skipped", skip.reason, key=key, sent=alert.sent)
         outcome = Outcome("published", key=key, disaster=classification.disaster.value, sent=alert.sent)
+        extra_timings: dict[str, float] = {}
         published = await asyncio.to_thread(self.stage.existing, key)
-        if published is not None:
-            outcome.status = "duplicate"
-            log.info("alert_already_published", directory=str(published.directory))
-        else:
-            t0 = time.perf_counter()
-            published = await self._attempts(
-                "publish", cancel, self.stage.publish, alert, classification, cancel
-            )
-            outcome.timings_s["render"] = time.perf_counter() - t0
-            outcome.extra = published.extra
-            log.info("alert_published", disaster=published.disaster, directory=str(published.directory))
-        extra_timings = {"received_to_published": (time.time() - received_at) * 1000}
-        if await self._announce_once(
-            "published", published.directory, key, key, alert, published, classification, extra_timings
-        ):
-            outcome.announced.append("published")
-        if alert.msg_type == "Update":
-            for ref in alert.references:
-                marker = await self._attempts("supersede", cancel, self.stage.supersede, ref.key, key)
+        held: list[KeyGuard] = []
+        try:
+            if published is not None:
+                outcome.status = "duplicate"
+                log.info("alert_already_published", directory=str(published.directory))
+                held.append(await asyncio.to_thread(self.ledger.acquire, key, cancel))
+                tombstone = await asyncio.to_thread(self.ledger.lookup, key)
+                if tombstone is not None:  # a replay of an output that a Cancel/Update has since acted on
+                    return await self._suppressed(alert, tombstone)
+            else:
+
+                def gate() -> None:
+                    while held:  # a retried attempt: the guard of the failed one is still ours
+                        held.pop().release()
+                    guard = self.ledger.acquire(key, cancel)
+                    found = self.ledger.lookup(key)
+                    if found is not None:
+                        guard.release()
+                        raise Tombstoned(found)
+                    held.append(guard)
+
+                t0 = time.perf_counter()
+                try:
+                    published = await self._attempts(
+                        "publish", cancel, self.stage.publish, alert, classification, cancel, gate
+                    )
+                except Tombstoned as exc:
+                    return await self._suppressed(alert, exc.tombstone)
+                outcome.timings_s["render"] = time.perf_counter() - t0
+                outcome.extra = published.extra
+                outcome.rung, outcome.degraded = published.rung, tuple(published.degraded)
+                extra_timings["received_to_published"] = (time.time() - received_at) * 1000
+                log.info(
+                    "alert_published",
+                    disaster=published.disaster,
+                    directory=str(published.directory),
+                    rung=published.rung,
+                )
+            # Still under the guard: a Cancel arriving now withdraws after this announcement, never before.
+            if await self._announce_once(
+                "published", published.directory, key, key, alert, published, classification, extra_timings
+            ):
+                outcome.announced.append("published")
+        finally:
+            while held:
+                held.pop().release()
+        if alert.msg_type == "Update" and refs:
+            done = await self._supersede(alert, refs, cancel)
+            outcome.superseded, outcome.announced = done.superseded, outcome.announced + done.announced
+        return outcome
+
+    async def _supersede(self, alert: Alert, refs: list[AlertKey], cancel: threading.Event) -> Outcome:
+        """Mark each live referenced output superseded (tombstones already keep the others off air)."""
+        outcome = Outcome("published", key=alert.key, sent=alert.sent)
+        for ref in refs:
+            async with self.ledger.guard(ref):
+                marker = await self._attempts("supersede", cancel, self.stage.supersede, ref, alert.key)
                 if marker is None:
-                    log.info("supersede_unknown_reference", reference=str(ref.key))
+                    log.info("supersede_unknown_reference", reference=str(ref))
                     continue
                 outcome.superseded += 1
                 if await self._announce_once(
-                    "superseded", marker.parent, ref.key, key, alert, None, None, {}
+                    "superseded", marker.parent, ref, alert.key, alert, None, None, {}
                 ):
                     outcome.announced.append("superseded")
         return outcome
 
-    async def _cancel(self, alert: Alert, received_at: float) -> Outcome:
+    async def _cancel(self, alert: Alert, refs: list[AlertKey]) -> Outcome:
         outcome = Outcome("withdrawn", key=alert.key, sent=alert.sent)
         never_cancel = threading.Event()  # withdrawing is a marker write: always finish it
-        for ref in alert.references:
-            marker = await self._attempts("withdraw", never_cancel, self.stage.withdraw, ref.key, alert.key)
-            if marker is None:
-                # Not published (yet): remember, so a late or replayed original is not published after its Cancel.
-                doc = {
-                    "key": _key_doc(ref.key),
-                    "by": _key_doc(alert.key),
-                    "at": datetime.now(UTC).isoformat(),
-                }
-                await asyncio.to_thread(atomic_write, self._tombstone(ref.key), json.dumps(doc).encode())
-                log.info("withdraw_unknown_reference", reference=str(ref.key))
-                continue
-            outcome.withdrawn += 1
-            if await self._announce_once(
-                "withdrawn", marker.parent, ref.key, alert.key, alert, None, None, {}
-            ):
-                outcome.announced.append("withdrawn")
+        for ref in refs:
+            async with self.ledger.guard(ref):
+                marker = await self._attempts("withdraw", never_cancel, self.stage.withdraw, ref, alert.key)
+                if marker is None:
+                    # Not published (yet): the tombstone written on intake keeps a late or replayed original off air.
+                    log.info("withdraw_unknown_reference", reference=str(ref))
+                    continue
+                outcome.withdrawn += 1
+                if await self._announce_once(
+                    "withdrawn", marker.parent, ref, alert.key, alert, None, None, {}
+                ):
+                    outcome.announced.append("withdrawn")
         if not outcome.withdrawn:
             outcome.status, outcome.reason = "skipped", "unknown_reference"
         return outcome
 
-    # -- helpers -------------------------------------------------------------------------------------------
-    def _tombstone(self, key: AlertKey) -> Path:
-        return self.tombstones / f"{key.slug()}.json"
+    async def _suppressed(self, alert: Alert, tombstone: Tombstone) -> Outcome:
+        """The alert lost to a Cancel or Update that got there first: it does not air.
 
+        Superseded: the supersession is announced (consumers learn the original is replaced, from the state
+        directory since there is no output). Cancelled: nothing is announced; an output of an earlier run, if
+        any, is withdrawn by the Cancel itself under the same guard.
+        """
+        if tombstone.kind == "cancel":
+            log.info("alert_skipped", reason="cancelled_before_publish", by=str(tombstone.by))
+            return Outcome("skipped", "cancelled_before_publish", key=alert.key, sent=alert.sent)
+        log.info("alert_skipped", reason="superseded_before_publish", by=str(tombstone.by))
+        outcome = Outcome("skipped", "superseded_before_publish", key=alert.key, sent=alert.sent)
+        directory = self.unpublished_dir / alert.key.slug()
+        if await self._announce_once("superseded", directory, alert.key, tombstone.by, alert, None, None, {}):
+            outcome.announced.append("superseded")
+        return outcome
+
+    # -- helpers -------------------------------------------------------------------------------------------
     def _lock(self, key: AlertKey) -> _KeyLock:
         return _KeyLock(self._locks, key)
 
@@ -304,7 +437,7 @@ class Processor:
         for attempt in range(1, attempts + 1):
             try:
                 return await asyncio.to_thread(func, *args)
-            except StageCancelled:
+            except (StageCancelled, GateClosed):
                 raise
             except Exception as exc:
                 if disk_full(exc):
@@ -371,9 +504,9 @@ class Processor:
         doc: dict[str, Any] = {
             "event": event,
             "event_id": event_id(event, key, by),
-            "key": _key_doc(key),
+            "key": key_doc(key),
             "key_str": str(key),
-            "by": _key_doc(by),
+            "by": key_doc(by),
             "msg_type": alert.msg_type,
             "status": alert.status,
             "sent": alert.sent_text,
@@ -385,6 +518,9 @@ class Processor:
         if published is not None:
             doc["disaster"] = published.disaster
             doc["duration_s"] = published.duration_s
+            # which rung of the degradation ladder aired, and why not a higher one
+            doc["rung"] = published.rung
+            doc["degraded"] = list(published.degraded)
             doc["timings_ms"] = {**published.timings_ms, **{k: round(v, 3) for k, v in timings.items()}}
         if classification is not None:
             doc["confidence"] = classification.confidence

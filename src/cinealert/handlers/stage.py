@@ -8,7 +8,7 @@ method has returned, which is what makes ingestion at-least-once; ``existing`` m
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,18 @@ from cinealert.cap.model import Alert, AlertKey, Classification
 
 class StageCancelled(Exception):  # noqa: N818 - the contract name other stages already use
     """The work was stopped between frames because the daemon is shutting down; nothing was published."""
+
+
+class GateClosed(Exception):  # noqa: N818 - a signal like StageCancelled, not an error
+    """The publish gate refused: a Cancel or Update got to this alert first, so it must not go live.
+
+    A stage lets it propagate untouched (never retried, never a reason to degrade), after removing what it wrote.
+    """
+
+
+#: Called by a stage immediately before its output goes live (before ``result.json``); raises ``GateClosed``
+#: to stop it. When it returns, the caller holds the key's guard until the output is announced.
+Gate = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +54,15 @@ RUNGS: tuple[str, ...] = ("full", "no_speech", "static", "slate")
 
 
 class Stage(Protocol):
-    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
-        """Render and durably publish ``alert``; raise ``StageCancelled`` if ``cancel`` is set mid-way."""
+    def publish(
+        self, alert: Alert, classification: Classification, cancel: threading.Event, gate: Gate | None = None
+    ) -> Published:
+        """Render and durably publish ``alert``; raise ``StageCancelled`` if ``cancel`` is set mid-way.
+
+        ``gate`` is called once, after everything else is durable and right before ``result.json`` is written
+        (the moment the output counts as published); ``GateClosed`` from it propagates with nothing left behind.
+        An output that already exists is returned without calling the gate (the caller checks it itself).
+        """
         ...
 
     def existing(self, key: AlertKey) -> Published | None:

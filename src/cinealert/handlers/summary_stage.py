@@ -17,16 +17,13 @@ from typing import Any
 
 from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey, Classification
-from cinealert.handlers.stage import Published, StageCancelled
+from cinealert.handlers.references import key_doc
+from cinealert.handlers.stage import Gate, Published, StageCancelled
 
 RESULT = "result.json"
 SUMMARY = "summary.json"
 SUPERSEDED = "SUPERSEDED.json"
 WITHDRAWN = "WITHDRAWN.json"
-
-
-def _key_doc(key: AlertKey) -> dict[str, str]:
-    return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -42,7 +39,9 @@ class SummaryStage:
     def directory(self, key: AlertKey) -> Path:
         return self.output_dir / key.slug()
 
-    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
+    def publish(
+        self, alert: Alert, classification: Classification, cancel: threading.Event, gate: Gate | None = None
+    ) -> Published:
         started = time.perf_counter()
         deadline = started + self.delay_s
         while True:
@@ -55,7 +54,7 @@ class SummaryStage:
         render_ms = (time.perf_counter() - started) * 1000
         directory = self.directory(alert.key)
         summary = {
-            "key": _key_doc(alert.key),
+            "key": key_doc(alert.key),
             "msg_type": alert.msg_type,
             "status": alert.status,
             "scope": alert.scope,
@@ -75,7 +74,7 @@ class SummaryStage:
         write_ms = (time.perf_counter() - t0) * 1000
         timings = {"render": round(render_ms, 3), "write": round(write_ms, 3)}
         result = {
-            "key": _key_doc(alert.key),
+            "key": key_doc(alert.key),
             "disaster": classification.disaster.value,
             "files": [SUMMARY],
             "duration_s": 0.0,
@@ -83,6 +82,12 @@ class SummaryStage:
             "published_at": datetime.now(UTC).isoformat(),
             "stage": "summary",
         }
+        if gate is not None:
+            try:
+                gate()
+            except BaseException:
+                summary_path.unlink(missing_ok=True)  # nothing of an alert that may not go live stays behind
+                raise
         atomic_write(directory / RESULT, _dump(result))
         return Published(
             key=alert.key,
@@ -116,7 +121,7 @@ class SummaryStage:
         marker = directory / name
         if marker.is_file():
             return marker  # idempotent: the first Update/Cancel that marked it stays recorded
-        doc = {"key": _key_doc(key), "by": _key_doc(by), "at": datetime.now(UTC).isoformat()}
+        doc = {"key": key_doc(key), "by": key_doc(by), "at": datetime.now(UTC).isoformat()}
         return atomic_write(marker, _dump(doc))
 
     def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
