@@ -86,3 +86,50 @@ def test_race_drill_at_any_concurrency(broker: EmbeddedBroker, tmp_path: Path, c
     assert superseded == {(f"O-{i}", f"U-{i}") for i in range(N)}  # each late original's supersession
     assert not withdrawn  # nothing was live to withdraw: the Cancels all came first
     assert all(e["key"] != e["by"] for e in events if e["event"] != "published")
+
+
+def test_race_drill_on_two_daemons_with_any_partitioning(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Keyed per message (Cancel and Alert on different partitions, so possibly on different daemons sharing
+    the state directory): a cancelled alert may have aired before its Cancel was read, but then its
+    ``withdrawn`` follows its ``published`` on the media topic, never the reverse; a late original of an Update
+    is never published after its Update; nothing from another sender or a self-reference has any effect."""
+    topics = Topics(broker, "race2d")
+    config = write_config(tmp_path, broker.bootstrap, topics, delay_s=0.2, concurrency=2)
+    messages, must, never = drill()
+    keyed = [(f"k{i}".encode(), value) for i, (_key, value) in enumerate(messages)]
+    a, b = Daemon(config, "a"), Daemon(config, "b")
+    try:
+        for d in (a, b):
+            d.wait_ready()
+        for d in (a, b):
+            d.wait_for(lambda d=d: _assigned(d), 30, "a partition assignment")
+        produce(broker.bootstrap, topics.alerts, keyed)
+        a.wait_for(lambda: complete_ids(tmp_path) >= must, 90, "every valid alert published")
+        a.wait_for(
+            lambda: a.count("message_done") + b.count("message_done") >= len(messages), 60, "all handled"
+        )
+        media = read_topic(broker.bootstrap, topics.media, lambda m: len(m) >= len(must))
+    finally:
+        for d in (a, b):
+            d.terminate(30)
+    events = [json.loads(value) for value, _headers in media]
+    by_key: dict[str, list[str]] = {}
+    for e in events:  # one media partition per alert key: this is the order a consumer sees
+        by_key.setdefault(e["key"]["identifier"], []).append(e["event"])
+    published = Counter(e["key"]["identifier"] for e in events if e["event"] == "published")
+    print(f"two-daemon race drill: events={dict(Counter(e['event'] for e in events))}")
+    assert must <= set(published) and all(n == 1 for n in published.values()), published
+    for ident in never:
+        seen = by_key.get(ident, [])
+        if "published" in seen:  # aired before its Cancel/Update was read: taken off air right after
+            assert seen[seen.index("published") + 1 :] in (["withdrawn"], ["superseded"]), (ident, seen)
+        else:
+            assert seen in ([], ["superseded"]), (ident, seen)
+    for i in range(N):
+        assert by_key.get(f"V-{i}") == ["published"]  # untouched by the other sender's Cancel and Update
+        assert by_key.get(f"S-{i}") == ["published"]  # never superseded by itself
+
+
+def _assigned(d: Daemon) -> bool:
+    found = [e["partitions"] for e in d.events() if e.get("event") == "partitions_assigned"]
+    return bool(found and found[-1])
