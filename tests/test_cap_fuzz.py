@@ -18,7 +18,10 @@ CORPUS = [p.read_bytes() for p in VALID]
 TEXTS = [
     "", " ", "Actual", "Cancel", "Restricted", "-1,2 3", "9999-99-99T99:99:99+99:99", "2026-11-25T00:00:00-00:00",
     "nan,nan 1,1 2,2 nan,nan", "a,b,c d,e,f", "FFW", "12; flooding", "../../x",
+    "9" * 400, "1" * 5000, "0." + "0" * 400 + "1", "²", "²; flooding", "1,1 " + "9" * 400,
+    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59+14:00",
 ]  # fmt: skip
+FOREIGN = ("urn:oasis:names:tc:emergency:cap:1.1", "urn:oasis:names:tc:emergency:cap:1.2", "urn:example:x")
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -79,7 +82,7 @@ def test_element_deletion_duplication_and_text_replacement(doc: bytes, data: st.
     for _ in range(data.draw(st.integers(1, 4))):
         element = data.draw(st.sampled_from(elements))
         parent = element.getparent()
-        action = data.draw(st.sampled_from(["delete", "duplicate", "text", "move", "empty"]))
+        action = data.draw(st.sampled_from(["delete", "duplicate", "text", "move", "empty", "namespace"]))
         if parent is None:
             continue
         if action == "delete":
@@ -88,6 +91,8 @@ def test_element_deletion_duplication_and_text_replacement(doc: bytes, data: st.
             element.addnext(etree.fromstring(etree.tostring(element)))
         elif action == "move":
             root.append(element)
+        elif action == "namespace":  # the same element in another CAP version's namespace, or a foreign one
+            element.tag = f"{{{data.draw(st.sampled_from(FOREIGN))}}}{etree.QName(element).localname}"
         elif action == "empty":
             element.text = None
             for child in list(element):

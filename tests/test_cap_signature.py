@@ -15,12 +15,18 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import methods
 from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from cinealert.cap import CapSignatureError, classify, parse_alert
+from cinealert.cap.signature import covers
 from cinealert.config import parse as parse_settings
 from cinealert.config.sections import CapSettings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+C14N_11 = "http://www.w3.org/2006/12/xml-c14n11"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,19 @@ def other_pki() -> Pki:
     return _make_pki("Somebody Else CA")
 
 
-def sign(data: bytes, pki: Pki) -> bytes:
+def sign(data: bytes, pki: Pki, *, c14n: str = C14N_11, reference_uri: str | None = None) -> bytes:
     root = etree.fromstring(data)
-    signer = XMLSigner(method=methods.enveloped, signature_algorithm=pki.algorithm, digest_algorithm="sha256")
-    signed = signer.sign(root, key=pki.leaf_key_pem, cert=[pki.leaf_pem.decode()])
+    if reference_uri:
+        root.set("Id", reference_uri.removeprefix("#"))
+    signer = XMLSigner(
+        method=methods.enveloped,
+        signature_algorithm=pki.algorithm,
+        digest_algorithm="sha256",
+        c14n_algorithm=c14n,
+    )
+    signed = signer.sign(
+        root, key=pki.leaf_key_pem, cert=[pki.leaf_pem.decode()], reference_uri=reference_uri
+    )
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
@@ -231,3 +246,210 @@ def test_sha1_is_refused(flood: bytes, bundle: Path) -> None:
     with pytest.raises(CapSignatureError) as info:
         parse_alert(legacy, settings=settings("verify", old_bundle))
     assert "invalid signature" in info.value.reason and "SHA-1 is not accepted" in info.value.reason
+
+
+# -- the one accepted shape: one enveloped signature on <alert>, one Reference URI="", plain transforms ----------
+
+
+def _verified_by_signxml_alone(data: bytes, bundle: Path) -> etree._Element:
+    """What signxml itself says was signed: proves an attack document carries a genuine, valid signature, so
+    refusing it is the shape rule's doing and not a broken signature's."""
+    config = SignatureConfiguration(location="./", expect_references=1)
+    result = XMLVerifier().verify(data, ca_pem_file=str(bundle), expect_config=config)
+    assert not isinstance(result, list) and result.signed_xml is not None
+    return result.signed_xml
+
+
+def _attacker(flood: bytes) -> etree._Element:
+    """The attacker's own, unsigned alert: the genuine text with the river changed."""
+    return etree.fromstring(flood.replace("중랑천".encode(), "청계천".encode()))
+
+
+def _signature(root: etree._Element) -> etree._Element:
+    found = root.find(f".//{{{DS}}}Signature")
+    assert found is not None
+    return found
+
+
+def _refused(data: bytes, policy: str, bundle: Path) -> str:
+    with pytest.raises(CapSignatureError) as info:
+        parse_alert(data, settings=settings(policy, bundle))
+    assert "\n" not in info.value.reason
+    return info.value.reason
+
+
+@pytest.mark.parametrize("c14n", [C14N_10, C14N_11, EXC_C14N])
+def test_every_plain_canonicalization_verifies(c14n: str, flood: bytes, pki: Pki, bundle: Path) -> None:
+    # IPAWS signs with exclusive C14N; signxml defaults to C14N 1.1; older signers use C14N 1.0.
+    alert = parse_alert(sign(flood, pki, c14n=c14n), settings=settings("require", bundle))
+    assert alert.signed is True and classify(alert).disaster.value == "flood"
+
+
+@pytest.mark.parametrize("policy", ["verify", "require"])
+def test_reference_by_id_is_refused(policy: str, flood: bytes, pki: Pki, bundle: Path) -> None:
+    data = sign(flood, pki, c14n=EXC_C14N, reference_uri="#alert-1")
+    assert _verified_by_signxml_alone(data, bundle).get("Id") == "alert-1"  # a genuine, valid signature
+    reason = _refused(data, policy, bundle)
+    assert reason == "signature reference URI '#alert-1' is not accepted; only URI=\"\" (the whole alert) is"
+
+
+@pytest.mark.parametrize("policy", ["verify", "require"])
+def test_signature_wrapping_by_id_is_refused(policy: str, flood: bytes, pki: Pki, bundle: Path) -> None:
+    # Classic XSW: the genuine signature on the attacker's <alert>, its reference pointing by Id at the
+    # genuinely signed alert hidden in an extension element. The signature itself verifies.
+    genuine = etree.fromstring(sign(flood, pki, c14n=EXC_C14N, reference_uri="#alert-1"))
+    signature = _signature(genuine)
+    genuine.remove(signature)
+    outer = _attacker(flood)
+    etree.SubElement(outer, "{urn:example:wrap}wrapper").append(genuine)
+    outer.append(signature)
+    attack = etree.tostring(outer, encoding="UTF-8")
+    assert "청계천".encode() in attack  # what the document says ...
+    hidden = etree.tostring(_verified_by_signxml_alone(attack, bundle), encoding="unicode")
+    assert "중랑천" in hidden and "청계천" not in hidden  # ... is not what the valid signature covers
+    reason = _refused(attack, policy, bundle)
+    assert reason == "signature reference URI '#alert-1' is not accepted; only URI=\"\" (the whole alert) is"
+
+
+@pytest.mark.parametrize("policy", ["verify", "require"])
+def test_signed_alert_wrapped_in_an_unsigned_one_is_refused(
+    policy: str, flood: bytes, pki: Pki, bundle: Path
+) -> None:
+    # The attacker's unsigned <alert> carrying a genuinely signed one in an extension: under 'verify' this
+    # used to pass as an unsigned alert with the attacker's text.
+    outer = _attacker(flood)
+    etree.SubElement(outer, "{urn:example:wrap}wrapper").append(etree.fromstring(sign(flood, pki)))
+    reason = _refused(etree.tostring(outer), policy, bundle)
+    assert reason == (
+        "ds:Signature is at alert/wrapper/alert/Signature, not a direct child of the root <alert>; only an "
+        "enveloped signature on the whole alert is accepted (signature wrapping?)"
+    )
+
+
+@pytest.mark.parametrize("policy", ["verify", "require"])
+def test_signature_moved_into_an_extension_is_refused(
+    policy: str, flood: bytes, pki: Pki, bundle: Path
+) -> None:
+    root = etree.fromstring(sign(flood, pki))
+    signature = _signature(root)
+    root.remove(signature)
+    etree.SubElement(root, "{urn:example:ext}extension").append(signature)
+    reason = _refused(etree.tostring(root), policy, bundle)
+    assert reason.startswith(
+        "ds:Signature is at alert/extension/Signature, not a direct child of the root <alert>"
+    )
+    # the same signature back where it belongs verifies: what is refused is only where it was
+    root.find("{urn:example:ext}extension").remove(signature)  # type: ignore[union-attr]
+    root.remove(root[-1])
+    root.append(signature)
+    assert parse_alert(etree.tostring(root), settings=settings(policy, bundle)).signed is True
+
+
+def test_second_signature_in_an_extension_is_refused(flood: bytes, pki: Pki, bundle: Path) -> None:
+    root = etree.fromstring(sign(flood, pki))
+    copy = etree.fromstring(etree.tostring(_signature(root)))
+    etree.SubElement(root, "{urn:example:ext}extension").append(copy)
+    reason = _refused(etree.tostring(root), "verify", bundle)
+    assert reason.startswith("alert carries 2 signatures (ds:Signature anywhere in the document)")
+
+
+def test_second_reference_is_refused(flood: bytes, pki: Pki, bundle: Path) -> None:
+    root = etree.fromstring(flood)
+    root.set("Id", "alert-1")
+    info = root.find("{urn:oasis:names:tc:emergency:cap:1.2}info")
+    assert info is not None
+    info.set("Id", "info-1")
+    signer = XMLSigner(method=methods.enveloped, signature_algorithm=pki.algorithm, digest_algorithm="sha256")
+    signed = signer.sign(
+        root, key=pki.leaf_key_pem, cert=[pki.leaf_pem.decode()], reference_uri=["#alert-1", "#info-1"]
+    )
+    reason = _refused(etree.tostring(signed), "verify", bundle)
+    assert reason == (
+        'document carries 2 ds:Reference elements; exactly one, in the alert\'s SignedInfo with URI="", '
+        "is accepted"
+    )
+
+
+def _transforms(data: bytes) -> tuple[etree._Element, etree._Element]:
+    root = etree.fromstring(data)
+    transforms = root.find(f"{{{DS}}}Signature/{{{DS}}}SignedInfo/{{{DS}}}Reference/{{{DS}}}Transforms")
+    assert transforms is not None and len(transforms) == 2
+    return root, transforms
+
+
+XPATH = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+XSLT = "http://www.w3.org/TR/1999/REC-xslt-19991116"
+ALLOWED = "enveloped-signature, optionally followed by one C14N 1.0/1.1 or exclusive C14N without comments"
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ("xpath", f"signature transform '{XPATH}' is not accepted; accepted: {ALLOWED}"),
+        ("xslt", f"signature transform '{XSLT}' is not accepted; accepted: {ALLOWED}"),
+        ("base64", f"signature transform '{DS}base64' is not accepted; accepted: {ALLOWED}"),
+        ("third", f"signature reference has 3 transforms; accepted: {ALLOWED}"),
+        ("swap", "signature reference does not start with the enveloped-signature transform"),
+        ("none", "signature reference does not start with the enveloped-signature transform"),
+        ("child", "signature transform C14N 1.1 carries <XPath>, which is not accepted"),
+    ],
+)
+def test_other_transforms_are_refused(edit: str, reason: str, flood: bytes, pki: Pki, bundle: Path) -> None:
+    root, transforms = _transforms(sign(flood, pki))
+    enveloped, c14n = transforms
+    if edit in ("xpath", "xslt", "base64"):
+        c14n.set("Algorithm", {"xpath": XPATH, "xslt": XSLT, "base64": f"{DS}base64"}[edit])
+        if edit == "xpath":
+            etree.SubElement(c14n, f"{{{DS}}}XPath").text = "not(ancestor-or-self::*[local-name()='note'])"
+    elif edit == "third":
+        transforms.append(etree.fromstring(etree.tostring(c14n)))
+    elif edit == "swap":
+        transforms.remove(enveloped)
+        transforms.append(enveloped)
+    elif edit == "none":
+        transforms.getparent().remove(transforms)  # type: ignore[union-attr]
+    else:
+        etree.SubElement(c14n, f"{{{DS}}}XPath").text = "true()"
+    for policy in ("verify", "require"):
+        assert _refused(etree.tostring(root), policy, bundle).startswith(reason)
+
+
+def test_canonicalization_with_comments_is_refused(flood: bytes, pki: Pki, bundle: Path) -> None:
+    # A real signature made with exclusive C14N #WithComments: the parser strips comments before verifying,
+    # so such a signature could only ever cover a comment-free alert; it is refused by name.
+    data = sign(flood, pki, c14n=EXC_C14N + "WithComments")
+    assert parse_alert(data).signed is False  # policy off: not looked at
+    reason = _refused(data, "verify", bundle)
+    assert reason == (
+        f"SignedInfo canonicalization '{EXC_C14N}WithComments' is not accepted (comments are removed before "
+        f"verification); accepted: {ALLOWED}"
+    )
+
+
+def test_signature_among_the_children_keeps_the_text_around_it(flood: bytes, pki: Pki, bundle: Path) -> None:
+    # Enveloped means "wherever it sits among <alert>'s children": moved after <identifier>, taking over that
+    # element's trailing whitespace, the data without the signature is unchanged and still verifies.
+    root = etree.fromstring(sign(flood, pki))
+    signature = _signature(root)
+    root.remove(signature)
+    identifier = root[0]
+    signature.tail, identifier.tail = identifier.tail, ""
+    identifier.addnext(signature)
+    alert = parse_alert(etree.tostring(root), settings=settings("require", bundle))
+    assert alert.signed is True and alert.identifier == "KR.KMA.202611251630.HRW.0012"
+
+
+def test_verified_data_is_compared_with_the_alert(flood: bytes, pki: Pki, bundle: Path) -> None:
+    # What signxml reports as signed is compared with the <alert> being parsed, not trusted: for the genuine
+    # document they match; for the XSW document signxml verifies the hidden alert, which is not the root.
+    genuine = sign(flood, pki, c14n=EXC_C14N)
+    root = etree.fromstring(genuine)
+    assert covers(_verified_by_signxml_alone(genuine, bundle), root, _signature(root))
+    inner = etree.fromstring(sign(flood, pki, c14n=EXC_C14N, reference_uri="#alert-1"))
+    signature = _signature(inner)
+    inner.remove(signature)
+    outer = _attacker(flood)
+    etree.SubElement(outer, "{urn:example:wrap}wrapper").append(inner)
+    outer.append(signature)
+    attack = etree.fromstring(etree.tostring(outer))
+    assert not covers(_verified_by_signxml_alone(etree.tostring(attack), bundle), attack, _signature(attack))

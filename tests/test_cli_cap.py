@@ -125,3 +125,35 @@ def test_classify_invalid_file() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("INVALID") and "namespace" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_refuses_the_p1_cases_with_their_reason(tmp_path: Path) -> None:
+    flood = (SAMPLES / "en_flood.xml").read_text(encoding="utf-8")
+    early = tmp_path / "expires_before_sent.xml"
+    early.write_text(
+        flood.replace("2030-11-25T20:45:00-05:00", "2026-11-25T14:41:59-05:00"), encoding="utf-8"
+    )
+    huge = tmp_path / "huge_size.xml"
+    huge.write_text(
+        flood.replace(
+            "<area>",
+            "<resource><resourceDesc>map</resourceDesc><mimeType>image/png</mimeType>"
+            f"<size>{'7' * 5000}</size></resource><area>",
+        ),
+        encoding="utf-8",
+    )
+    mixed = tmp_path / "mixed.xml"
+    mixed.write_text(flood.replace("<info>", '<info xmlns="urn:oasis:names:tc:emergency:cap:1.1">'), "utf-8")
+    result = cli("validate", str(early), str(huge), str(mixed))
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"INVALID {early}: info[1]/expires: 2026-11-25T14:41:59-05:00 is earlier than <sent>; the alert would "
+        "have expired before it was sent (check the sender's clock and time-zone offsets)",
+        f"INVALID {huge}: info[1]/resource[1]/size: resource size in bytes '777777777777777777777777…' has 5000 "
+        "digits; the largest accepted is 9223372036854775807",
+        f"INVALID {mixed}: mixed CAP namespaces: <info> under <alert> is in "
+        "'urn:oasis:names:tc:emergency:cap:1.1' (CAP 1.1), but <alert> is CAP 1.2 "
+        "(urn:oasis:names:tc:emergency:cap:1.2); send the whole alert in one CAP namespace",
+    ]
+    assert "internal error" not in result.stdout
+    assert result.stderr == ""

@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from cinealert.cap.model import Alert, Classification, DisasterType, Info
+from cinealert.cap.numbers import CapNumberError, parse_whole
 from cinealert.cap.vocabulary import (
     AWARENESS_NAMES,
     AWARENESS_TYPES,
@@ -153,9 +154,14 @@ def _parameters(info: Info) -> list[Evidence]:
 
 def _awareness(value: str) -> tuple[Target, float] | None:
     number_text, _, name = value.partition(";")
-    number_text = number_text.strip()
-    if number_text.isdigit() and int(number_text) in AWARENESS_TYPES:
-        return AWARENESS_TYPES[int(number_text)]
+    # Through parse_whole, not str.isdigit() + int(): '²' passes isdigit() yet int() refuses it, and int() of
+    # a 5,000-digit value raises; either would crash classification of an alert that parsed fine.
+    try:
+        number: int | None = parse_whole(number_text.strip(), "awareness type", high=99)
+    except CapNumberError:
+        number = None
+    if number is not None and number in AWARENESS_TYPES:
+        return AWARENESS_TYPES[number]
     number = AWARENESS_NAMES.get((name or value).strip().lower())
     return AWARENESS_TYPES[number] if number is not None else None
 

@@ -1,42 +1,42 @@
 """CAP ``<polygon>`` and ``<circle>`` syntax (WGS 84, CAP 1.2 §3.2.4).
 
 A polygon is whitespace-separated ``lat,lon`` pairs, at least four, first equal to last. A circle is
-``lat,lon radius`` with the radius in kilometres. Numbers are plain decimals: ``nan``/``inf``/exponents, which
-Python's ``float()`` would accept, are refused so a coordinate is always a real place.
+``lat,lon radius`` with the radius in kilometres. Every number goes through
+:func:`cinealert.cap.numbers.parse_decimal`, so a coordinate is always a real place and a radius a real distance:
+``nan``/``inf``/exponents, which Python's ``float()`` would accept, and digit runs long enough to overflow to
+``inf`` are refused, and no value here is ever non-finite.
 """
 
 from __future__ import annotations
 
-import re
+from typing import Final
 
 from cinealert.cap.model import Circle
+from cinealert.cap.numbers import CapNumberError, parse_decimal
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+MAX_POLYGON_POINTS: Final = 10_000
 
-MAX_POLYGON_POINTS = 10_000
+MAX_RADIUS_KM: Final = 20_038.0
+"""Half the Earth's equatorial circumference (20,037.5 km): a circle this wide already covers the whole globe,
+so a larger radius is a typo or an attack, never a place."""
 
 
 class CapGeoError(ValueError):
     """Why a polygon or circle is malformed (a short phrase)."""
 
 
-def _number(text: str, what: str) -> float:
-    if not _DECIMAL.fullmatch(text):
-        raise CapGeoError(f"{what} {text[:24]!r} is not a decimal number")
-    return float(text)
+def _number(text: str, what: str, low: float, high: float, unit: str = "") -> float:
+    try:
+        return parse_decimal(text, what, low=low, high=high, unit=unit)
+    except CapNumberError as exc:
+        raise CapGeoError(str(exc)) from None
 
 
 def _point(token: str) -> tuple[float, float]:
     parts = token.split(",")
     if len(parts) != 2:
         raise CapGeoError(f"point {token[:40]!r} is not 'lat,lon'")
-    lat = _number(parts[0], "latitude")
-    lon = _number(parts[1], "longitude")
-    if not -90.0 <= lat <= 90.0:
-        raise CapGeoError(f"latitude {lat:g} is outside [-90, 90]")
-    if not -180.0 <= lon <= 180.0:
-        raise CapGeoError(f"longitude {lon:g} is outside [-180, 180]")
-    return (lat, lon)
+    return (_number(parts[0], "latitude", -90.0, 90.0), _number(parts[1], "longitude", -180.0, 180.0))
 
 
 def parse_polygon(text: str) -> tuple[tuple[float, float], ...]:
@@ -56,7 +56,5 @@ def parse_circle(text: str) -> Circle:
     if len(tokens) != 2:
         raise CapGeoError(f"circle {text[:40]!r} is not 'lat,lon radius'")
     lat, lon = _point(tokens[0])
-    radius = _number(tokens[1], "radius")
-    if radius < 0:
-        raise CapGeoError(f"circle radius {radius:g} km is negative")
+    radius = _number(tokens[1], "circle radius", 0.0, MAX_RADIUS_KM, " km")
     return Circle(lat, lon, radius)

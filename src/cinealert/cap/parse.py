@@ -2,7 +2,9 @@
 
 The only producer of ``Alert``. Order of work, cheapest refusal first: size and encoding, DTD refusal and
 hardened XML parse (:mod:`cinealert.cap.xmlsafe`), root element and namespace, XML-DSig per
-``cap.signature_policy`` (:mod:`cinealert.cap.signature`), then CAP 1.2 structure rules. Breaking a rule of the
+``cap.signature_policy`` (:mod:`cinealert.cap.signature`), no element in another CAP namespace, then CAP 1.2
+structure rules. Every number is read through :mod:`cinealert.cap.numbers` and every date-time through
+:mod:`cinealert.cap.timefmt`, never with a bare ``int()``/``float()``. Breaking a rule of the
 standard raises :class:`CapValidationError`; merely missing what an IPAWS-style profile expects (``expires``, a SAME
 event code, an area) only adds a line to ``Alert.warnings`` (:mod:`cinealert.cap.profile`).
 
@@ -23,7 +25,9 @@ from lxml import etree
 from cinealert.cap.errors import CapError, CapSignatureError, CapStructureError, CapValidationError
 from cinealert.cap.geo import CapGeoError, parse_circle, parse_polygon
 from cinealert.cap.model import Alert, Area, Circle, Info, Reference, Resource
+from cinealert.cap.numbers import CapNumberError, parse_decimal, parse_whole
 from cinealert.cap.profile import profile_warnings
+from cinealert.cap.signature import is_signed, verify_enveloped
 from cinealert.cap.timefmt import CapDateError, parse_cap_datetime
 from cinealert.cap.xmlsafe import load_xml, snippet
 
@@ -33,10 +37,17 @@ if TYPE_CHECKING:
 CAP_1_2: Final = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_1_1: Final = "urn:oasis:names:tc:emergency:cap:1.1"
 CAP_1_0: Final = "http://www.incident.com/cap/1.0"
-DSIG_NS: Final = "http://www.w3.org/2000/09/xmldsig#"
+CAP_URN_PREFIX: Final = "urn:oasis:names:tc:emergency:cap:"
 VERSIONS: Final = {CAP_1_2: "1.2", CAP_1_1: "1.1"}
 
 DEFAULT_MAX_BYTES: Final = 1024 * 1024
+
+MIN_ALTITUDE_FT: Final = -40_000.0
+"""CAP altitudes are feet above mean sea level; the deepest ocean trench is about -36,000 ft."""
+MAX_ALTITUDE_FT: Final = 1_000_000.0
+"""About 300 km, far above the Karman line: no hazard a broadcast alert describes reaches higher."""
+MAX_RESOURCE_BYTES: Final = 2**63 - 1
+"""A resource size has to fit the signed 64-bit integers every store and protocol downstream uses."""
 
 STATUS: Final = ("Actual", "Exercise", "System", "Test", "Draft")
 MSG_TYPE: Final = ("Alert", "Update", "Cancel", "Ack", "Error")
@@ -80,8 +91,6 @@ PAIR_SPEC: Final[Spec] = {"valueName": _ONE, "value": _ONE}
 
 _FORBIDDEN_ID_CHARS = re.compile(r"[\s,<&]")
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*", re.ASCII)
-_INTEGER = re.compile(r"\d+", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _TOKENS = re.compile(r'"([^"]*)"|(\S+)')
 
 T = TypeVar("T")
@@ -130,17 +139,16 @@ def _parse_alert(data: bytes, settings: CapSettings | None) -> Alert:
 
     signed = False
     if policy != "off":
-        signatures = root.findall(f"{{{DSIG_NS}}}Signature")
-        if len(signatures) > 1:
-            raise CapSignatureError(f"alert carries {len(signatures)} signatures; exactly one is supported")
-        if signatures:
-            from cinealert.cap.signature import verify_enveloped
-
+        # A ds:Signature anywhere in the document makes it a signed alert that must follow every rule of
+        # cap.signature.verify_enveloped; looking only at <alert>'s children would let a signature moved into an
+        # extension (or a signed alert wrapped in an attacker's one) pass as an unsigned alert under 'verify'.
+        if is_signed(root):
             bundle = settings.trusted_ca_bundle if settings is not None else None
             root = verify_enveloped(root, bundle)
             signed = True
         elif policy == "require":
             raise CapSignatureError("alert is not signed, and cap.signature_policy is 'require'")
+    _check_namespaces(root, ns, version)
 
     builder = _Builder(ns, version)
     alert = builder.alert(root, signed)
@@ -162,6 +170,31 @@ def _check_root(root: etree._Element) -> tuple[str, str]:
     return VERSIONS[ns], ns
 
 
+def _is_cap_namespace(ns: str) -> bool:
+    return ns == CAP_1_0 or ns.lower().startswith(CAP_URN_PREFIX)
+
+
+def _check_namespaces(root: etree._Element, ns: str, version: str) -> None:
+    """Refuse any element, at any depth, in a CAP namespace other than the alert's own.
+
+    The builder reads only the alert's namespace and skips the others as extensions, so a CAP 1.1 ``<info>``
+    inside a CAP 1.2 ``<alert>`` would vanish without a word and the alert would be skipped as having no
+    content instead of being dead-lettered. A sender that mixes versions has a bug the operator must hear about.
+    """
+    for element in root.iter(etree.Element):
+        other = etree.QName(element).namespace
+        if other is None or other == ns or not _is_cap_namespace(other):
+            continue
+        parent = element.getparent()
+        under = f" under <{_name(etree.QName(parent).localname)}>" if parent is not None else ""
+        label = f"CAP {VERSIONS[other]}" if other in VERSIONS else ("CAP 1.0" if other == CAP_1_0 else "")
+        where = f"{snippet(other, 60)} ({label})" if label else snippet(other, 60)
+        raise CapStructureError(
+            f"mixed CAP namespaces: <{_name(etree.QName(element).localname)}>{under} is in {where}, but <alert> "
+            f"is CAP {version} ({ns}); send the whole alert in one CAP namespace"
+        )
+
+
 class _Builder:
     """Walks one <alert>, collecting warnings; every refusal names the path of the offending element."""
 
@@ -169,6 +202,7 @@ class _Builder:
         self.ns = ns
         self.version = version
         self.warnings: list[str] = []
+        self.sent: datetime | None = None
 
     # -- generic helpers -------------------------------------------------------------------------------------
 
@@ -183,6 +217,14 @@ class _Builder:
                 if qname.namespace is None:
                     raise CapValidationError(
                         f"{where}: element <{_name(qname.localname)}> is not in the CAP namespace"
+                    )
+                if qname.localname in groups:
+                    # Named like the CAP element expected here but in another namespace: almost surely a
+                    # namespace mistake, and skipping it as an extension would silently drop CAP content.
+                    raise CapValidationError(
+                        f"{where}: <{_name(qname.localname)}> is in namespace {snippet(qname.namespace, 60)}, "
+                        f"not the alert's {self.ns}, so it would be ignored; put CAP elements in the "
+                        "alert's namespace"
                     )
                 continue  # extensions in other namespaces (ds:Signature, profiles) are allowed and ignored
             if qname.localname not in groups:
@@ -250,6 +292,7 @@ class _Builder:
         sent_text = self.required(g, "sent", "")
         sent = self.datetime(sent_text, "sent")
         assert sent is not None  # required() returned a non-empty string
+        self.sent = sent
         status = self.enum(self.required(g, "status", ""), STATUS, "status", "status")
         msg_type = self.enum(self.required(g, "msgType", ""), MSG_TYPE, "msgType", "msgType")
         scope = self.enum(self.required(g, "scope", ""), SCOPE, "scope", "scope")
@@ -332,7 +375,16 @@ class _Builder:
             certainty = "Likely"
         effective = self.datetime(self.optional(g, "effective", path), f"{path}/effective")
         onset = self.datetime(self.optional(g, "onset", path), f"{path}/onset")
-        expires = self.datetime(self.optional(g, "expires", path), f"{path}/expires")
+        expires_text = self.optional(g, "expires", path)
+        expires = self.datetime(expires_text, f"{path}/expires")
+        # Aware datetimes compare by their UTC instants without building one (CPython subtracts day ordinals and
+        # offsets), so this stays exact at years 1 and 9999, where astimezone(UTC) or adding a timedelta to
+        # normalise first would overflow.
+        if expires is not None and self.sent is not None and expires < self.sent:
+            raise CapValidationError(
+                f"{path}/expires: {expires_text} is earlier than <sent>; the alert would have expired before "
+                "it was sent (check the sender's clock and time-zone offsets)"
+            )
         return Info(
             language=language,
             categories=categories,
@@ -360,12 +412,16 @@ class _Builder:
     def _resource(self, element: etree._Element, path: str) -> Resource:
         g = self.children(element, RESOURCE_SPEC, path)
         size_text = self.optional(g, "size", path)
-        if size_text is not None and not _INTEGER.fullmatch(size_text):
-            raise CapValidationError(f"{path}/size: {snippet(size_text)} is not a whole number of bytes")
+        size = None
+        if size_text is not None:
+            try:
+                size = parse_whole(size_text, "resource size in bytes", high=MAX_RESOURCE_BYTES)
+            except CapNumberError as exc:
+                raise CapValidationError(f"{path}/size: {exc}") from None
         return Resource(
             resource_desc=self.required(g, "resourceDesc", path),
             mime_type=self.required(g, "mimeType", path),
-            size=int(size_text) if size_text is not None else None,
+            size=size,
             uri=self.optional(g, "uri", path),
             digest=self.optional(g, "digest", path),
         )
@@ -386,8 +442,8 @@ class _Builder:
                 circles.append(parse_circle(self.text(e, where)))
             except CapGeoError as exc:
                 raise CapValidationError(f"{where}: {exc}") from None
-        altitude = self._decimal(self.optional(g, "altitude", path), f"{path}/altitude")
-        ceiling = self._decimal(self.optional(g, "ceiling", path), f"{path}/ceiling")
+        altitude = self._feet(self.optional(g, "altitude", path), "altitude", path)
+        ceiling = self._feet(self.optional(g, "ceiling", path), "ceiling", path)
         if ceiling is not None and altitude is None:
             raise CapValidationError(f"{path}/ceiling: only allowed together with <altitude>")
         return Area(
@@ -399,12 +455,13 @@ class _Builder:
             ceiling=ceiling,
         )
 
-    def _decimal(self, value: str | None, where: str) -> float | None:
+    def _feet(self, value: str | None, name: str, path: str) -> float | None:
         if value is None:
             return None
-        if not _DECIMAL.fullmatch(value):
-            raise CapValidationError(f"{where}: {snippet(value)} is not a decimal number")
-        return float(value)
+        try:
+            return parse_decimal(value, name, low=MIN_ALTITUDE_FT, high=MAX_ALTITUDE_FT, unit=" ft")
+        except CapNumberError as exc:
+            raise CapValidationError(f"{path}/{name}: {exc}") from None
 
 
 def _join(path: str, name: str) -> str:
