@@ -318,7 +318,10 @@ class Daemon:
                 rung=outcome.rung if outcome.status == "published" else None,
                 announced=outcome.announced,
             )
-            self._count(outcome, fetched_at)
+            try:
+                self._count(outcome, fetched_at)
+            except Exception:  # the alert is done and announced: a metrics bug must not dead-letter it
+                log.exception("metrics_failed")
         except StageCancelled as exc:
             log.info("alert_cancelled", reason=str(exc))
             return
