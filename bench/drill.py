@@ -662,7 +662,9 @@ def drill_hostile(d: Drill) -> dict[str, Any]:
     # policy skips (not dead letters): an exercise and an expired alert per handful of valid ones
     skipped = []
     for i, (_ident, key, doc) in enumerate(valid[: d.args.skipped]):
-        fields = {"status": "Exercise"} if i % 2 else {"expires": "2020-01-01T00:00:00+09:00"}
+        # an expired alert is one sent before its (past) expiry: expires before sent is refused as invalid
+        expired = {"sent": "2019-12-31T00:00:00+09:00", "expires": "2020-01-01T00:00:00+09:00"}
+        fields = {"status": "Exercise"} if i % 2 else expired
         skipped.append((f"S-{i:04d}", key, with_fields(doc, f"S-{i:04d}", **fields)))
     items: list[tuple[str, str, bytes | None, bytes]] = [
         ("hostile", name, b"hostile", data) for name, data in hostile

@@ -15,6 +15,7 @@ from conftest import cap_xml
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 REF = (("s@x", "orig", "2026-11-26T09:00:00+09:00"),)
+OLD = "2000-12-31T00:00:00+09:00"  # sent before the expiries below (expires before sent is refused)
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,7 @@ REF = (("s@x", "orig", "2026-11-26T09:00:00+09:00"),)
         ({"msg_type": "Update", "references": REF}, {}, ("update", "")),
         ({"msg_type": "Cancel", "references": REF}, {}, ("cancel", "")),
         (
-            {"msg_type": "Cancel", "references": REF, "expires": "2001-01-01T00:00:00+00:00"},
+            {"msg_type": "Cancel", "references": REF, "expires": "2001-01-01T00:00:00+00:00", "sent": OLD},
             {},
             ("cancel", ""),
         ),
@@ -34,8 +35,8 @@ REF = (("s@x", "orig", "2026-11-26T09:00:00+09:00"),)
         ({"status": "System"}, {}, ("skip", "status_system")),
         ({"status": "Draft"}, {}, ("skip", "status_draft")),
         ({"status": "Test"}, {"accept_statuses": ("Actual", "Test")}, ("publish", "")),
-        ({"expires": "2026-11-25T00:00:00+00:00"}, {}, ("skip", "expired")),
-        ({"expires": "2026-11-25T00:00:00+00:00"}, {"accept_expired": True}, ("publish", "")),
+        ({"expires": "2026-11-25T00:00:00+00:00", "sent": OLD}, {}, ("skip", "expired")),
+        ({"expires": "2026-11-25T00:00:00+00:00", "sent": OLD}, {"accept_expired": True}, ("publish", "")),
         ({"expires": None}, {}, ("publish", "")),  # no expiry: live
     ],
 )

@@ -175,7 +175,7 @@ async def test_hostile_input_is_dead_lettered_with_a_reason(tmp_path: Path, data
         ({"status": "Test"}, {}, "status_test"),
         ({"status": "Exercise"}, {}, "status_exercise"),
         ({"msg_type": "Ack", "references": ((SENDER, "x", SENT),)}, {}, "msgtype_ack"),
-        ({"expires": "2001-01-01T00:00:00+09:00"}, {}, "expired"),
+        ({"expires": "2001-01-01T00:00:00+09:00", "sent": "2000-12-31T00:00:00+09:00"}, {}, "expired"),
         ({"msg_type": "Cancel", "references": ((SENDER, "nope", SENT),)}, {}, "unknown_reference"),
     ],
 )
@@ -191,7 +191,12 @@ async def test_policy_skips_are_counted_by_reason(
 
 async def test_policy_can_accept_exercises_and_expired(tmp_path: Path) -> None:
     proc, _sinks, _stage = make(tmp_path, accept_statuses=("Actual", "Exercise"), accept_expired=True)
-    outcome = await handle(proc, cap_xml("P-2", status="Exercise", expires="2001-01-01T00:00:00+09:00"))
+    outcome = await handle(
+        proc,
+        cap_xml(
+            "P-2", status="Exercise", sent="2000-12-31T00:00:00+09:00", expires="2001-01-01T00:00:00+09:00"
+        ),
+    )
     assert outcome.status == "published"
 
 
