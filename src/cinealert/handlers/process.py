@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import json
 import threading
@@ -273,26 +274,15 @@ class Processor:
                 log.warning("reference_ignored", reference=str(ref), reason=why)
             kind: Literal["cancel", "update"] = "cancel" if alert.msg_type == "Cancel" else "update"
             for ref in refs:
-                await self._durable(self.ledger.record, kind, ref, alert.key)
+                # A tombstone must be written, full disk or shutdown alike: wait for room, never give up.
+                record = functools.partial(asyncio.to_thread, self.ledger.record, kind, ref, alert.key)
+                await self._retry_disk_full(threading.Event(), record)
             if decision.action == "cancel" and not refs:
                 log.info("alert_skipped", reason="no_usable_reference")
                 return Outcome("skipped", "no_usable_reference", key=alert.key, sent=alert.sent)
         if decision.action == "skip":
             log.info("alert_skipped", reason=decision.reason, status=alert.status)
         return alert, decision, refs
-
-    async def _durable(self, func: Callable[..., T], *args: Any) -> T:
-        """A state write that must happen: waits out a full disk instead of failing the message."""
-        delay = max(self.settings.retry_backoff_s, 0.1)
-        while True:
-            try:
-                return await asyncio.to_thread(func, *args)
-            except Exception as exc:
-                if not disk_full(exc):
-                    raise
-                log.error("state_disk_full", error=str(exc), retry_in_s=round(delay, 3))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DISK_FULL_RETRY_MAX_S)
 
     async def _retry_disk_full(self, cancel: threading.Event, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step``; on a full disk start it over once there is room (every step is idempotent)."""
