@@ -192,3 +192,15 @@ def test_tombstones_are_first_come_and_a_cancel_beats_an_update(tmp_path: Path) 
     found = ledger.lookup(target)
     assert found is not None and (found.kind, found.by.identifier) == ("cancel", "L-1c")
     assert ledger.lookup(AlertKey(SENDER, "L-2", SENT)) is None
+
+
+async def test_per_key_locks_serialise_one_key_and_leave_nothing_behind(tmp_path: Path) -> None:
+    """A redelivery racing its original renders once; the lock table is empty when nobody holds a key."""
+    stage = SummaryStage(tmp_path / "out", delay_s=0.2, step_s=0.02)
+    proc, sinks, _ = make(tmp_path, stage=stage)
+    outcomes = await asyncio.gather(
+        *(handle(proc, cap_xml("K-1")) for _ in range(3)), handle(proc, cap_xml("K-2"))
+    )
+    assert sorted(o.status for o in outcomes) == ["duplicate", "duplicate", "published", "published"]
+    assert [e[1] for e in events(sinks)].count("K-1") == 1
+    assert len(proc._locks) == 0

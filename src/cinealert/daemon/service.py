@@ -44,13 +44,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from cinealert.broadcast.publish import atomic_write
 from cinealert.config import Settings
 from cinealert.config.sections import KafkaSettings
 from cinealert.daemon.metrics import Metrics
 from cinealert.daemon.offsets import PartitionOffsets, Token
 from cinealert.daemon.systemd import Notifier
-from cinealert.handlers.process import Outcome, Processor, read_json
+from cinealert.handlers.outbox import Outbox, deliver_once
+from cinealert.handlers.process import Outcome, Processor
 from cinealert.handlers.stage import Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.daemon")
@@ -516,22 +516,16 @@ class Daemon:
             ]
             data = data[:DEAD_LETTER_MAX_BYTES]
         folder = self.settings.handlers.dedup_state_dir / "dead"
-        done, pending = folder / f"{message_id}.json", folder / f"{message_id}.pending.json"
-        if await asyncio.to_thread(done.is_file):
-            log.info("dead_letter_already_sent", message_id=message_id)
-            return
-        previous = await asyncio.to_thread(read_json, pending)
-        if previous is not None and await self.dead_letters.delivered(
-            message_id, previous.get("fence") or {}
-        ):
-            log.info("dead_letter_found_after_restart", message_id=message_id)
-        else:
-            fence = await self.dead_letters.fence(key or message_id.encode())
-            doc = {"id": message_id, "origin": origin, "fence": fence, "reason": reason}
-            await asyncio.to_thread(atomic_write, pending, json.dumps(doc).encode())
-            await self.dead_letters.send("dead_letter", message_id, data, key, headers, fence)
-        await asyncio.to_thread(atomic_write, done, json.dumps({"id": message_id, "origin": origin}).encode())
-        await asyncio.to_thread(pending.unlink, missing_ok=True)
+        box = Outbox(folder / f"{message_id}.json", folder / f"{message_id}.pending.json", "dead_letter")
+        fence_key = key or message_id.encode()
+        await deliver_once(
+            box,
+            {"id": message_id, "origin": origin, "reason": reason},
+            fence=lambda: self.dead_letters.fence(fence_key),
+            send=lambda fence: self.dead_letters.send("dead_letter", message_id, data, key, headers, fence),
+            delivered=lambda fence: self.dead_letters.delivered(message_id, fence),
+            message_id=message_id,
+        )
 
     def prune_dead_letter_markers(self, max_age_s: float = 7 * 86400) -> int:
         """Markers only matter until the offset is committed (seconds); drop week-old ones at start-up."""

@@ -18,17 +18,10 @@ have recorded its tombstones (``Ordering``; a parse, milliseconds) before it pub
 skips the render altogether. Only references from the same sender and never to the message itself count.
 
 Idempotence: the daemon commits an offset only after ``handle`` returns, so a crash replays messages. A replay
-finds the output through ``stage.existing`` (no second render) and its announcement state in two durable markers
-next to the output:
-
-1. ``ANNOUNCING.<event>.<digest>.json`` is written *before* sending, with a fence from the ``Announcer`` (the
-   partition the event goes to and an offset no later than where it can land);
-2. ``ANNOUNCED.<event>.<digest>.json`` after the broker acknowledged it (acks=all).
-
-A replay that finds ``ANNOUNCED`` sends nothing. One that finds only ``ANNOUNCING`` (the process died between
-the two) asks the announcer to read the media topic from the fence for the event's deterministic ``event_id``,
-and sends only if it is not there. So a crash at any instant gives neither a lost nor a duplicate announcement
-(if the broker itself loses the topic, the event is sent again, which is what a consumer needs then).
+finds the output through ``stage.existing`` (no second render) and its announcement state in the two markers of
+``handlers.outbox`` next to the output (``ANNOUNCING.<event>.<digest>.json`` before sending, with a fence from
+the ``Announcer``; ``ANNOUNCED.<event>.<digest>.json`` once acknowledged): neither a lost nor a duplicate
+announcement, whenever the process dies. Dead letters use the same outbox.
 
 Errors::
 
@@ -41,13 +34,13 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import hashlib
-import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,9 +48,9 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
-from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
+from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.policy import Decision, decide, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, key_doc, usable
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
@@ -202,7 +195,7 @@ class Processor:
         self.ledger = ReferenceLedger(handlers.dedup_state_dir)
         #: Announcement markers of alerts that never got an output directory (superseded before publishing).
         self.unpublished_dir = handlers.dedup_state_dir / "unpublished"
-        self._locks: dict[AlertKey, asyncio.Lock] = {}
+        self._locks = _KeyLocks()
 
     # -- entry point ---------------------------------------------------------------------------------------
     async def handle(
@@ -233,7 +226,7 @@ class Processor:
             return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
         await order.earlier_recorded()
         try:
-            async with self._lock(alert.key):
+            async with self._locks.hold(alert.key):
                 if decision.action == "cancel":
                     outcome = await self._retry_disk_full(cancel, lambda: self._cancel(alert, refs))
                 else:
@@ -419,9 +412,6 @@ class Processor:
         return outcome
 
     # -- helpers -------------------------------------------------------------------------------------------
-    def _lock(self, key: AlertKey) -> _KeyLock:
-        return _KeyLock(self._locks, key)
-
     async def _attempts(self, what: str, cancel: threading.Event, func: Callable[..., T], *args: Any) -> T:
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
@@ -453,26 +443,21 @@ class Processor:
         classification: Classification | None,
         timings: Mapping[str, float],
     ) -> bool:
-        marker = announced_marker(directory, event, by)
-        if await asyncio.to_thread(marker.is_file):
-            return False
-        pending = announced_marker(directory, event, by, phase="ANNOUNCING")
         doc = self._event(event, key, by, alert, published, classification, directory, timings)
-        previous = await asyncio.to_thread(read_json, pending)
-        if previous is not None:
-            # Died between "about to send" and "sent": look on the media topic before sending again.
-            if await self.announcer.delivered(doc, previous.get("fence") or {}):
-                log.info("announcement_found_after_restart", announced=event, event_id=doc["event_id"])
-                await asyncio.to_thread(atomic_write, marker, _dumps(previous.get("event") or doc))
-                await asyncio.to_thread(pending.unlink, missing_ok=True)
-                return False
-            log.info("announcement_not_found_after_restart", announced=event, event_id=doc["event_id"])
-        fence = await self.announcer.fence(doc)
-        await asyncio.to_thread(atomic_write, pending, _dumps({"event": doc, "fence": fence}))
-        await self.announcer.send(doc, fence)
-        await asyncio.to_thread(atomic_write, marker, _dumps(doc))
-        await asyncio.to_thread(pending.unlink, missing_ok=True)  # ANNOUNCED wins from here on
-        return True
+        box = Outbox(
+            announced_marker(directory, event, by),
+            announced_marker(directory, event, by, phase="ANNOUNCING"),
+            "announcement",
+        )
+        return await deliver_once(
+            box,
+            doc,
+            fence=lambda: self.announcer.fence(doc),
+            send=lambda fence: self.announcer.send(doc, fence),
+            delivered=lambda fence: self.announcer.delivered(doc, fence),
+            announced=event,
+            event_id=doc["event_id"],
+        )
 
     def _event(
         self,
@@ -527,20 +512,6 @@ async def _pause(seconds: float, cancel: threading.Event, why: str, exc: BaseExc
         await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def _dumps(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}  # unreadable: treat as "maybe sent", the announcer checks from the beginning
-    return doc if isinstance(doc, dict) else {}
-
-
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -548,19 +519,26 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-class _KeyLock:
-    """One asyncio lock per alert key, dropped when nobody holds or waits for it (no unbounded growth)."""
+class _KeyLocks:
+    """One asyncio lock per alert key while anyone holds or waits for it (counted, so the table never grows)."""
 
-    def __init__(self, table: dict[AlertKey, asyncio.Lock], key: AlertKey) -> None:
-        self.table = table
-        self.key = key
+    def __init__(self) -> None:
+        self._table: dict[AlertKey, tuple[asyncio.Lock, int]] = {}
 
-    async def __aenter__(self) -> None:
-        lock = self.table.setdefault(self.key, asyncio.Lock())
-        await lock.acquire()
+    def __len__(self) -> int:
+        return len(self._table)
 
-    async def __aexit__(self, *exc: object) -> None:
-        lock = self.table[self.key]
-        lock.release()
-        if not lock.locked() and not getattr(lock, "_waiters", None):
-            del self.table[self.key]
+    @contextlib.asynccontextmanager
+    async def hold(self, key: AlertKey) -> AsyncIterator[None]:
+        lock, users = self._table.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._table[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            _lock, users = self._table[key]
+            if users == 1:
+                del self._table[key]
+            else:
+                self._table[key] = (lock, users - 1)
