@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cap_xml
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "ko_flood.xml"
 
@@ -60,3 +62,35 @@ def test_render_command_rejects_bad_input(tmp_path: Path) -> None:
     assert (busy / "precious.txt").read_text() == "keep me"
     proc = run_cli(str(SAMPLE), "--out", str(tmp_path / "o2"), "--resolution", "huge", tmp_path=tmp_path)
     assert proc.returncode == 2 and "--resolution" in proc.stderr
+
+
+def test_render_command_airs_a_lower_rung_instead_of_failing(tmp_path: Path) -> None:
+    """No espeak-ng voice for the language, dates no zone can hold: exit 0, the rung printed, no traceback."""
+    alert = tmp_path / "odd.xml"
+    alert.write_bytes(cap_xml("ODD-1", language="xx-ZZ", sent="0001-01-01T00:00:00+00:00",
+                              expires="9999-12-31T23:59:59+00:00"))  # fmt: skip
+    out = tmp_path / "out"
+    proc = run_cli(str(alert), "--out", str(out), "--profile", "atsc1", "--resolution", "320x180",
+                   "--duration", "1", tmp_path=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed["rung"] == "no_speech" and "'xx-ZZ'" in printed["degraded"][0]
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["rung"] == "no_speech"
+    assert doc["picture"]["pages"][0]["expiry"] == "until 9999-12-31T23:59:59+00:00"
+    decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", "atsc1.m3u8", "-f", "null", "-"], cwd=out,
+                             capture_output=True, text=True)  # fmt: skip
+    assert decoded.returncode == 0, decoded.stderr
+
+
+def test_render_command_reports_a_real_failure_in_one_line(tmp_path: Path) -> None:
+    """Output that cannot be written is no render error a lower rung would fix: exit 1, one ERROR line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = run_cli(str(SAMPLE), "--out", str(blocker / "out"), "--profile", "atsc1", "--resolution", "320x180",
+                   "--duration", "1", tmp_path=tmp_path)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 1 and "PublishError" in errors[0] and str(blocker) in errors[0], proc.stderr[-3000:]

@@ -45,8 +45,18 @@ def aea_id(alert: Alert) -> str:
     return alert.key.slug()[:62]
 
 
-def _iso(value: datetime | None) -> str:
-    return (value or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(value: datetime | None, literal: str | None = None) -> str:
+    """An ``xs:dateTime`` in UTC; one UTC cannot hold is given as the alert wrote it, still an ``xs:dateTime``.
+
+    CAP allows any year, e.g. ``sent`` 0001-01-01T00:00:00+09:00 (before year 1 in UTC) or ``expires`` in 9999
+    west of UTC. ``literal`` is the CAP text where the model keeps it (``sent``); else the ISO form carries the
+    alert's own offset. Four-digit years always: ``strftime("%Y")`` writes year 1 as "1", which no schema takes.
+    """
+    when = value or datetime.now(UTC)
+    try:
+        return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    except (OverflowError, ValueError):
+        return literal or when.isoformat(timespec="seconds")
 
 
 def aeat(alert: Alert, media: Sequence[MediaRef], *, languages: Sequence[str] = ()) -> bytes:
@@ -66,7 +76,7 @@ def aeat(alert: Alert, media: Sequence[MediaRef], *, languages: Sequence[str] = 
     infos = infos or list(alert.infos)
     header = etree.SubElement(aea, f"{{{AEAT_NS}}}Header")
     effective = min((i.effective for i in infos if i.effective), default=alert.sent)
-    header.set("effective", _iso(effective))
+    header.set("effective", _iso(effective, alert.sent_text if effective is alert.sent else None))
     header.set("expires", _iso(alert.expires))
     codes = {(name, value) for i in infos for name, value in i.event_codes}
     for name, value in sorted(codes):

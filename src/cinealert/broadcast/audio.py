@@ -138,6 +138,36 @@ class EspeakSpeaker:
         return resample((pcm.astype(np.float32) / 32768.0), rate)
 
 
+@functools.lru_cache(maxsize=4)
+def espeak_voice_names(binary: str = "espeak-ng") -> frozenset[str] | None:
+    """Every name ``espeak-ng -v`` takes (languages, their other names, voice files), lower-case; ``None`` when
+    espeak-ng cannot say. Asked once per process, so a language without a voice is known before synthesis."""
+    exe = shutil.which(binary)
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "--voices"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names: set[str] = set()
+    for line in proc.stdout.decode("utf-8", "replace").splitlines()[1:]:
+        fields = line.replace(")(", ") (").split()
+        if len(fields) < 5:
+            continue
+        names.add(fields[1].lower())  # Language
+        names.add(fields[4].rsplit("/", 1)[-1].lower())  # File
+        names.update(f[1:].lower() for f in fields[5:] if f.startswith("("))  # Other Languages: "(zh 5)"
+    return frozenset(names) if proc.returncode == 0 and names else None
+
+
+def espeak_has_voice(language: str, binary: str = "espeak-ng") -> bool | None:
+    """Whether ``EspeakSpeaker`` has a voice for ``language`` (it asks for the primary subtag); ``None``: unknown."""
+    names = espeak_voice_names(binary)
+    if names is None:
+        return None
+    return (language.split("-")[0].lower() or "en") in names
+
+
 # --- loudness ------------------------------------------------------------------------------------------------
 
 

@@ -38,11 +38,11 @@ import numpy as np
 import structlog
 
 from cinealert.cap.model import Alert, AlertKey, Classification, DisasterType, Info
-from cinealert.handlers.stage import Published, StageCancelled
+from cinealert.handlers.stage import Gate, GateClosed, Published, StageCancelled
 from cinealert.render.loop import Frame, Loop
 
 if TYPE_CHECKING:
-    from cinealert.broadcast.audio import AlertAudio, Speaker
+    from cinealert.broadcast.audio import AlertAudio, Samples, Speaker
     from cinealert.broadcast.dash import TextRef
     from cinealert.broadcast.encode import FragmentedTrack, Profile
     from cinealert.broadcast.publish import OutputDir
@@ -63,6 +63,23 @@ class MediaError(RuntimeError):
     """The media stage cannot run (renderer missing, bad request); the message says what to fix."""
 
 
+class _RungError(MediaError):
+    """One part of a ladder rung failed (``part``: scene, overlay, picture, slate, render); a lower one may do."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part = part
+
+
+class _SpeechError(MediaError):
+    """Not even the chimes standing in for speech could be made: no rung would have audio."""
+
+
+#: The picture of a ladder rung; speech is degraded on its own, so ``no_speech`` has no picture of its own.
+_Picture = Literal["loop", "still", "slate"]
+_PICTURE_RUNG: dict[str, str] = {"loop": "full", "still": "static", "slate": "slate"}
+
+
 @dataclass(frozen=True, slots=True)
 class LoopInfo:
     loop: Loop
@@ -75,6 +92,23 @@ class LoopInfo:
 LoopProvider = Callable[
     [DisasterType, int, "RenderSettings", threading.Event, "tuple[int, int] | None"], LoopInfo
 ]
+
+
+#: ``(disaster, variant, render settings, picture size) -> HxWx3 uint8``: the scene at rest, for ``static``.
+StillProvider = Callable[[DisasterType, int, "RenderSettings", "tuple[int, int]"], Frame]
+
+
+def default_still_provider(
+    disaster: DisasterType, variant: int, settings: RenderSettings, size: tuple[int, int]
+) -> Frame:
+    """The scene the loop would have animated, composited at rest: no animator, no cache, no torch.
+
+    The scene backend (cheap: ~0.2 s at 320x180, ~3 s at 1080p) is rarely what fails when a loop cannot be had;
+    the animator, its kernels or the cache are more often, and the alert then keeps its picture, only still.
+    """
+    from cinealert.render import build_scene
+
+    return build_scene(disaster, variant, settings, size).image
 
 
 def default_loop_provider(
@@ -107,11 +141,15 @@ def variant_for(key: AlertKey, variants: int) -> int:
 
 
 class _Clock:
+    """One render's timings, and what it has settled so far that later steps and ``result.json`` need."""
+
     def __init__(self, started: float) -> None:
         self.started = started
         self.ms: dict[str, float] = {}
         self.first_segment: float | None = None
         self.captions: dict[str, dict[str, str]] | None = None  # sidecar captions, once written
+        self.speech = _SpeechLog()
+        self.shown: list[dict[str, Any]] = []  # the text on screen per page (overlay or slate)
 
     def add(self, name: str, seconds: float) -> None:
         self.ms[name] = self.ms.get(name, 0.0) + seconds * 1000.0
@@ -129,24 +167,164 @@ class _OverlayRef:
 
 
 def _frames(loop: Loop, width: int, height: int, ref: _OverlayRef, clock: _Clock) -> Iterator[Frame]:
-    """The loop repeated forever, resized if needed, with the overlay (if any) burned in."""
+    """The loop repeated forever, resized if needed, with the overlay (if any) burned in.
+
+    A frame that cannot be had (a cache entry unreadable mid-loop, a frame of the wrong shape) fails the
+    picture, not the output's storage: it surfaces as ``_RungError`` wherever the encoder pulls it.
+    """
     from PIL import Image
 
     index = 0
     while True:
         produced = False
-        for frame in loop.frames():
-            produced = True
-            t = time.perf_counter()
-            if frame.shape[:2] != (height, width):
-                frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR))
-            overlay = ref.overlay
-            out = overlay.apply(frame, index) if overlay is not None else frame
-            clock.add("compose", time.perf_counter() - t)
-            yield out
-            index += 1
+        try:
+            for frame in loop.frames():
+                produced = True
+                t = time.perf_counter()
+                if frame.shape[:2] != (height, width):
+                    frame = np.asarray(
+                        Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR)
+                    )
+                overlay = ref.overlay
+                out = overlay.apply(frame, index) if overlay is not None else frame
+                clock.add("compose", time.perf_counter() - t)
+                yield out
+                index += 1
+        except Exception as exc:
+            raise _RungError("picture", f"frame {index} of the picture failed: {_describe(exc)}") from exc
         if not produced:
-            raise MediaError("the scene loop produced no frames")
+            raise _RungError("picture", "the scene loop produced no frames")
+
+
+# --- the ladder ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """The picture of one rung and how ``result.json`` names it."""
+
+    info: LoopInfo
+    picture: _Picture
+    kind: str  # "scene loop" | "still frame" | "plain background" | "slate"
+    overlay: bool = True  # burn the overlay in (the slate carries its own text)
+    shown: Sequence[dict[str, Any]] = ()
+    note: str = ""  # why it is less than asked for (a still that could not be had: a plain background)
+
+
+def _describe(exc: BaseException, limit: int = 300) -> str:
+    """One operator-readable line: the type and message, whitespace collapsed, cut to ``limit``."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fatal(exc: Exception, cancel: threading.Event) -> BaseException | None:
+    """What must propagate instead of a step down the ladder: ``exc`` itself, a ``StageCancelled`` standing
+    for it, or ``None`` (degrade). Cancellation and a closed gate are no failures; the output's storage failing
+    (``PublishError``, disk full anywhere in the chain) is not this alert's fault and no simpler picture would
+    fix it (the caller waits for space); missing audio would be missing at every rung."""
+    from cinealert.broadcast.encode import EncodeCancelledError
+    from cinealert.broadcast.publish import PublishError
+    from cinealert.handlers.process import disk_full
+
+    if isinstance(exc, StageCancelled | GateClosed):
+        return exc
+    if isinstance(exc, EncodeCancelledError) or cancel.is_set():
+        return StageCancelled(f"render cancelled: {exc}")
+    if isinstance(exc, PublishError | _SpeechError) or disk_full(exc):
+        return exc
+    return None
+
+
+def _lower(picture: _Picture, exc: Exception) -> _Picture | None:
+    """The next rung down after ``picture`` failed with ``exc``: the still shares the overlay, so an overlay
+    that cannot be laid out goes straight to the slate; below the slate there is nothing."""
+    if picture == "slate":
+        return None
+    if picture == "still" or (isinstance(exc, _RungError) and exc.part == "overlay"):
+        return "slate"
+    return "still"
+
+
+def _reason(picture: _Picture, exc: Exception) -> str:
+    if isinstance(exc, _RungError) and exc.part != "render":
+        return str(exc)
+    return f"the {_PICTURE_RUNG[picture]} picture failed: {_describe(exc)}"
+
+
+class _SpeechLog:
+    """What of the alert's text was spoken and why the rest was not (written from the synthesis threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spoken = 0
+        self.unspoken = 0
+        self.reasons: list[str] = []
+
+    def said(self) -> None:
+        with self._lock:
+            self.spoken += 1
+
+    def note(self, reason: str, *, unspoken: int = 0) -> None:
+        with self._lock:
+            self.unspoken += unspoken
+            if reason not in self.reasons:
+                self.reasons.append(reason)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+_CHIME_S = 0.4
+_READ_CELLS_PER_S = 15.0  # caption reading speed in half-width cells (a Hangul syllable is two)
+_READ_MIN_S, _READ_MAX_S = 2.5, 20.0
+
+
+def _caption_only(text: str) -> Samples:
+    """What a text sounds like without speech: a short chime where it would start, then silence for as long
+    as its caption takes to read. ``build_audio`` times, levels and captions it like speech, so the programme
+    keeps its loudness, its captions and the overlay's page changes."""
+    from cinealert.broadcast.audio import RATE, attention_tone
+    from cinealert.broadcast.captions import cells
+
+    flat = " ".join(text[: int(_READ_MAX_S * _READ_CELLS_PER_S) * 8].split())
+    seconds = min(_READ_MAX_S, max(_READ_MIN_S, cells(flat) / _READ_CELLS_PER_S))
+    chime = attention_tone(_CHIME_S)
+    silence = np.zeros(max(0, round(seconds * RATE) - len(chime)), np.float32)
+    return np.concatenate([chime, silence])
+
+
+class _CaptionedSpeaker:
+    """The configured speaker, with ``_caption_only`` standing in for every utterance it cannot give: a
+    language without a voice (known up front), or the engine failing on one text. Such utterances still get
+    captions; the rest of the alert is still spoken."""
+
+    def __init__(self, inner: Speaker | None, voiceless: frozenset[str], speech: _SpeechLog) -> None:
+        self.inner = inner
+        self.voiceless = voiceless
+        self.speech = speech
+        self.name = inner.name if inner is not None else "captions-only"
+
+    def speak(self, text: str, language: str) -> Samples:
+        if self.inner is None or language in self.voiceless:
+            self.speech.note(self._why(language), unspoken=1)
+            return _caption_only(text)
+        try:
+            samples = self.inner.speak(text, language)
+        except Exception as exc:  # any engine error: this text is captioned instead (logged once, with why)
+            self.speech.note(f"speech failed ({language}): {_describe(exc)}", unspoken=1)
+            return _caption_only(text)
+        self.speech.said()
+        return samples
+
+    def _why(self, language: str) -> str:
+        if self.inner is None:
+            return "speech unavailable: captions only"
+        return f"no {self.inner.name} voice for {language!r}: captioned, not spoken"
 
 
 # --- the stage ----------------------------------------------------------------------------------------------
@@ -161,11 +339,13 @@ class MediaStage:
         *,
         speaker: Speaker | None = None,
         loop_provider: LoopProvider | None = None,
+        still_provider: StillProvider | None = None,
         size: tuple[int, int] | None = None,
     ) -> None:
         self.settings = settings
         self._speaker = speaker
         self.loop_provider = loop_provider or default_loop_provider
+        self.still_provider = still_provider or default_still_provider
         self.size = size  # picture size override for every profile (tests use small frames)
         self._video_cache: dict[str, _CachedVideo] = {}
         self._cache_lock = threading.Lock()
@@ -180,7 +360,9 @@ class MediaStage:
     def directory(self, key: AlertKey) -> Path:
         return self.settings.broadcast.output_dir / key.slug()
 
-    def publish(self, alert: Alert, classification: Classification, cancel: threading.Event) -> Published:
+    def publish(
+        self, alert: Alert, classification: Classification, cancel: threading.Event, gate: Gate | None = None
+    ) -> Published:
         from cinealert.broadcast.publish import update_index
 
         with self._lock:
@@ -191,7 +373,9 @@ class MediaStage:
             done = self.existing(alert.key)
             if done is not None:
                 return done
-            published = self.render(alert, classification, cancel, directory=self.directory(alert.key))
+            published = self.render(
+                alert, classification, cancel, directory=self.directory(alert.key), gate=gate
+            )
         update_index(
             self.settings.broadcast.output_dir,
             alert.key.slug(),
@@ -199,6 +383,7 @@ class MediaStage:
                 "key": str(alert.key),
                 "status": "published",
                 "disaster": published.disaster,
+                "rung": published.rung,
                 "result": f"{alert.key.slug()}/{RESULT}",
                 "updated": datetime.now(UTC).isoformat(),
             },
@@ -253,10 +438,22 @@ class MediaStage:
         resolution: str | None = None,
         started: float | None = None,
         timings: Mapping[str, float] | None = None,
+        gate: Gate | None = None,
     ) -> Published:
-        """Produce and publish every output of ``alert`` into ``directory``; ``result.json`` last."""
-        from cinealert.broadcast.encode import EncodeCancelledError, frames_per_segment, make_profile
-        from cinealert.broadcast.publish import OutputDir
+        """Produce and publish every output of ``alert`` into ``directory``; ``result.json`` last, after ``gate``
+        (``handlers.stage.Stage.publish``): ``GateClosed`` from it removes the directory like any failure.
+
+        A valid alert always airs, so a render error that a retry would only repeat walks down the ladder
+        (``handlers.stage.RUNGS``) instead of failing the alert. Speech that cannot be had (no voice for the
+        language, the engine failing) becomes a chime and the caption's reading time (``no_speech``); a scene
+        loop that cannot be had, a still frame of the scene or else a plain background under the overlay
+        (``static``); an overlay that cannot be laid out, or a static picture failing too, a text slate
+        (``slate``). A failed rung's directory is removed before the next one writes. Never degraded, because
+        no simpler picture would help or because it is no failure: cancellation (``StageCancelled``), a closed
+        gate, errors writing the output (``PublishError``), disk full anywhere in a cause chain, a bad request
+        (``MediaError``). Only a failing slate raises (``MediaError``, with every rung's reason).
+        """
+        from cinealert.broadcast.encode import frames_per_segment, make_profile
 
         bs = self.settings.broadcast
         clock = _Clock(started if started is not None else time.perf_counter())
@@ -267,6 +464,10 @@ class MediaStage:
         infos = _page_infos(alert, bs.languages)
         disaster = classification.disaster
         seg_frames = frames_per_segment(bs.segment_s)
+        try:
+            made = [make_profile(name, resolution, size=self.size) for name in names]
+        except ValueError as exc:  # a bad request: the same at every rung
+            raise MediaError(f"cannot render {alert.key}: {exc}") from exc
 
         render_settings = self.settings.render
         if resolution != render_settings.resolution and resolution in ("720p", "1080p", "2160p"):
@@ -275,93 +476,39 @@ class MediaStage:
         # Burn-in TS: the first segment needs only the lead-in tone, so the video encoder gets the CPU first and
         # speech synthesis runs at a lower priority; elsewhere the speech is on the critical path.
         background = bool(names) and names[0] in ("atsc1", "hls") and mode == "burn-in"
-        audio_future = pool.submit(self._speech, infos, cancel, clock, background)
+        # One speech for every rung: it does not depend on the picture, and its own failures degrade inside it.
+        audio_future = pool.submit(self._speech, alert, infos, cancel, clock, background)
+        picture: _Picture = "loop"
+        steps: list[str] = []
         try:
-            t = time.perf_counter()
-            try:
-                loop_info = self.loop_provider(
-                    disaster,
-                    variant_for(alert.key, self.settings.render.variants),
-                    render_settings,
-                    cancel,
-                    self.size,
-                )
-            except Exception as exc:
-                if cancel.is_set():
-                    raise StageCancelled("render cancelled while building the scene loop") from exc
-                raise
-            if loop_info.timings_ms:
-                clock.ms.update(loop_info.timings_ms)
-            else:
-                clock.add("scene", time.perf_counter() - t)
-            clock.ms.setdefault("scene", 0.0)
-            clock.ms.setdefault("animate", 0.0)
-
-            outputs: dict[str, Any] = {}
-            with OutputDir(directory) as out:
-                for name in names:
-                    profile = make_profile(name, resolution, size=self.size)
-                    if name == "atsc3" and mode == "rich-media":
-                        outputs[name] = self._rich_media(
-                            out,
-                            alert,
-                            infos,
-                            disaster,
-                            profile,
-                            seg_frames,
-                            loop_info,
-                            audio_future,
-                            clock,
-                            cancel,
-                        )
-                    elif profile.container == "ts":
-                        outputs[name] = self._burn_ts(
-                            out,
-                            alert,
-                            infos,
-                            disaster,
-                            profile,
-                            seg_frames,
-                            loop_info,
-                            audio_future,
-                            clock,
-                            cancel,
-                        )
-                    else:
-                        outputs[name] = self._burn_dash(
-                            out,
-                            alert,
-                            infos,
-                            disaster,
-                            profile,
-                            seg_frames,
-                            loop_info,
-                            audio_future,
-                            clock,
-                            cancel,
-                        )
-                audio = audio_future.result()
-                captions = clock.captions if clock.captions is not None else self._captions(out, audio, clock)
-                clock.ms["total"] = (time.perf_counter() - clock.started) * 1000.0
-                clock.ms["first_segment"] = clock.first_segment or clock.ms["total"]
-                clock.ms.setdefault("encode", 0.0)
-                clock.ms.setdefault("compose", 0.0)
-                clock.ms.setdefault("publish", 0.0)
-                doc = self._result_doc(
-                    alert, disaster, mode, names, resolution, out, outputs, captions, audio, loop_info, clock
-                )
-                t = time.perf_counter()
-                out.commit_dir()
-                out.write(
-                    RESULT, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"), sync_dir=True
-                )
-                clock.add("publish", time.perf_counter() - t)
-        except EncodeCancelledError as exc:
-            raise StageCancelled("render cancelled between frames") from exc
-        except Exception as exc:
-            if cancel.is_set() and not isinstance(exc, StageCancelled):
-                raise StageCancelled(f"render cancelled: {exc}") from exc
-            raise
+            while True:
+                try:
+                    source = self._source(picture, alert, infos, disaster, render_settings, cancel, clock)
+                    if source.note and steps:
+                        steps[-1] = f"{steps[-1]}; {source.note}"
+                    self._publish_rung(
+                        directory, alert, infos, disaster, mode, made, resolution, seg_frames, source,
+                        audio_future, clock, cancel, steps, gate,
+                    )  # fmt: skip
+                    break
+                except Exception as exc:
+                    fatal = _fatal(exc, cancel)
+                    if fatal is exc:
+                        raise
+                    if fatal is not None:
+                        raise fatal from exc
+                    reason = _reason(picture, exc)
+                    lower = _lower(picture, exc)
+                    if lower is None:
+                        raise MediaError(
+                            f"{alert.key}: every rung failed: {'; '.join([*steps, reason])}"
+                        ) from exc
+                    log.warning(
+                        "media_degraded", key=str(alert.key), rung=_PICTURE_RUNG[lower], failed=picture,
+                        reason=reason,
+                    )  # fmt: skip
+                    steps.append(reason)
+                    picture = lower
         finally:
             audio_future.cancel()
             pool.shutdown(wait=True)
@@ -374,17 +521,179 @@ class MediaStage:
             disaster=disaster.value,
             mode=mode,
             profiles=list(names),
+            rung=published.rung,
             directory=str(directory),
             first_segment_ms=round(clock.ms["first_segment"], 1),
             total_ms=round(clock.ms["total"], 1),
         )
         return published
 
+    def _source(
+        self,
+        picture: _Picture,
+        alert: Alert,
+        infos: Sequence[Info],
+        disaster: DisasterType,
+        render_settings: RenderSettings,
+        cancel: threading.Event,
+        clock: _Clock,
+    ) -> _Source:
+        """The picture of one rung: the scene loop, a still (scene frame or plain background), or the slate."""
+        from cinealert.render.service import RESOLUTIONS
+
+        variant = variant_for(alert.key, self.settings.render.variants)
+        t = time.perf_counter()
+        if picture == "loop":
+            try:
+                loop_info = self.loop_provider(disaster, variant, render_settings, cancel, self.size)
+            except StageCancelled:
+                raise
+            except Exception as exc:
+                if cancel.is_set():
+                    raise StageCancelled("render cancelled while building the scene loop") from exc
+                raise _RungError("scene", f"the scene loop failed: {_describe(exc)}") from exc
+            if loop_info.timings_ms:
+                clock.ms.update(loop_info.timings_ms)
+            else:
+                clock.add("scene", time.perf_counter() - t)
+            clock.ms.setdefault("scene", 0.0)
+            clock.ms.setdefault("animate", 0.0)
+            return _Source(loop_info, "loop", "scene loop")
+        width, height = self.size or RESOLUTIONS[render_settings.resolution]
+        if picture == "still":
+            kind, note = "still frame", ""
+            try:
+                frame = self._still(disaster, variant, render_settings, width, height)
+            except Exception as exc:
+                fatal = _fatal(exc, cancel)
+                if fatal is exc:
+                    raise
+                if fatal is not None:
+                    raise fatal from exc
+                from cinealert.render.slate import plain_background
+
+                kind, note = "plain background", f"no still frame ({_describe(exc)}): a plain background"
+                log.warning("media_still_unavailable", key=str(alert.key), error=_describe(exc))
+                frame = plain_background(width, height)
+            clock.add("scene", time.perf_counter() - t)
+            digest = hashlib.sha256(frame.tobytes()).hexdigest()[:16]
+            info = LoopInfo(Loop.from_arrays([frame]), f"still-{digest}")
+            return _Source(info, "still", kind, note=note)
+        try:
+            from cinealert.render.slate import slate
+
+            made = slate(alert, infos, width, height, timezone=self.settings.broadcast.timezone)
+        except Exception as exc:
+            raise _RungError("slate", f"the slate cannot be drawn: {_describe(exc)}") from exc
+        clock.add("compose", time.perf_counter() - t)
+        digest = hashlib.sha256(made.frame.tobytes()).hexdigest()[:16]
+        shown = [{"language": p.language, "band": made.band, "lines": list(p.lines), "expiry": p.expiry}
+                 for p in made.pages]  # fmt: skip
+        info = LoopInfo(Loop.from_arrays([made.frame]), f"slate-{digest}")
+        return _Source(info, "slate", "slate", overlay=False, shown=shown)
+
+    def _still(
+        self, disaster: DisasterType, variant: int, settings: RenderSettings, width: int, height: int
+    ) -> Frame:
+        frame = np.ascontiguousarray(
+            self.still_provider(disaster, variant, settings, (width, height)), np.uint8
+        )
+        if frame.shape != (height, width, 3):
+            raise MediaError(f"the still frame is {frame.shape}, expected {(height, width, 3)}")
+        return frame
+
+    def _publish_rung(
+        self,
+        directory: Path,
+        alert: Alert,
+        infos: Sequence[Info],
+        disaster: DisasterType,
+        mode: Mode,
+        made: Sequence[Profile],
+        resolution: str,
+        seg_frames: int,
+        source: _Source,
+        audio_future: Future[AlertAudio],
+        clock: _Clock,
+        cancel: threading.Event,
+        steps: Sequence[str],
+        gate: Gate | None,
+    ) -> None:
+        """Every output of one rung into a fresh ``directory``; on any error the directory is removed."""
+        from cinealert.broadcast.encode import EncodeCancelledError
+        from cinealert.broadcast.publish import OutputDir, PublishError
+
+        clock.first_segment = None  # of this rung's output; the work of failed rungs stays in the timings
+        clock.captions = None
+        clock.shown = list(source.shown)
+        loop_info = source.info
+        names = [profile.name for profile in made]
+        outputs: dict[str, Any] = {}
+        with OutputDir(directory) as out:
+            try:
+                for profile in made:
+                    if profile.name == "atsc3" and mode == "rich-media":
+                        outputs[profile.name] = self._rich_media(
+                            out, alert, infos, disaster, profile, seg_frames, loop_info, audio_future, clock,
+                            cancel,
+                        )  # fmt: skip
+                    elif profile.container == "ts":
+                        outputs[profile.name] = self._burn_ts(
+                            out, alert, infos, disaster, profile, seg_frames, loop_info, audio_future, clock,
+                            cancel, burn=source.overlay,
+                        )  # fmt: skip
+                    else:
+                        outputs[profile.name] = self._burn_dash(
+                            out, alert, infos, disaster, profile, seg_frames, loop_info, audio_future, clock,
+                            cancel, burn=source.overlay,
+                        )  # fmt: skip
+                audio = audio_future.result()
+                captions = clock.captions if clock.captions is not None else self._captions(out, audio, clock)
+                clock.ms["total"] = (time.perf_counter() - clock.started) * 1000.0
+                clock.ms["first_segment"] = clock.first_segment or clock.ms["total"]
+                clock.ms.setdefault("encode", 0.0)
+                clock.ms.setdefault("compose", 0.0)
+                clock.ms.setdefault("publish", 0.0)
+                speech = clock.speech
+                degraded = [speech.reason] if speech.degraded else []
+                degraded += steps
+                rung = _PICTURE_RUNG[source.picture] if source.picture != "loop" else (
+                    "no_speech" if speech.degraded else "full"
+                )  # fmt: skip
+                doc = self._result_doc(
+                    alert, disaster, mode, names, resolution, out, outputs, captions, audio, loop_info, clock
+                )
+                doc["rung"] = rung
+                doc["degraded"] = degraded
+                doc["picture"] = {"source": source.kind, "pages": clock.shown}
+                t = time.perf_counter()
+                out.commit_dir()
+                if gate is not None:
+                    gate()
+                out.write(
+                    RESULT, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"), sync_dir=True
+                )
+                clock.add("publish", time.perf_counter() - t)
+            except EncodeCancelledError as exc:
+                raise StageCancelled("render cancelled between frames") from exc
+            except OSError as exc:
+                if isinstance(exc, PublishError):
+                    raise
+                # Not the output's storage (OutputDir would call it a PublishError): a render part's error.
+                raise _RungError("render", _describe(exc)) from exc
+
     # speech and captions ---------------------------------------------------------------------------------
 
     def _speech(
-        self, infos: Sequence[Info], cancel: threading.Event, clock: _Clock, background: bool = False
+        self,
+        alert: Alert,
+        infos: Sequence[Info],
+        cancel: threading.Event,
+        clock: _Clock,
+        background: bool = False,
     ) -> AlertAudio:
+        """The spoken alert; what cannot be spoken is captioned with a chime instead (``no_speech``), so this
+        fails only when cancelled, or when not even that can be made (``_SpeechError``)."""
         from cinealert.broadcast.audio import AudioCancelledError, build_audio
 
         if background:
@@ -396,18 +705,43 @@ class MediaStage:
         for info in infos:
             texts.append((info.language, "headline", info.headline or info.event))
             texts.append((info.language, "instruction", info.instruction or ""))
+        speech = clock.speech
+        bs = self.settings.broadcast
         try:
+            speaker = _CaptionedSpeaker(self.speaker, self._voiceless(infos), speech)
             audio = build_audio(
-                texts,
-                self.speaker,
-                target_lkfs=self.settings.broadcast.loudness_lkfs,
-                ceiling_dbtp=self.settings.broadcast.true_peak_dbtp,
-                cancel=cancel,
+                texts, speaker, target_lkfs=bs.loudness_lkfs, ceiling_dbtp=bs.true_peak_dbtp, cancel=cancel
             )
         except AudioCancelledError as exc:
             raise StageCancelled("speech synthesis cancelled") from exc
+        except Exception as exc:  # the assembly itself failed, not one utterance: captions and chimes only
+            speech.note(f"speech failed: {_describe(exc)}")
+            try:
+                audio = build_audio(
+                    texts,
+                    _CaptionedSpeaker(None, frozenset(), speech),
+                    target_lkfs=bs.loudness_lkfs,
+                    ceiling_dbtp=bs.true_peak_dbtp,
+                    cancel=cancel,
+                )
+            except AudioCancelledError as exc2:
+                raise StageCancelled("speech synthesis cancelled") from exc2
+            except Exception as exc2:
+                raise _SpeechError(f"no audio can be made for {alert.key}: {_describe(exc2)}") from exc2
+        if speech.degraded:
+            log.warning("media_degraded", key=str(alert.key), rung="no_speech", reason=speech.reason)
         clock.add("tts", time.perf_counter() - t)
         return audio
+
+    def _voiceless(self, infos: Sequence[Info]) -> frozenset[str]:
+        """Languages the speech engine has no voice for, asked once per process where it can say cheaply
+        (espeak-ng's voice list); other engines report a missing voice per utterance instead."""
+        from cinealert.broadcast.audio import EspeakSpeaker, espeak_has_voice
+
+        speaker = self.speaker
+        if not isinstance(speaker, EspeakSpeaker):
+            return frozenset()
+        return frozenset(i.language for i in infos if espeak_has_voice(i.language, speaker.binary) is False)
 
     def _plan(self, audio: AlertAudio, seg_frames: int, fps: Fraction) -> tuple[AlertAudio, int]:
         """Whole segments covering the speech; the audio is padded with silence to the same length."""
@@ -444,23 +778,48 @@ class MediaStage:
         with self._lock:
             cached = self._overlays.get(cache_key)
         if cached is not None:  # laid out once per alert and size (atsc1 and hls share one)
+            self._record_shown(alert, cached, clock)
             return cached
         t = time.perf_counter()
-        overlay = build_overlay(
-            alert,
-            disaster,
-            profile.width,
-            profile.height,
-            fps=float(profile.fps),
-            timezone=self.settings.broadcast.timezone,
-            languages=self.settings.broadcast.languages,
-        )
+        try:
+            overlay = build_overlay(
+                alert,
+                disaster,
+                profile.width,
+                profile.height,
+                fps=float(profile.fps),
+                timezone=self.settings.broadcast.timezone,
+                languages=self.settings.broadcast.languages,
+            )
+        except Exception as exc:  # whatever the layout tripped on, the slate (its own text) can still air
+            raise _RungError("overlay", f"the overlay cannot be laid out: {_describe(exc)}") from exc
         clock.add("compose", time.perf_counter() - t)
         with self._lock:
             self._overlays[cache_key] = overlay
             while len(self._overlays) > 16:
                 self._overlays.pop(next(iter(self._overlays)))
+        self._record_shown(alert, overlay, clock)
         return overlay
+
+    def _record_shown(self, alert: Alert, overlay: Overlay, clock: _Clock) -> None:
+        """The overlay's text per page for ``result.json``: what viewers read, the expiry as it was shown."""
+        from zoneinfo import ZoneInfo
+
+        from cinealert.render.compose import format_expiry
+
+        if clock.shown:
+            return
+        tz = ZoneInfo(self.settings.broadcast.timezone)
+        infos = _page_infos(alert, self.settings.broadcast.languages)
+        clock.shown = [
+            {
+                "language": page.language,
+                "lines": list(page.lines),
+                "crawl": page.crawl_text,
+                "expiry": format_expiry(info.expires or alert.expires, info.language, tz),
+            }
+            for page, info in zip(overlay.pages, infos, strict=False)
+        ]
 
     def _burn_ts(
         self,
@@ -474,11 +833,13 @@ class MediaStage:
         audio_future: Future[AlertAudio],
         clock: _Clock,
         cancel: threading.Event,
+        *,
+        burn: bool = True,
     ) -> dict[str, Any]:
         from cinealert.broadcast.audio import lead_in
         from cinealert.broadcast.encode import encode_ts, m3u8_master, m3u8_media
 
-        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock))
+        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock) if burn else None)
         frames = _frames(loop_info.loop, profile.width, profile.height, ref, clock)
 
         def plan() -> tuple[Any, int]:
@@ -567,10 +928,12 @@ class MediaStage:
         audio_future: Future[AlertAudio],
         clock: _Clock,
         cancel: threading.Event,
+        *,
+        burn: bool = True,
     ) -> dict[str, Any]:
         from cinealert.broadcast.encode import encode_fmp4_video
 
-        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock))
+        ref = _OverlayRef(self._overlay(alert, disaster, profile, clock) if burn else None)
         audio, num_frames = self._plan(audio_future.result(), seg_frames, profile.fps)
         ref.overlay = _with_speech(ref.overlay, audio)
         frames = _frames(loop_info.loop, profile.width, profile.height, ref, clock)
@@ -753,10 +1116,13 @@ class MediaStage:
         t = time.perf_counter()
         items = [(f"{prefix}_audio_init.mp4", atrack.init)]
         items += [(f"{prefix}_audio_{i:05d}.m4s", data) for i, data in enumerate(atrack.segments)]
+        # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
+        spoken = clock.speech.spoken > 0
         if (
             mode == "rich-media"
         ):  # the AEAT's media, durable with the segments before the MPD's directory sync
-            items.append(("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets)))
+            if spoken:
+                items.append(("spoken_alert.aac", adts_audio(audio.samples, profile.audio_kbps, apackets)))
             if not (out.path / "event_symbol.png").is_file():
                 severity = alert.infos[0].severity if alert.infos else "Unknown"
                 items.append(("event_symbol.png", _event_symbol_png(disaster, severity)))
@@ -834,11 +1200,12 @@ class MediaStage:
             media = [
                 MediaRef(self._url(out, mpd_path.name), "application/dash+xml", mpd_path.stat().st_size,
                          "Presentation", "alert video with spoken alert and captions (MPEG-DASH)"),
-                MediaRef(self._url(out, speech.name), "audio/aac", speech.stat().st_size, "AEAtextAudio",
-                         "spoken alert text"),
                 MediaRef(self._url(out, sym.name), "image/png", sym.stat().st_size, "EventSymbol",
                          "disaster pictogram"),
             ]  # fmt: skip
+            if spoken:
+                media.insert(1, MediaRef(self._url(out, speech.name), "audio/aac", speech.stat().st_size,
+                                         "AEAtextAudio", "spoken alert text"))  # fmt: skip
             for text in texts:
                 path = out.path / text.url
                 media.append(
@@ -850,7 +1217,8 @@ class MediaStage:
                 "aeat.xml", aeat(alert, media, languages=self.settings.broadcast.languages), sync_dir=True
             )
             result["aeat"] = "aeat.xml"
-            result["spoken_alert"] = speech.name
+            if spoken:
+                result["spoken_alert"] = speech.name
             result["event_symbol"] = sym.name
         clock.add("publish", time.perf_counter() - t)
         return result
@@ -1106,6 +1474,8 @@ def read_result(directory: Path) -> Published | None:
         urls=tuple(doc.get("urls", ())),
         duration_s=float(doc["duration_s"]),
         timings_ms=dict(doc["timings_ms"]),
+        rung=str(doc.get("rung", "full")),  # results written before the ladder aired the full clip
+        degraded=tuple(str(r) for r in doc.get("degraded", ())),
         extra={
             "status": status,
             "markers": markers,
@@ -1123,7 +1493,11 @@ def read_result(directory: Path) -> Published | None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    """``cinealert render FILE --out DIR``: every output and DIR/result.json; exit 2 on bad input."""
+    """``cinealert render FILE --out DIR``: every output and DIR/result.json; exit 2 on bad input.
+
+    A valid alert exits 0 with the rung that aired (a lower one says why in ``degraded``); 1 only when not even
+    the slate could be published, with a one-line reason.
+    """
     started = time.perf_counter()
     from cinealert.cap import CapError, classify, parse_alert
     from cinealert.config import ConfigError, load
@@ -1180,9 +1554,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             started=started,
             timings={"parse": parse_ms},
         )
-    except MediaError as exc:
-        print(f"ERROR {exc}", file=sys.stderr)
+    except Exception as exc:  # the slate failed too, or storage, or cancel: one line, no traceback
+        print(f"ERROR {args.file}: {_describe(exc, 2000)}", file=sys.stderr)
         return 1
     print(json.dumps({"directory": str(published.directory), "files": len(published.files),
+                      "rung": published.rung, "degraded": list(published.degraded),
                       "timings_ms": published.timings_ms}, ensure_ascii=False))  # fmt: skip
     return 0

@@ -101,13 +101,23 @@ def _lang_key(language: str) -> str:
 
 
 def format_expiry(expires: datetime | None, language: str, tz: ZoneInfo) -> str:
+    """The expiry in the station's zone; one the zone cannot hold is shown as the alert wrote it.
+
+    CAP allows any year: ``9999-12-31T23:59:59+00:00`` ("until further notice") is past what a ``datetime``
+    can hold once moved to +09:00, and ``0001-01-01`` before it to a zone west of UTC. Such an alert is valid
+    and must air, so the expiry is then printed in ISO 8601 with the alert's own offset (what the CAP text said,
+    ``-00:00`` aside) instead of failing the overlay.
+    """
     if expires is None:
         return ""
-    local = expires.astimezone(tz)
-    if _lang_key(language) == "ko":
-        stamp = f"{local.month}월 {local.day}일 {local:%H:%M} {local.tzname() or ''}".strip()
-    else:
-        stamp = f"{local.day} {local:%b %H:%M} {local.tzname() or ''}".strip()
+    try:
+        local = expires.astimezone(tz)
+        if _lang_key(language) == "ko":
+            stamp = f"{local.month}월 {local.day}일 {local:%H:%M} {local.tzname() or ''}".strip()
+        else:
+            stamp = f"{local.day} {local:%b %H:%M} {local.tzname() or ''}".strip()
+    except (OverflowError, ValueError):
+        stamp = expires.isoformat()
     return _UNTIL[_lang_key(language)].format(t=stamp)
 
 
