@@ -296,3 +296,11 @@ async def test_prewarm_runs_before_ready_and_sigterm_cancels_it(tmp_path: Path) 
     asyncio.get_running_loop().call_later(0.3, stop.set)
     await asyncio.wait_for(daemon._prewarm(stop), 10)
     assert seen == ["started", "cancelled"]
+
+
+def test_backoff_doubles_and_caps() -> None:
+    from itertools import islice
+
+    from cinealert.handlers.retry import Backoff
+
+    assert list(islice(Backoff(0.25, 1.5).delays(), 6)) == [0.25, 0.5, 1.0, 1.5, 1.5, 1.5]

@@ -51,6 +51,7 @@ from cinealert.daemon.offsets import PartitionOffsets, Token
 from cinealert.daemon.systemd import Notifier
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.process import Outcome, Processor
+from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.daemon")
@@ -133,6 +134,7 @@ class Daemon:
         self.prewarm = prewarm
         self.on_outcome = on_outcome  # observers (``cinealert demo``): None outcome = internal error
         self.k = settings.kafka
+        self.backoff = Backoff(self.k.reconnect_backoff_initial_s, self.k.reconnect_backoff_max_s)
         self.bootstrap = bootstrap
         self.metrics = metrics or Metrics()
         self.notifier = notifier or Notifier({})
@@ -213,7 +215,7 @@ class Daemon:
 
     async def _connect(self, stop: asyncio.Event) -> bool:
         """Start producer and consumer, retrying with backoff while the broker is unreachable."""
-        delay = self.k.reconnect_backoff_initial_s
+        delays = self.backoff.delays()
         while not stop.is_set():
             producer = AIOKafkaProducer(
                 **client_options(self.k, self.bootstrap), acks="all", enable_idempotence=False, linger_ms=5
@@ -241,10 +243,10 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 self.notifier.status(f"waiting for Kafka at {self.bootstrap}")
+                delay = next(delays)
                 log.warning("broker_unreachable", bootstrap=self.bootstrap, retry_in_s=delay, error=repr(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, self.k.reconnect_backoff_max_s)
                 continue
             self._producer, self._consumer = producer, consumer
             self._set_broker(True)
@@ -267,17 +269,17 @@ class Daemon:
         consumer = self._consumer
         slots = asyncio.Semaphore(self.settings.handlers.concurrency)
         batch_size = self.settings.handlers.concurrency * 2
-        delay = self.k.reconnect_backoff_initial_s
+        delays = self.backoff.delays()
         while not stop.is_set():
             try:
                 batch = await consumer.getmany(timeout_ms=500, max_records=batch_size)
-                delay = self.k.reconnect_backoff_initial_s
+                delays = self.backoff.delays()
             except KafkaError as exc:
                 self.metrics.kafka_errors.labels("fetch").inc()
+                delay = next(delays)
                 log.warning("fetch_failed", error=repr(exc), retry_in_s=delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, self.k.reconnect_backoff_max_s)
                 continue
             fetched_at = time.time()
             for tp, records in batch.items():
@@ -471,19 +473,19 @@ class Daemon:
 
     async def retry(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` until it succeeds, backing off through broker outages; StageCancelled on shutdown."""
-        delay = self.k.reconnect_backoff_initial_s
+        delays = self.backoff.delays()
         while True:
             try:
                 return await call()
             except (KafkaError, TimeoutError) as exc:
                 self.metrics.kafka_errors.labels(op).inc()
+                delay = next(delays)
                 log.warning("kafka_call_failed", op=op, error=repr(exc), retry_in_s=delay)
                 assert self._cancelled is not None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._cancelled.wait(), delay)
                 if self.cancel.is_set():
                     raise StageCancelled(f"{op} not done before shutdown") from exc
-                delay = min(delay * 2, self.k.reconnect_backoff_max_s)
 
     async def _dead_letter(self, data: bytes, label: str, reason: str, stage: str) -> None:
         """Dead-letter ``data`` once, even across a crash and replay (same two-phase markers as announcements,

@@ -53,6 +53,7 @@ from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSet
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.policy import Decision, decide, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, key_doc, usable
+from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
 
 log = structlog.get_logger("cinealert.handlers")
@@ -279,7 +280,7 @@ class Processor:
 
     async def _retry_disk_full(self, cancel: threading.Event, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step``; on a full disk start it over once there is room (every step is idempotent)."""
-        delay = max(self.settings.retry_backoff_s, 0.1)
+        delays = Backoff(max(self.settings.retry_backoff_s, 0.1), DISK_FULL_RETRY_MAX_S).delays()
         while True:
             try:
                 return await step()
@@ -288,9 +289,9 @@ class Processor:
             except Exception as exc:
                 if not disk_full(exc):
                     raise
+                delay = next(delays)
                 log.error("output_disk_full", error=str(exc), retry_in_s=round(delay, 3))
                 await _pause(delay, cancel, "waiting for disk space", exc)
-                delay = min(delay * 2, DISK_FULL_RETRY_MAX_S)
 
     # -- msgType handlers ----------------------------------------------------------------------------------
     async def _publish(
