@@ -13,9 +13,9 @@ import pytest
 
 from cinealert.cap.model import NATURAL_DISASTERS
 from cinealert.config import parse
-from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm
+from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm, make_prompt_writer
 from cinealert.render.ml.train import TrainConfig, train_lora
-from cinealert.render.prompt import NO_HUMANS, make_prompt_writer
+from cinealert.render.prompt import NO_HUMANS
 from tinymodels import single_thread, write_jsonl
 
 pytestmark = [pytest.mark.gemma, pytest.mark.timeout(1800)]

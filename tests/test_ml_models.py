@@ -16,9 +16,9 @@ from PIL import Image
 from cinealert.cap.model import DisasterType
 from cinealert.cli import main
 from cinealert.config import parse
-from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm
+from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm, make_prompt_writer
 from cinealert.render.ml.train import TrainConfig, batch_indices, checkpoints, train_lora
-from cinealert.render.prompt import NO_HUMANS, TemplatePromptWriter, make_prompt_writer
+from cinealert.render.prompt import NO_HUMANS, TemplatePromptWriter
 from tinymodels import (
     DESCRIPTIONS,
     llm_corpus,

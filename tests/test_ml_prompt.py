@@ -147,7 +147,7 @@ def test_importing_the_ml_package_imports_no_heavy_library() -> None:
 
 def test_default_settings_give_the_template_writer() -> None:
     from cinealert.config import parse
-    from cinealert.render.prompt import make_prompt_writer
+    from cinealert.render.ml.prompter import make_prompt_writer
 
     writer = make_prompt_writer(parse({"broadcast": {"timezone": "UTC"}}))
     assert isinstance(writer, TemplatePromptWriter)

@@ -16,13 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cinealert.cap.model import Alert, DisasterType, Info
-
-if TYPE_CHECKING:
-    from cinealert.config.settings import Settings
 
 NO_HUMANS = "Do not include any humans."
 
@@ -354,13 +351,3 @@ def fit_prompt(prompt: str, count: Callable[[str], int], limit: int) -> str:
     text = " ".join(sentences)
     with_directive = f"{text} {NO_HUMANS}"
     return with_directive if count(with_directive) <= limit else text
-
-
-def make_prompt_writer(settings: Settings) -> PromptWriter:
-    """The template writer, or the LLM writer (falling back to the template) when a model dir is set."""
-    template = TemplatePromptWriter(settings.broadcast.timezone)
-    if settings.ml.prompt_model_dir is None:
-        return template
-    from cinealert.render.ml.prompter import LLMPromptWriter
-
-    return LLMPromptWriter.from_settings(settings.ml, fallback=template, timezone=settings.broadcast.timezone)

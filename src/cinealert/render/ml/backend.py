@@ -63,7 +63,7 @@ class MLBackend:
                 from cinealert.render.device import get_device
                 from cinealert.render.ml.depth import make_depth
                 from cinealert.render.ml.mask import make_masker
-                from cinealert.render.prompt import make_prompt_writer
+                from cinealert.render.ml.prompter import make_prompt_writer
 
                 get_device(self.settings.render.device)  # the first call decides the process's device
                 ml = self.settings.ml

@@ -16,9 +16,10 @@ import structlog
 from cinealert.cap.model import Alert, DisasterType
 from cinealert.render.device import get_device
 from cinealert.render.ml.runtime import lib, model_dir, quiet_peft, stable_seed
-from cinealert.render.prompt import PromptWriter, alert_keywords, clean_generated
+from cinealert.render.prompt import PromptWriter, TemplatePromptWriter, alert_keywords, clean_generated
 
 if TYPE_CHECKING:
+    from cinealert.config import Settings
     from cinealert.config.sections import MLSettings
 
 log = structlog.get_logger(__name__)
@@ -134,3 +135,11 @@ class LLMPromptWriter:
             source, text = "llm", cleaned
         self.last_source = source
         return text, source
+
+
+def make_prompt_writer(settings: Settings) -> PromptWriter:
+    """The template writer, or the LLM writer (falling back to the template) when a model dir is set."""
+    template = TemplatePromptWriter(settings.broadcast.timezone)
+    if settings.ml.prompt_model_dir is None:
+        return template
+    return LLMPromptWriter.from_settings(settings.ml, fallback=template, timezone=settings.broadcast.timezone)
