@@ -429,7 +429,6 @@ def _metric(port: int, name: str) -> float | None:
 async def live_daemon(broker: EmbeddedBroker, tmp_path: Path, kafka: dict[str, Any]) -> AsyncIterator[Any]:
     """A daemon wired to the real broker with a started producer, not consuming: for calling its announce and
     dead-letter paths directly."""
-    import asyncio
 
     from aiokafka import AIOKafkaProducer
 
@@ -445,10 +444,9 @@ async def live_daemon(broker: EmbeddedBroker, tmp_path: Path, kafka: dict[str, A
         }
     )
     service = Service(settings, stage=SummaryStage(tmp_path / "out"), bootstrap=broker.bootstrap)
-    service._cancelled = asyncio.Event()
     producer = AIOKafkaProducer(**client_options(settings.kafka, broker.bootstrap), acks="all")
     await producer.start()
-    service._producer = producer
+    service.sender.producer = producer
     try:
         yield service
     finally:
@@ -484,7 +482,7 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(
         # dead letters: once per consumed message, also when the daemon died between send and marker
         from aiokafka import ConsumerRecord
 
-        from cinealert.daemon.service import _record
+        from cinealert.daemon.kafka import current_record as _record
 
         def record(offset: int) -> ConsumerRecord[bytes, bytes]:
             return ConsumerRecord(
@@ -493,15 +491,15 @@ async def test_read_back_keeps_announcements_and_dead_letters_single(
 
         dead_dir = tmp_path / "state" / "dead"
         _record.set(record(7))
-        await service._dead_letter(b"<x", "syntax", "not XML", "parse")
-        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # replay: marker says done
+        await service.dead_letters(b"<x", "syntax", "not XML", "parse")
+        await service.dead_letters(b"<x", "syntax", "not XML", "parse")  # replay: marker says done
         (done,) = [p for p in dead_dir.iterdir() if not p.name.endswith(".pending.json")]
         done.unlink()  # as if the daemon died after the broker's ack, before writing the marker
-        fence = {**await service.dead_letters.fence(b"k"), "from_offset": 0}
+        fence = {**await service.dead_letters.ledger.fence(b"k"), "from_offset": 0}
         done.with_name(done.name.replace(".json", ".pending.json")).write_text(json.dumps({"fence": fence}))
-        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # finds it on the topic: no resend
+        await service.dead_letters(b"<x", "syntax", "not XML", "parse")  # finds it on the topic: no resend
         _record.set(record(8))
-        await service._dead_letter(b"<x", "syntax", "not XML", "parse")  # another message, same bytes: sent
+        await service.dead_letters(b"<x", "syntax", "not XML", "parse")  # another message, same bytes: sent
         dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 3, 5)
         assert sorted(int(h["x-cinealert-offset"]) for _v, h in dead) == [7, 8]
 
@@ -565,7 +563,8 @@ async def test_oversized_message_is_dead_lettered_truncated_not_retried_forever(
 
     from aiokafka import ConsumerRecord
 
-    from cinealert.daemon.service import DEAD_LETTER_MAX_BYTES, _record
+    from cinealert.daemon.kafka import current_record as _record
+    from cinealert.daemon.outbound import DEAD_LETTER_MAX_BYTES
 
     topics = Topics(broker, "oversize")
     data = b"<alert>" + b"x" * (1024 * 1024 + 100) + b"</alert>"
@@ -573,7 +572,7 @@ async def test_oversized_message_is_dead_lettered_truncated_not_retried_forever(
         _record.set(
             ConsumerRecord(topics.alerts, 2, 41, 1_700_000_000_000, 0, b"k" * 5000, data, None, 1, 1, ())
         )
-        await asyncio.wait_for(service._dead_letter(data, "size", "too large", "parse"), 30)
+        await asyncio.wait_for(service.dead_letters(data, "size", "too large", "parse"), 30)
         dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 1, 10)
     assert len(dead) == 1
     value, headers = dead[0]
