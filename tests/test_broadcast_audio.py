@@ -162,3 +162,84 @@ def test_speaker_protocol_accepts_another_engine() -> None:
     assert audio.utterances[0].end_s - audio.utterances[0].start_s == pytest.approx(2.0, abs=0.01)
     assert audio.utterances[1].end_s - audio.utterances[1].start_s == pytest.approx(1.0, abs=0.01)
     assert audio.loudness_lkfs == pytest.approx(-24.0, abs=0.1)
+
+
+# --- text transport and bounding ----------------------------------------------------------------------------
+
+
+def _argv_espeak(text: str, voice: str, speed: int = 150) -> np.ndarray:
+    """espeak-ng with the text on its command line, the way it was called before (the reference)."""
+    from cinealert.broadcast.audio import _wav_pcm16, resample
+
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", "--", text], capture_output=True, check=True
+    ).stdout
+    pcm, rate = _wav_pcm16(wav)
+    return resample(pcm.astype(np.float32) / 32768.0, rate)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Typhoon warning for Jeju. Stay indoors.", "en-US"),
+        ("해안가 접근을 금지하고 실내에 머무르십시오.", "ko-KR"),
+    ],
+)
+def test_text_through_stdin_sounds_exactly_as_on_the_command_line(text: str, language: str) -> None:
+    spoken = EspeakSpeaker().speak(text, language)
+    assert np.array_equal(spoken, _argv_espeak(text, language.split("-")[0]))
+
+
+def test_espeak_transport_takes_a_text_longer_than_one_argument_may_be() -> None:
+    """Over 128 KiB (Linux's MAX_ARG_STRLEN) the command line fails with E2BIG; stdin takes any size. The
+    padding is whitespace, which espeak-ng skips quickly, so the speech stays two short sentences."""
+    text = "Evacuate now." + " " * 250_000 + "Move to higher ground."
+    assert len(text.encode()) > 200 * 1024
+    with pytest.raises(OSError, match="Argument list too long"):
+        _argv_espeak(text, "en")
+    samples = EspeakSpeaker().speak(text, "en-US")
+    seconds = len(samples) / RATE
+    assert 1.0 < seconds < 10.0
+    assert np.sqrt(np.mean(samples**2)) > 0.01
+
+
+def test_speech_items_bound_each_text_by_its_kind() -> None:
+    from cinealert.broadcast.audio import SPOKEN_CELLS, speech_items
+    from cinealert.render.text import ELLIPSIS, cluster_cells, graphemes
+
+    def cells(text: str) -> int:
+        return sum(cluster_cells(c) for c in graphemes(text))
+
+    huge_ko = "즉시 높은 곳으로 대피하십시오 " * 20_000
+    items = speech_items(
+        [
+            ("ko-KR", "headline", huge_ko),
+            ("ko-KR", "instruction", "x" * 300_000),
+            ("en-US", "headline", "Typhoon\n\nwarning   for Jeju"),
+            ("en-US", "instruction", "\n\n \t"),
+        ]
+    )
+    assert [(lang, kind) for lang, kind, _ in items] == [
+        ("ko-KR", "headline"),
+        ("ko-KR", "instruction"),
+        ("en-US", "headline"),
+    ]
+    head, instr, short = (text for _, _, text in items)
+    assert head.endswith(ELLIPSIS) and cells(head) <= SPOKEN_CELLS["headline"]
+    assert huge_ko.startswith(head.removesuffix(ELLIPSIS))  # cut after a whole word
+    assert instr == "x" * (SPOKEN_CELLS["instruction"] - 1) + ELLIPSIS
+    assert short == "Typhoon warning for Jeju"
+
+
+def test_a_huge_alert_is_spoken_bounded_by_real_espeak() -> None:
+    """250 KiB of headline and instruction: spoken in well under a minute, utterances (and so captions) cut."""
+    from cinealert.broadcast.audio import SPOKEN_CELLS
+
+    huge = "evacuate now, river levels rising; move to higher ground and do not drive through water. " * 3000
+    assert len(huge.encode()) > 250 * 1024
+    audio = build_audio([("en-US", "headline", huge), ("en-US", "instruction", huge)], EspeakSpeaker())
+    head, instr = audio.utterances
+    assert head.text.endswith("…") and len(head.text) <= SPOKEN_CELLS["headline"]
+    assert instr.text.endswith("…") and len(instr.text) <= SPOKEN_CELLS["instruction"]
+    assert 10.0 < audio.duration_s < 40.0
+    assert -25.0 <= audio.loudness_lkfs <= -23.0

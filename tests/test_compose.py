@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from cinealert.cap.model import Alert, Area, DisasterType, Info
 from cinealert.render import text as text_mod
 from cinealert.render.compose import (
+    DETAIL_RGB,
     PLATE_ALPHA,
     PLATE_RGB,
     SEVERITY_COLORS,
@@ -236,22 +237,65 @@ def test_apply_blends_only_the_lower_third_and_never_mutates_the_input() -> None
 
 
 def test_long_text_goes_to_a_crawl_that_scrolls() -> None:
-    long_ko = " ".join(["저지대 주민은 즉시 대피소로 이동하고 하천과 계곡 근처에 접근하지 마십시오."] * 4)
+    long_ko = " ".join(["저지대 주민은 즉시 대피소로 이동하고 하천과 계곡 근처에 접근하지 마십시오."] * 3)
     height, width = 360, 640
     overlay = build_overlay(make_alert(ko_instruction=long_ko), DisasterType.FLOOD, width, height, page_s=0)
     page = overlay.pages[0]
     assert page.crawl is not None and long_ko in page.crawl_text
     crawl = page.crawl
-    y0, x0 = crawl.block.y0, crawl.block.x0
-    h = crawl.block.inv.shape[0]
+    y0, x0 = crawl.y0, crawl.x0
+    h = crawl.height
     base = np.zeros((height, width, 3), np.uint8)
     a = overlay.apply(base, 0)[y0 : y0 + h, x0 : x0 + crawl.window_w]
     b = overlay.apply(base, 30)[y0 : y0 + h, x0 : x0 + crawl.window_w]
     assert not np.array_equal(a, b)
     shift = int(30 * crawl.px_per_frame) - int(0 * crawl.px_per_frame)
     assert shift > 0
-    # The crawl moved left by exactly `shift` columns: a shifted slice of one pre-rendered strip.
+    # The crawl moved left by exactly `shift` columns: the same line, drawn tile by tile.
     assert np.array_equal(a[:, shift:], b[:, : crawl.window_w - shift])
+
+
+def reference_crawl_strip(text: str, height: int, window_w: int) -> tuple[np.ndarray, int]:
+    """The crawl as it was drawn before tiles: one strip of the whole period (the line and a quarter-width gap),
+    repeated so that any window is one slice."""
+    u = height / 1080
+    face = font(round(36 * u))
+    h = round(54 * u)
+    period = max(1, int(np.ceil(text_width(text, face))) + round(window_w * 0.25))
+    strip = Image.new("RGBA", (period, h), (*PLATE_RGB, PLATE_ALPHA))
+    ImageDraw.Draw(strip).text((0, h / 2), text, font=face, fill=(*DETAIL_RGB, 255), anchor="lm")
+    reps = 2 + window_w // period
+    return np.tile(np.asarray(strip)[..., :3], (1, reps, 1)), period
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1280, 720)])
+def test_tiled_crawl_looks_like_the_whole_strip(width: int, height: int) -> None:
+    """Drawing the crawl tile by tile, piece by piece, gives the pixels the one whole strip gave: the pieces are
+    placed where the whole line's layout puts them (Hangul word spacing, kerning, a word cut into chunks)."""
+    long_ko = " ".join(["저지대 주민은 즉시 대피소로 이동하고 하천과 계곡 근처에 접근하지 마십시오."] * 3)
+    long_en = (
+        "Stay away from riverbanks, underpasses and basements; move to higher ground now (AV, Wa, To, Ty). "
+        "Do not drive through flooded roads: Pneumonoultramicroscopicsilicovolcanoconiosis-grade dust. "
+        "Listen to local radio for instructions from emergency officials."
+    )
+    alert = make_alert(ko_instruction=long_ko, en_instruction=long_en)
+    frame = gradient(height, width)
+    for lang in ("ko", "en"):
+        overlay = build_overlay(alert, DisasterType.FLOOD, width, height, languages=(lang,))
+        page = overlay.pages[0]
+        crawl = page.crawl
+        assert crawl is not None
+        strip, period = reference_crawl_strip(page.crawl_text, height, crawl.window_w)
+        assert crawl.period_px == period
+        rows = slice(crawl.y0, crawl.y0 + crawl.height)
+        cols = slice(crawl.x0, crawl.x0 + crawl.window_w)
+        for index in (0, 1, 7, 100, 333, 1000, 2500):
+            got = overlay.apply(frame, index)[rows, cols].astype(np.int16)
+            offset = int(index * crawl.px_per_frame) % period
+            want = strip[:, offset : offset + crawl.window_w].astype(np.int16)
+            diff = np.abs(got - want)
+            assert diff.max() <= 1, (page.language, index, int(diff.max()))
+            assert (diff > 0).mean() < 0.001, (page.language, index)
 
 
 def test_pages_follow_the_speech_schedule() -> None:

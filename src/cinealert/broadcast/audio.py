@@ -25,6 +25,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from cinealert.render.text import bounded
+
 RATE = 48_000
 Samples = npt.NDArray[np.float32]
 
@@ -123,8 +125,11 @@ class EspeakSpeaker:
             raise TTSError("espeak-ng not found on PATH: apt-get install espeak-ng (or `make setup`)")
         voice = language.split("-")[0].lower() or "en"
         try:
+            # The text goes through stdin: on the command line a text over 128 KiB (Linux's limit on one
+            # argument) failed with E2BIG, "Argument list too long". ``--stdin`` reads it whole, as one text.
             proc = subprocess.run(
-                [exe, "-v", voice, "-s", str(self.speed_wpm), "--stdout", "--", text],
+                [exe, "-v", voice, "-s", str(self.speed_wpm), "--stdout", "--stdin"],
+                input=text.encode("utf-8", "replace"),
                 capture_output=True,
                 timeout=60,
                 check=False,
@@ -338,9 +343,26 @@ def _silence(seconds: float, rate: int = RATE) -> Samples:
     return np.zeros(int(seconds * rate), np.float32)
 
 
+#: What is spoken, in display cells (``render.text.bounded``: a Hangul syllable is two, a Latin letter one). A
+#: clip lasts as long as its speech and a burn-in render costs about its clip's length in x264 time, so these
+#: bound both: a headline of 120 and an instruction of 160 cells are the longest of the sample alerts rounded up
+#: (en_flood.xml: 118 and 155), so no normal alert loses a word, and a 1 MiB one speaks no longer than the
+#: longest normal one: at espeak-ng's 150 wpm about 19 s per language in English (15 cells/s), 31 s in Korean
+#: (9 cells/s). The burned-in page may show more (``render.compose``: 160 and 240; reading the crawl is not
+#: bounded by the clip the way hearing is). The cut ends in "…", which espeak-ng does not pronounce; captions
+#: follow the speech, so they carry the same text.
+SPOKEN_CELLS: dict[str, int] = {"headline": 120, "instruction": 160}
+SPOKEN_CELLS_OTHER = 160
+
+
 def speech_items(texts: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """Drop empty texts; ``texts`` is ``(language, kind, text)``."""
-    return [(lang, kind, " ".join(text.split())) for lang, kind, text in texts if text and text.strip()]
+    """``texts`` (``(language, kind, text)``) whitespace-collapsed and bounded by kind; empty ones dropped."""
+    items: list[tuple[str, str, str]] = []
+    for lang, kind, text in texts:
+        spoken = bounded(text, SPOKEN_CELLS.get(kind, SPOKEN_CELLS_OTHER)) if text else ""
+        if spoken:
+            items.append((lang, kind, spoken))
+    return items
 
 
 _SYNTH_THREADS = 4  # utterances synthesised and measured at once (espeak-ng processes are independent)

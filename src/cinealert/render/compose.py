@@ -1,11 +1,26 @@
 """Burned-in alert overlay: a lower-third plate with severity band, pictogram, headline, instruction, area,
 expiry time and a crawl for what does not fit.
 
-Everything text-related is rendered once per alert (one static RGBA page per language, one pre-rendered crawl
-strip per page), stored premultiplied in 8.8 fixed point, so the per-frame cost is a single integer alpha blend
-over the plate rows plus a shifted slice of the crawl strip. The plate stays inside the 90 % title-safe area
-and never above two thirds of the picture height; text colours are chosen for a WCAG contrast ratio >= 7:1
+Everything text-related is rendered once per alert (one static RGBA page per language), stored premultiplied in
+8.8 fixed point, so the per-frame cost is a single integer alpha blend over the plate rows plus the crawl's
+window. The crawl is drawn in tiles of ``_CRAWL_TILE`` columns as they scroll into view and kept in a small LRU
+cache, so its memory follows the picture width, never the text's. The plate stays inside the 90 % title-safe
+area and never above two thirds of the picture height; text colours are chosen for a WCAG contrast ratio >= 7:1
 against their plate.
+
+What is drawn is bounded first (``render.text.bounded``, in display cells: a Hangul syllable is two, a Latin
+letter one; cut on a word or grapheme boundary with "…"). A CAP message may carry up to 1 MiB of text; a
+viewer reads a crawl at about 8 cells a second (150 px/s at 1080p over ~18 px per cell). The full text stays in
+the CAP message (and in the rich-media AEAT); this is only what is shown:
+
+* headline ``HEADLINE_CELLS`` = 160: the CAP 1.2 guidance for headlines (two lines on the plate, the rest
+  in the crawl);
+* instruction ``INSTRUCTION_CELLS`` = 240: ~30 s of crawl, about as long as a long clip (every sample
+  alert's instruction fits: the longest is 155);
+* area ``AREA_CELLS`` = 160 and event ``EVENT_CELLS`` = 64 (the severity band ellipsizes it to its width).
+
+The crawl thus holds at most ~580 cells (about 70 s per pass) however long the message. Speech is cut shorter
+(``broadcast.audio.SPOKEN_CELLS``: 120 and 160), since the clip lasts as long as the speech.
 
 Pages switch with the speech: while the Korean utterance plays the Korean page is on screen, and so on.
 """
@@ -15,6 +30,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import threading
+import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +45,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cinealert.cap.model import Alert, DisasterType, Info
 from cinealert.render.loop import Frame, Loop
 from cinealert.render.pictogram import pictogram
-from cinealert.render.text import fit_lines, font, graphemes, text_width, wrap
+from cinealert.render.text import ELLIPSIS, bounded, fit_lines, font, graphemes, text_width, wrap
 
 RGB = tuple[int, int, int]
 
@@ -69,6 +87,15 @@ _AREA_FONT, _AREA_LINE = 32, 42
 _CRAWL_FONT, _CRAWL_H = 36, 54
 _CRAWL_PX_PER_S = 150.0
 TITLE_SAFE = 0.05  # 90 % title-safe area: 5 % margin each side
+
+#: Limits on what is drawn, in display cells (see the module docstring for why these numbers).
+HEADLINE_CELLS = 160
+INSTRUCTION_CELLS = 240
+AREA_CELLS = 160
+EVENT_CELLS = 64
+_CRAWL_TILE = 256  # crawl columns drawn and cached together: a few per frame width
+_CRAWL_RUN = 16  # grapheme clusters per drawn piece of a word longer than that
+_CRAWL_CONTEXT = 3  # clusters either side of a cut measured together to place the next piece
 
 
 class OverlayError(ValueError):
@@ -156,21 +183,112 @@ class _Block:
         region[...] = acc
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _Crawl:
-    """A pre-rendered strip (tiled once so any window is one contiguous slice) scrolling right to left."""
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A run of the crawl text drawn on its own: ``x`` is its pen position in the whole line's layout."""
 
-    block: _Block  # the window position; its premul/inv are the full tiled strip
-    window_w: int
-    period_px: int
-    px_per_frame: float
+    x: float
+    width: float
+    text: str
+
+
+class _Crawl:
+    """The crawl: a line of text plus a gap (one period) scrolling right to left through a window.
+
+    The period is drawn in tiles of ``_CRAWL_TILE`` columns when they scroll into view, each from the few
+    pieces (words, or chunks of a very long word) that reach into it, and kept in an LRU cache of a few window
+    widths (two readers, e.g. two profiles sharing the overlay, each keep their tiles). A strip as wide as the
+    text cost 7 GB for a 625 KB message; the tiles cost ~2 MB at 1080p (16 of 256 x 54 pixels) for any text.
+    """
+
+    __slots__ = (
+        "_lock",
+        "_starts",
+        "_tiles",
+        "capacity",
+        "face",
+        "height",
+        "period_px",
+        "pieces",
+        "px_per_frame",
+        "reach",
+        "tiles_rendered",
+        "window_w",
+        "x0",
+        "y0",
+    )
+
+    def __init__(
+        self,
+        pieces: Sequence[_Piece],
+        face: ImageFont.FreeTypeFont,
+        *,
+        y0: int,
+        x0: int,
+        height: int,
+        window_w: int,
+        period_px: int,
+        px_per_frame: float,
+    ) -> None:
+        self.pieces = tuple(pieces)
+        self.face = face
+        self.y0, self.x0, self.height = y0, x0, height
+        self.window_w, self.period_px, self.px_per_frame = window_w, period_px, px_per_frame
+        self._starts = [p.x for p in self.pieces]
+        # A piece's ink may overhang its advance box (bearings, marks); reach further than any piece is wide.
+        self.reach = max((p.width for p in self.pieces), default=0.0) + face.size
+        self.capacity = 2 * (math.ceil(window_w / _CRAWL_TILE) + 1)
+        self._tiles: OrderedDict[int, _Block] = OrderedDict()
+        self._lock = threading.Lock()
+        self.tiles_rendered = 0
+
+    @property
+    def cached_tiles(self) -> tuple[_Block, ...]:
+        with self._lock:
+            return tuple(self._tiles.values())
+
+    def _draw_tile(self, k: int) -> _Block:
+        c0 = k * _CRAWL_TILE
+        w = min(_CRAWL_TILE, self.period_px - c0)
+        img = Image.new("RGBA", (w, self.height), (*PLATE_RGB, PLATE_ALPHA))
+        draw = ImageDraw.Draw(img)
+        lo = bisect.bisect_left(self._starts, c0 - self.reach)
+        hi = bisect.bisect_right(self._starts, c0 + w + self.face.size)
+        for piece in self.pieces[lo:hi]:
+            draw.text(
+                (piece.x - c0, self.height / 2),
+                piece.text,
+                font=self.face,
+                fill=(*DETAIL_RGB, 255),
+                anchor="lm",
+            )
+        self.tiles_rendered += 1
+        return _Block.from_rgba(np.asarray(img), 0, 0)
+
+    def _tile(self, k: int) -> _Block:
+        with self._lock:
+            tile = self._tiles.get(k)
+            if tile is None:
+                tile = self._draw_tile(k)
+                self._tiles[k] = tile
+                while len(self._tiles) > self.capacity:
+                    self._tiles.popitem(last=False)
+            else:
+                self._tiles.move_to_end(k)
+            return tile
 
     def blend(self, out: Frame, index: int) -> None:
         offset = int(index * self.px_per_frame) % self.period_px
-        window = slice(offset, offset + self.window_w)
-        opaque = None if self.block.opaque is None else self.block.opaque[:, window]
-        b = self.block
-        _Block(b.y0, b.x0, b.premul[:, window], b.inv[:, window], opaque).blend(out)
+        done = 0
+        while done < self.window_w:
+            col = (offset + done) % self.period_px
+            k, start = divmod(col, _CRAWL_TILE)
+            tile = self._tile(k)
+            n = min(self.window_w - done, tile.shape[1] - start)
+            cols = slice(start, start + n)
+            opaque = None if tile.opaque is None else tile.opaque[:, cols]
+            _Block(self.y0, self.x0 + done, tile.premul[:, cols], tile.inv[:, cols], opaque).blend(out)
+            done += n
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -229,28 +347,96 @@ class Overlay:
         return rgba
 
 
-def ellipsize(text: str, face: ImageFont.FreeTypeFont, max_width: float) -> str:
-    """``text`` cut at a grapheme boundary with an ellipsis so that it fits ``max_width``."""
-    if text_width(text, face) <= max_width:
+def ellipsize(text: str, face: ImageFont.FreeTypeFont, max_width: float, *, more: bool = False) -> str:
+    """``text`` cut at a grapheme boundary with an ellipsis so that it fits ``max_width``; with ``more`` (the
+    text goes on elsewhere) the ellipsis is there even when ``text`` itself fits.
+
+    Binary search over the clusters: a logarithmic number of measurements, where cutting one cluster at a time
+    measured the line once per cluster removed.
+    """
+    if more and text_width(text.rstrip() + ELLIPSIS, face) <= max_width:
+        return text.rstrip() + ELLIPSIS
+    if not more and text_width(text, face) <= max_width:
         return text
     clusters = graphemes(text)
-    while clusters and text_width("".join(clusters) + "…", face) > max_width:
-        clusters.pop()
-    return "".join(clusters).rstrip() + "…"
+    lo, hi = 0, len(clusters)  # the first lo clusters fit with the ellipsis; all of them do not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if text_width("".join(clusters[:mid]) + ELLIPSIS, face) <= max_width:
+            lo = mid
+        else:
+            hi = mid
+    return "".join(clusters[:lo]).rstrip() + ELLIPSIS
 
 
-def _render_crawl(text: str, u: float, width: int, fps: float) -> tuple[npt.NDArray[np.uint8], int, float]:
-    """Plate-backed strip of ``text`` with a gap, tiled to ``period + width`` columns."""
+def _is_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
+
+
+def _crawl_pieces(text: str, face: ImageFont.FreeTypeFont) -> list[_Piece]:
+    """``text`` as pieces placed where the whole line's layout puts them, so tiles need only nearby pieces.
+
+    Pieces are words with their trailing spaces (a word longer than ``_CRAWL_RUN`` clusters is cut into chunks
+    of that many). A piece is placed after the previous one's advance, corrected by what shaping the text
+    across the cut adds (kerning, and the wider space Noto CJK sets between Hangul words): the difference
+    between measuring the clusters either side of the cut together and apart. Right-to-left text needs the
+    whole line's bidi reordering, so it stays one piece (bounded all the same, by the text limits).
+    """
+    if _is_rtl(text):
+        return [_Piece(0.0, text_width(text, face), text)]
+    runs: list[list[str]] = []
+    for cluster in graphemes(text):
+        if not runs:
+            runs.append([cluster])
+        elif cluster.isspace():
+            runs[-1].append(cluster)  # spaces stay with the word before them
+        elif runs[-1][-1].isspace() or len(runs[-1]) >= _CRAWL_RUN:
+            runs.append([cluster])  # a new word, or the next chunk of a long one
+        else:
+            runs[-1].append(cluster)
+    pieces: list[_Piece] = []
+    x = 0.0
+    for i, run in enumerate(runs):
+        if i:
+            left = "".join(runs[i - 1][-_CRAWL_CONTEXT:])
+            right = "".join(run[:_CRAWL_CONTEXT])
+            x += text_width(left + right, face) - text_width(left, face) - text_width(right, face)
+        piece = "".join(run)
+        width = text_width(piece, face)
+        pieces.append(_Piece(x, width, piece))
+        x += width
+    return pieces
+
+
+def _crawl(text: str, u: float, y0: int, x0: int, width: int, fps: float) -> _Crawl:
+    """The crawl of ``text`` in a window ``width`` wide: a period of the text plus a quarter-width gap."""
     face = font(round(_CRAWL_FONT * u))
     h = round(_CRAWL_H * u)
     gap = round(width * 0.25)
     period = max(1, math.ceil(text_width(text, face)) + gap)
-    strip = Image.new("RGBA", (period, h), (*PLATE_RGB, PLATE_ALPHA))
-    ImageDraw.Draw(strip).text((0, h / 2), text, font=face, fill=(*DETAIL_RGB, 255), anchor="lm")
-    arr = np.asarray(strip)
-    reps = 1 + math.ceil(width / period)
-    tiled = np.ascontiguousarray(np.tile(arr, (1, reps + 1, 1))[:, : period + width])
-    return tiled, period, _CRAWL_PX_PER_S * u / fps
+    return _Crawl(
+        _crawl_pieces(text, face),
+        face,
+        y0=y0,
+        x0=x0,
+        height=h,
+        window_w=width,
+        period_px=period,
+        px_per_frame=_CRAWL_PX_PER_S * u / fps,
+    )
+
+
+def _area(info: Info) -> str:
+    """The area names, comma-separated and bounded; an alert may list thousands, only the first few are read."""
+    names: list[str] = []
+    room = AREA_CELLS * 8  # characters: enough to fill the limit whatever the script
+    for area in info.areas:
+        if area.area_desc:
+            names.append(area.area_desc[:room])
+            room -= len(names[-1]) + 2
+            if room <= 0:
+                break
+    return bounded(", ".join(names), AREA_CELLS)
 
 
 def _page(
@@ -271,9 +457,9 @@ def _page(
     band_h = round(_BAND_H * u)
     band_bg, band_fg = severity_style(info.severity)
 
-    headline = info.headline or info.event
-    instruction = (info.instruction or "").strip()
-    area = ", ".join(a.area_desc for a in info.areas if a.area_desc)
+    headline = bounded(info.headline or info.event, HEADLINE_CELLS)
+    instruction = bounded(info.instruction or "", INSTRUCTION_CELLS)
+    area = _area(info)
     area_text = _AREA[lang].format(a=area) if area else ""
 
     head_face = font(round(_HEAD_FONT * u))
@@ -294,7 +480,8 @@ def _page(
     if len(head_lines) > 2:
         crawl_parts.append(headline)
         head_lines = head_lines[:2]
-        head_lines[1] = head_lines[1] + "…"
+        # The second line says the headline goes on (in the crawl), inside the text column like the rest.
+        head_lines[1] = ellipsize(head_lines[1].removesuffix("-"), head_face, text_w, more=True)
     rows: list[tuple[str, ImageFont.FreeTypeFont, RGB, int]] = [
         (line, head_face, HEADLINE_RGB, round(_HEAD_LINE * u)) for line in head_lines
     ]
@@ -333,7 +520,7 @@ def _page(
     band_face = font(round(_BAND_FONT * u))
     expiry = format_expiry(info.expires or alert.expires, info.language, tz)
     room = plate_w - 3 * pad - (text_width(expiry, band_face) if expiry else 0)
-    band_text = ellipsize(f"{label} · {info.event}", band_face, room)
+    band_text = ellipsize(f"{label} · {bounded(info.event, EVENT_CELLS)}", band_face, room)
     draw.text((pad, band_h / 2), band_text, font=band_face, fill=(*band_fg, 255), anchor="lm")
     if expiry:
         draw.text((plate_w - pad, band_h / 2), expiry, font=band_face, fill=(*band_fg, 255), anchor="rm")
@@ -348,8 +535,7 @@ def _page(
     crawl = None
     crawl_text = "   ·   ".join(p for p in crawl_parts if p)
     if crawl_text:
-        strip, period, speed = _render_crawl(crawl_text, u, plate_w, fps)
-        crawl = _Crawl(_Block.from_rgba(strip, bottom - crawl_h, x0), plate_w, period, speed)
+        crawl = _crawl(crawl_text, u, bottom - crawl_h, x0, plate_w, fps)
     return Page(
         info.language,
         block,
