@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cinealert.render.camera import CameraName, cover_zoom, max_shift, pose
+from cinealert.render.periodic import gust, shake_offset, wraps_per_loop
 from cinealert.render.scene import FluidKind, Layer, Scene, layer_for_fluid
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ SMOKE_STEP = 4
 #: below this height drawn detail is too few px wide for half-size textures (the flames' blur is under 2 px, the
 #: heat haze's ripples a few px): fire is warped at full size, and smoke and haze read the full-size texture
 HALF_MIN_HEIGHT = 1080
-#: earthquake shake bursts: (start as a fraction of the loop, decay time as a fraction, relative strength)
-SHAKE_BURSTS = ((0.06, 0.07, 1.0), (0.52, 0.06, 0.7))
-SWAY_CYCLES = 3  # gusts per loop
 SWAY_AT_TOP = 0.014  # of frame height, at sway = 1
 DRIFT_AT = 0.01  # sideways drift of particle sheets, of frame height
 STRIP_ROWS = 128  # CPU frames are composited in bands this tall (they stay in cache)
@@ -60,6 +58,16 @@ LOWRES_HEIGHT = 96  # displacement fields are integrated at this height (smooth;
 
 
 _T = TypeVar("_T")
+
+__all__ = [
+    "Animator",
+    "RenderCancelled",
+    "RenderParams",
+    "kernels_ready",
+    "render_loop",
+    "shake_offset",
+    "wraps_per_loop",
+]
 
 
 class RenderCancelled(Exception):  # noqa: N818  # mirrors handlers.StageCancelled
@@ -72,35 +80,6 @@ class RenderParams:
     amplitude: float = 1.0
     num_frames: int = 180
     shake: bool = True
-
-
-def shake_offset(t: int, n: int, strength: float) -> tuple[float, float]:
-    """Decaying bursts of shaking, zero at the loop seam (both ends), px."""
-    if strength <= 0:
-        return (0.0, 0.0)
-    u = t / n
-    dx = dy = 0.0
-    for start, decay, rel in SHAKE_BURSTS:
-        if u < start:
-            continue
-        env = rel * math.exp(-(u - start) / decay) * math.sin(math.pi * min(1.0, (u - start) / 0.01) / 2)
-        ph = (u - start) * n
-        dx += env * (math.sin(ph * 2.1) + 0.5 * math.sin(ph * 3.7 + 1.0))
-        dy += env * (math.sin(ph * 2.9 + 0.5) + 0.4 * math.sin(ph * 5.3))
-    seam = math.sin(math.pi * u) ** 0.25  # forces 0 at u = 0 and u = 1
-    return (strength * dx * seam / 1.5, strength * dy * seam / 1.5)
-
-
-def wraps_per_loop(velocity: tuple[float, float], n: int, width: int, height: int) -> tuple[int, int]:
-    """Nearest whole number of wraps per loop (at least one along the main axis), so a sheet loops exactly."""
-    vx, vy = velocity
-    kx, ky = round(vx * n / width), round(vy * n / height)
-    if kx == 0 and ky == 0 and (vx or vy):
-        if abs(vy) * width >= abs(vx) * height:
-            ky = 1 if vy > 0 else -1
-        else:
-            kx = 1 if vx > 0 else -1
-    return kx, ky
 
 
 class _Prepared:
@@ -667,9 +646,8 @@ class Animator:
         return self._shifted(buf, 0, 0, hh, ww, oy - ky, ox - kx)
 
     def _gust(self, t: int) -> float:
-        """Wind strength at frame ``t``: SWAY_CYCLES gusts per loop, periodic in it."""
-        gust = math.sin(2 * math.pi * SWAY_CYCLES * t / self.n)
-        return gust * (0.6 + 0.4 * math.sin(2 * math.pi * t / self.n + 0.7))
+        """Wind strength at frame ``t`` (``render.periodic.gust``)."""
+        return gust(t, self.n)
 
     def _sway_rows(self, prep: _Prepared, t: int, dy: float, r0: int, hh: int, ox: float) -> Tensor:
         """Canvas column of screen column 0 for each screen row ``r0:r0+hh`` of a swaying layer."""
