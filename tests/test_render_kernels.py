@@ -8,11 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+import structlog
 import torch
 
 from cinealert import render
 from cinealert.cap.model import DisasterType
-from cinealert.render import animate
+from cinealert.render import compositor_fused
 from cinealert.render.animate import Animator, RenderParams, kernels_ready
 from cinealert.render.procedural import ProceduralBackend
 
@@ -87,12 +88,14 @@ def test_fused_1080p_shortcuts_stay_close_and_confined(disaster: DisasterType) -
 
 
 def test_without_numba_the_torch_path_renders(small, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(animate, "_kernels_state", None)
+    monkeypatch.setattr(compositor_fused, "KERNELS", compositor_fused.KernelsHandle())  # not loaded yet
     monkeypatch.setitem(sys.modules, "cinealert.render.kernels", None)  # import fails as if not installed
     monkeypatch.delattr(render, "kernels", raising=False)
     scene = small[DisasterType.TYPHOON]
     params = RenderParams("circular", 1.0, 12)
-    anim = Animator(scene, params)
-    assert not anim.fused
+    with structlog.testing.capture_logs() as logs:
+        anim = Animator(scene, params)
+        assert not anim.fused and not Animator(scene, params).fused
+    assert [e["event"] for e in logs].count("render.kernels_unavailable") == 1, "logged once per process"
     reference = Animator(scene, params, fused=False)
     assert np.array_equal(_frames(anim, [0, 6]), _frames(reference, [0, 6]))
