@@ -24,12 +24,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from cinealert.render.loop import NTSC_FPS, Frame
+
+if TYPE_CHECKING:
+    from cinealert.broadcast.cea708 import Captions
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 AUDIO_RATE = 48_000
@@ -339,6 +342,7 @@ def encode_ts(
     cancel: threading.Event | None = None,
     prefix: str = "seg_",
     head: Samples | None = None,
+    captions: Captions | None = None,
 ) -> list[SegmentInfo]:
     """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete.
 
@@ -346,8 +350,18 @@ def encode_ts(
     that audio when it is known early (the attention tone): segments it covers are muxed and published
     without waiting for ``plan()``, so speech synthesis runs while the first segments encode. The full audio
     must begin with ``head`` and be longer than it.
+
+    ``captions`` puts A/53 closed captions (CEA-608 in ``cc_data``, ``broadcast.cea708``) into every picture:
+    cues on the programme clock, or a callable returning them, called right after ``plan()`` (the cues come
+    from the speech); segments already emitted by then (the lead-in) carry null caption data.
     """
     import av
+
+    from cinealert.broadcast.cea708 import CaptionInserter
+
+    cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps)
+    if cc is not None and captions is not None and not callable(captions):
+        cc.load(captions)
 
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
@@ -369,6 +383,8 @@ def encode_ts(
             container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
             vstream = _add_video_stream(container, profile, seg_frames)
             astream = _add_audio_stream(container, profile)
+            held: list[Any] = []  # with captions the pictures wait for the cues, known once plan() has run
+            mux_video = container.mux if cc is None else held.append
             for index in range(first, last):
                 _check(cancel)
                 try:
@@ -376,9 +392,9 @@ def encode_ts(
                 except StopIteration:
                     raise EncodeError(f"{profile.name}: frame source ended at frame {index}") from None
                 for packet in vstream.encode(_video_frame(arr, index, profile)):
-                    container.mux(packet)
+                    mux_video(packet)
             for packet in vstream.encode(None):
-                container.mux(packet)
+                mux_video(packet)
             t_end = Fraction(last) / profile.fps
             covered = (
                 bool(apackets) and Fraction(apackets[-1].pts + apackets[-1].duration, AUDIO_RATE) >= t_end
@@ -392,6 +408,10 @@ def encode_ts(
                     raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
                 apackets += encoder.feed(samples[head_len:]) + encoder.finish()
                 nseg = math.ceil(num_frames / seg_frames)
+                if cc is not None and callable(captions):
+                    cc.load(captions(), first_frame=first)
+            for packet in held:
+                container.mux(cc.rewrite(packet) if cc is not None else packet)
             is_last = planned and k == nseg - 1
             # Audio packets starting before this segment's end (the last segment takes the rest).
             while apos < len(apackets) and (is_last or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end):
