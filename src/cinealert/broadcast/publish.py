@@ -7,6 +7,7 @@ never a partial one, and a crash or power loss after ``atomic_write`` returns ca
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -20,6 +21,22 @@ from typing import Any
 
 class PublishError(OSError):
     """Publishing failed (disk full, I/O error, permissions); nothing partial was left behind."""
+
+
+#: "No space left" and "quota exceeded": an operator problem that goes away; the alert must wait, not be dropped.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def fsync_dir(directory: Path) -> None:

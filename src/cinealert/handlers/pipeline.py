@@ -223,8 +223,7 @@ def _fatal(exc: Exception, cancel: threading.Event) -> BaseException | None:
     (``PublishError``, disk full anywhere in the chain) is not this alert's fault and no simpler picture would
     fix it (the caller waits for space); missing audio would be missing at every rung."""
     from cinealert.broadcast.encode import EncodeCancelledError
-    from cinealert.broadcast.publish import PublishError
-    from cinealert.handlers.process import disk_full
+    from cinealert.broadcast.publish import PublishError, disk_full
 
     if isinstance(exc, StageCancelled | GateClosed):
         return exc

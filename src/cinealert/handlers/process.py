@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import hashlib
 import threading
@@ -48,6 +47,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
+from cinealert.broadcast.publish import disk_full
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
 from cinealert.handlers.outbox import Outbox, deliver_once
@@ -59,8 +59,6 @@ from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelle
 log = structlog.get_logger("cinealert.handlers")
 
 T = TypeVar("T")
-#: "No space left" and "quota exceeded": an operator problem that goes away; the alert must wait, not be dropped.
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISK_FULL_RETRY_MAX_S = 10.0
 
 
@@ -135,18 +133,6 @@ def reject_label(exc: Exception) -> str:
     if name.startswith("Cap") and name.endswith("Error") and len(name) > len("CapError"):
         return name[3:-5].lower()
     return "invalid"
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
