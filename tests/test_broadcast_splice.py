@@ -110,12 +110,12 @@ def test_link_publishes_an_existing_file_without_copying(tmp_path: Path) -> None
 
 def small_video():  # type: ignore[no-untyped-def]
     from cinealert.broadcast.encode import encode_fmp4_video, make_profile
-    from cinealert.handlers.pipeline import _CachedVideo
+    from cinealert.media.videocache import CachedVideo
 
     profile = make_profile("atsc3", size=(64, 48))
     frames = [np.full((48, 64, 3), 40 * i % 255, np.uint8) for i in range(20)]
     track = encode_fmp4_video(frames, 20, profile, 10)
-    return _CachedVideo("k", track.init, track.timescale, tuple(track.segments), True)
+    return CachedVideo("k", track.init, track.timescale, tuple(track.segments), True)
 
 
 @pytest.mark.parametrize("store_ok", [True, False])
@@ -123,7 +123,8 @@ def test_cached_video_segments_are_linked_from_the_timeline_or_written(
     tmp_path: Path, store_ok: bool
 ) -> None:
     from cinealert.broadcast.encode import retime, tfdt
-    from cinealert.handlers.pipeline import _Clock, _VideoWriter
+    from cinealert.media.clock import Clock
+    from cinealert.media.videocache import VideoWriter
 
     cached = small_video()
     ticks = cached.segment_ticks
@@ -132,7 +133,7 @@ def test_cached_video_segments_are_linked_from_the_timeline_or_written(
         store.write_bytes(b"not a directory")  # linking is impossible: the bytes must be written instead
     for run in range(2):  # the second run finds the timeline already there
         with OutputDir(tmp_path / f"o{run}") as out:
-            writer = _VideoWriter(out, "atsc3", cached, ticks, _Clock(0.0), store)
+            writer = VideoWriter(out, "atsc3", cached, ticks, Clock(0.0), store)
             writer.write(5)
             writer.trim(3)
             names = sorted(p.name for p in out.path.iterdir())

@@ -153,10 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true")
 
-    # -- media: overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (cinealert.handlers.pipeline) --
-    p = add(
-        "render", _lazy("cinealert.handlers.pipeline", "cmd_render"), "render a CAP alert to broadcast media"
-    )
+    # -- media: overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (cinealert.media) --
+    p = add("render", _lazy("cinealert.media.cli", "cmd_render"), "render a CAP alert to broadcast media")
     p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
     p.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)"

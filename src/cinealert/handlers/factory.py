@@ -24,10 +24,9 @@ def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
     if h.stage == "summary":
         return summary
     try:
-        import importlib
+        from cinealert.media.stage import MediaStage
 
-        media_stage = importlib.import_module("cinealert.handlers.pipeline").MediaStage
-        stage: Stage = media_stage(settings)
+        stage: Stage = MediaStage(settings)
     except (ImportError, AttributeError) as exc:
         if not fallback:
             raise StageUnavailableError(f"media stage unavailable: {exc}") from exc

@@ -1,0 +1,179 @@
+"""``result.json``: the schema written last into an output directory (its presence means complete), the
+markers a Cancel or an Update leaves beside it, and reading both back as a ``Published``.
+
+Layout of ``<broadcast.output_dir>/<key.slug()>/``: the media files, ``result.json``, and at most one of
+``WITHDRAWN.json`` / ``SUPERSEDED.json`` (withdrawn wins when both are there); ``index.json`` one level up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from cinealert.cap.model import Alert, AlertKey, DisasterType
+from cinealert.media.contract import Published
+
+if TYPE_CHECKING:
+    from cinealert.broadcast.audio import AlertAudio
+    from cinealert.media.outputs import Output
+    from cinealert.media.picture import LoopInfo
+
+log = structlog.get_logger(__name__)
+
+RESULT = "result.json"
+WITHDRAWN = "WITHDRAWN.json"
+SUPERSEDED = "SUPERSEDED.json"
+_MARKERS = ((WITHDRAWN, "withdrawn"), (SUPERSEDED, "superseded"))
+
+
+def public_url(base_url: str, directory: Path, name: str) -> str:
+    """Where a published file is fetched from (``broadcast.base_url``), or its plain name without one."""
+    base = base_url.rstrip("/")
+    return f"{base}/{directory.name}/{name}" if base else name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """Everything ``result.json`` says about one published rung."""
+
+    alert: Alert
+    disaster: DisasterType
+    mode: str
+    profiles: Sequence[str]
+    resolution: str
+    outputs: Mapping[str, Output]  # by profile name, in the order asked for
+    captions: Mapping[str, Mapping[str, str]]  # sidecar files per language
+    audio: AlertAudio
+    scene: LoopInfo
+    directory: Path
+    files: Sequence[Path]  # published so far (result.json itself is added)
+    base_url: str
+    timings_ms: Mapping[str, float]
+    rung: str
+    degraded: Sequence[str]
+    picture: str  # "scene loop" | "still frame" | "plain background" | "slate"
+    pages: Sequence[Mapping[str, Any]]  # the text on screen per page
+
+    def doc(self) -> dict[str, Any]:
+        key = self.alert.key
+        return {
+            "status": "complete",
+            "key": {"sender": key.sender, "identifier": key.identifier, "sent": key.sent},
+            "slug": key.slug(),
+            "msg_type": self.alert.msg_type,
+            "disaster": self.disaster.value,
+            "mode": self.mode,
+            "profiles": list(self.profiles),
+            "resolution": self.resolution,
+            "duration_s": max(o.end_s for o in self.outputs.values())
+            if self.outputs
+            else self.audio.duration_s,
+            "scene": {
+                "key": self.scene.scene_key,
+                "cache_hit": self.scene.cache_hit,
+                "loop_frames": self.scene.loop.num_frames,
+            },
+            "audio": self._audio(),
+            "captions": self.captions,
+            "outputs": {name: o.doc() for name, o in self.outputs.items()},
+            "files": [*sorted(p.name for p in self.files), RESULT],
+            "urls": [public_url(self.base_url, self.directory, p.name) for p in sorted(self.files)]
+            if self.base_url
+            else [],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "published_at": datetime.now(UTC).isoformat(),
+            "rung": self.rung,
+            "degraded": list(self.degraded),
+            "picture": {"source": self.picture, "pages": list(self.pages)},
+        }
+
+    def _audio(self) -> dict[str, Any]:
+        audio = self.audio
+        return {
+            "sample_rate": audio.rate,
+            "loudness_lkfs": round(audio.loudness_lkfs, 2),
+            "true_peak_dbtp": round(audio.true_peak_dbtp, 2),
+            "utterances": [
+                {
+                    "language": u.language,
+                    "kind": u.kind,
+                    "text": u.text,
+                    "start_s": round(u.start_s, 3),
+                    "end_s": round(u.end_s, 3),
+                }
+                for u in audio.utterances
+            ],
+        }
+
+    def encode(self) -> bytes:
+        return json.dumps(self.doc(), ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def read_result(directory: Path) -> Published | None:
+    """The completed publication in ``directory`` (``result.json`` present), with its marker status."""
+    try:
+        doc = json.loads((directory / RESULT).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    key = AlertKey(doc["key"]["sender"], doc["key"]["identifier"], doc["key"]["sent"])
+    status = "published"
+    markers = {}
+    for marker, name in _MARKERS:
+        path = directory / marker
+        if path.is_file():
+            markers[name] = str(path)
+            status = name if status == "published" else status
+    return Published(
+        key=key,
+        disaster=str(doc["disaster"]),
+        directory=directory,
+        files=tuple(directory / name for name in doc["files"]),
+        urls=tuple(doc.get("urls", ())),
+        duration_s=float(doc["duration_s"]),
+        timings_ms=dict(doc["timings_ms"]),
+        rung=str(doc.get("rung", "full")),  # results written before the ladder aired the full clip
+        degraded=tuple(str(r) for r in doc.get("degraded", ())),
+        extra={
+            "status": status,
+            "markers": markers,
+            "mode": doc["mode"],
+            "profiles": doc["profiles"],
+            "outputs": doc["outputs"],
+            "scene": doc["scene"],
+            "cache_hit": bool(doc["scene"]["cache_hit"]),
+            "first_segment_ms": doc["timings_ms"].get("first_segment"),
+        },
+    )
+
+
+def index_published(root: Path, published: Published) -> None:
+    """``index.json``'s entry for a newly published alert (after ``result.json``)."""
+    from cinealert.broadcast.publish import update_index
+
+    slug = published.key.slug()
+    update_index(root, slug, {"key": str(published.key), "status": "published", "disaster": published.disaster,
+                              "rung": published.rung, "result": f"{slug}/{RESULT}",
+                              "updated": datetime.now(UTC).isoformat()})  # fmt: skip
+
+
+def mark(root: Path, key: AlertKey, by: AlertKey, status: str) -> Path | None:
+    """Mark the output of ``key`` withdrawn or superseded by ``by`` (marker, then ``index.json``); the
+    marker's path, or None where nothing was published. A later mark rewrites the marker."""
+    from cinealert.broadcast.publish import atomic_write, update_index
+
+    marker = {s: m for m, s in _MARKERS}[status]
+    directory = root / key.slug()
+    if not (directory / RESULT).is_file():
+        return None
+    now = datetime.now(UTC).isoformat()
+    doc = {"key": str(key), "status": status, "by": str(by), "at": now}
+    path = atomic_write(directory / marker, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+    update_index(root, key.slug(), {"key": str(key), "status": status, "by": str(by), "updated": now})
+    log.info("media_marked", key=str(key), status=status, by=str(by), marker=str(path))
+    return path

@@ -1,0 +1,131 @@
+"""ATSC 3.0 rich media (A/331 AEA): the scene's clean video from the video cache, the spoken alert, captions,
+the disaster pictogram, and the AEAT naming them. Per alert only audio, captions, the AEAT and the MPD are made.
+
+The cached video does not depend on the speech, so its segments are published while the speech is being
+synthesised (how many are needed is known only then; any written beyond that are removed again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from cinealert.cap.model import DisasterType
+from cinealert.media.captions import dash_captions, sidecars
+from cinealert.media.dash import DashParts, publish_dash
+from cinealert.media.job import Job
+from cinealert.media.outputs import AeaMedia, DashOutput, VideoCacheUse
+from cinealert.media.videocache import CachedVideo, VideoWriter
+
+if TYPE_CHECKING:
+    from cinealert.broadcast.aeat import MediaRef
+    from cinealert.broadcast.audio import AlertAudio
+    from cinealert.broadcast.dash import TextRef
+
+_AAC_PARTS = 2  # concurrent AAC encodes of one alert's audio (the cores)
+#: Cached video segments published ahead of the speech at most (16 s; a bilingual alert runs longer).
+_SPECULATIVE_SEGMENTS = 8
+SYMBOL, SPOKEN, AEAT = "event_symbol.png", "spoken_alert.aac", "aeat.xml"
+
+
+@functools.lru_cache(maxsize=64)
+def event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
+    """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
+    from cinealert.render.compose import severity_style
+    from cinealert.render.pictogram import pictogram
+
+    band_bg, band_fg = severity_style(severity)
+    buf = io.BytesIO()
+    pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class RichMediaWriter:
+    """``atsc3`` in ``rich-media`` mode: a clean picture, and the alert as AEA media the receiver presents."""
+
+    def write(self, job: Job) -> DashOutput:
+        from cinealert.broadcast.encode import FragmentedTrack, adts_audio
+
+        p = job.profile
+        with job.clock.timed("encode"):
+            cached = job.videos.get(job.loop, p, job.seg_frames, job.cancel, job.clock)
+        writer = VideoWriter(
+            job.out, p.name, cached, cached.segment_ticks, job.clock, job.videos.entry(cached.key)
+        )
+        writer.write(1)
+        while not job.audio.done() and writer.written < _SPECULATIVE_SEGMENTS:
+            writer.write(writer.written + 1)
+        audio, num_frames = job.planned()
+        nseg = num_frames // job.seg_frames
+        packets, texts = self._audio_and_captions(job, writer, audio, nseg)
+        video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
+        video.starts.extend(k * writer.seg_ticks for k in range(nseg))
+        video.segments.extend(b"" for _ in range(nseg))  # only counted from here on; already published
+        # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
+        spoken = job.clock.speech.spoken > 0
+        # The AEAT's media, durable with the segments before the MPD's directory sync.
+        extra = [(SPOKEN, adts_audio(audio.samples, p.audio_kbps, packets))] if spoken else []
+        parts = DashParts(video=video, audio=audio, num_frames=num_frames, audio_packets=packets, texts=texts,
+                          extra=extra)  # fmt: skip
+        output = publish_dash(job, parts)
+        with job.clock.timed("publish"):
+            self._aeat(job, texts, spoken)
+        aea = AeaMedia(AEAT, SYMBOL, SPOKEN if spoken else None)
+        return dataclasses.replace(output, aea=aea, video_cache=_cache_use(cached))
+
+    def _audio_and_captions(
+        self, job: Job, writer: VideoWriter, audio: AlertAudio, nseg: int
+    ) -> tuple[list[Any], list[TextRef]]:
+        """AAC in parts split at silent frame boundaries, the fixed lead-in's packets reused: the parts encode
+        at once (one thread coordinates) while this thread publishes the rest of the video and the captions."""
+        from cinealert.broadcast.audio import lead_in
+        from cinealert.broadcast.encode import encode_audio_spliced
+
+        p = job.profile
+        encoder = ThreadPoolExecutor(max_workers=1 + _AAC_PARTS, thread_name_prefix="aac")
+        with job.clock.timed("encode"):
+            packets = encoder.submit(
+                encode_audio_spliced, audio.samples, p.audio_codec, p.audio_kbps,
+                prefix=lead_in(job.settings.loudness_lkfs), parts=_AAC_PARTS, pool=encoder,
+            )  # fmt: skip
+            try:
+                writer.write(nseg)
+                writer.trim(nseg)
+                texts = dash_captions(job.out, p.name, audio, job.clock)
+                if job.clock.captions is None:
+                    sidecars(job.out, audio, job.clock)
+                severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
+                job.out.write(SYMBOL, event_symbol_png(job.disaster, severity))
+                return packets.result(), texts
+            finally:
+                encoder.shutdown(wait=True)
+
+    def _aeat(self, job: Job, texts: Sequence[TextRef], spoken: bool) -> None:
+        """The AEAT, naming the MPD, the pictogram, the spoken alert and the captions with their sizes."""
+        from cinealert.broadcast.aeat import MediaRef, aeat
+
+        def ref(name: str, content_type: str, kind: str, desc: str, lang: str = "") -> MediaRef:
+            return MediaRef(
+                job.url(name), content_type, (job.out.path / name).stat().st_size, kind, desc, lang
+            )
+
+        media = [
+            ref("manifest.mpd", "application/dash+xml", "Presentation",
+                "alert video with spoken alert and captions (MPEG-DASH)"),
+            ref(SYMBOL, "image/png", "EventSymbol", "disaster pictogram"),
+        ]  # fmt: skip
+        if spoken:
+            media.insert(1, ref(SPOKEN, "audio/aac", "AEAtextAudio", "spoken alert text"))
+        media += [
+            ref(t.url, "application/ttml+xml", "AEAtextCaptions", "captions (IMSC1)", t.lang) for t in texts
+        ]
+        # Everything it names was renamed before the MPD's directory sync, so the AEAT's own sync suffices.
+        job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
+
+
+def _cache_use(cached: CachedVideo) -> VideoCacheUse:
+    return VideoCacheUse(cached.key, cached.hit, len(cached.segments))
