@@ -26,16 +26,15 @@ import math
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from cinealert.render.camera import CameraName, cover_zoom, max_shift, pose
+from cinealert.render.camera import cover_zoom, max_shift, pose
 from cinealert.render.compositor_fused import kernels_ready
 from cinealert.render.periodic import shake_offset, wraps_per_loop
-from cinealert.render.prepared import SWAY_AT_TOP, PreparedLayer, Window
+from cinealert.render.prepared import SWAY_AT_TOP, PreparedLayer, RenderParams, Window
 from cinealert.render.scene import Scene
 
 if TYPE_CHECKING:
@@ -58,14 +57,6 @@ __all__ = [
 
 class RenderCancelled(Exception):  # noqa: N818  # mirrors handlers.StageCancelled
     """Rendering stopped between frames because the cancel event was set."""
-
-
-@dataclass(frozen=True, slots=True)
-class RenderParams:
-    camera: CameraName = "circular"
-    amplitude: float = 1.0
-    num_frames: int = 180
-    shake: bool = True
 
 
 class Animator:
@@ -135,9 +126,10 @@ class Animator:
     def frame_into(self, t: int, dst: Tensor) -> None:
         """Render frame ``t`` into ``dst``, an (H, W, 3) uint8 tensor on the device (a numpy frame, on CPU).
 
-        On CPU the frame is composited in bands of ``STRIP_ROWS`` rows: every layer's lerps and blends then work
-        on a band that stays in the core's cache instead of streaming full-frame float32 temporaries through
-        memory (2-3x faster, measured); the arithmetic per pixel is the same.
+        The frame is composited in the compositor's bands (``STRIP_ROWS`` rows on CPU): every layer's work then
+        stays in the core's cache instead of streaming full-frame float32 temporaries through memory (2-3x
+        faster, measured); the arithmetic per pixel is the same. Per band, layers that an opaque nearer one
+        hides there are skipped.
         """
         windows = self.windows(t)
         rows = self.compositor.band_rows

@@ -20,13 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from cinealert.render.prepared import SURFACE_KINDS, Geometry, PreparedLayer, Window
+from cinealert.render.prepared import STRIP_ROWS, SURFACE_KINDS, Geometry, PreparedLayer, Window
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-#: the same band height as the torch path on CPU: a band of every layer stays in the core's cache
-STRIP_ROWS = 128
 
 
 class KernelsHandle:

@@ -16,6 +16,7 @@ import torch
 
 from cinealert.render.prepared import (
     SOFT_STEP,
+    STRIP_ROWS,
     SURFACE_KINDS,
     Canvas,
     Geometry,
@@ -27,7 +28,6 @@ from cinealert.render.prepared import (
 if TYPE_CHECKING:
     from torch import Tensor
 
-STRIP_ROWS = 128  # CPU frames are composited in bands this tall (they stay in cache)
 DISP_STEP = 4  # the smooth displacement field is gathered every 4th px and upsampled
 
 

@@ -32,14 +32,13 @@ from cinealert.render.prepared import (
     FluidMotion,
     Geometry,
     PreparedLayer,
+    RenderParams,
     SparseSheet,
 )
 from cinealert.render.scene import FluidKind, Layer, Scene, layer_for_fluid
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-    from cinealert.render.animate import RenderParams
 
 LOWRES_HEIGHT = 96  # displacement fields are integrated at this height (smooth; the mask blend is full-res)
 

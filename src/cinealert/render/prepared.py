@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from cinealert.render.camera import CameraName
 from cinealert.render.periodic import gust
 from cinealert.render.scene import FluidKind, Layer
 
@@ -43,6 +44,19 @@ HALF_MIN_HEIGHT = 1080
 SWAY_AT_TOP = 0.014  # of frame height, at sway = 1
 DRIFT_AT = 0.01  # sideways drift of particle sheets, of frame height
 SOFT_STEP = 2  # smoke and haze are warped at every 2nd px and upsampled
+STRIP_ROWS = (
+    128  # CPU frames are composited in bands this tall (a band of every layer stays in the core's cache)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderParams:
+    """How a scene is animated: camera path and amplitude, loop length in frames, earthquake shake on/off."""
+
+    camera: CameraName = "circular"
+    amplitude: float = 1.0
+    num_frames: int = 180
+    shake: bool = True
 
 
 @dataclass(frozen=True, slots=True)
