@@ -8,6 +8,7 @@ announced), only same-sender references count and a message never refers to itse
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -204,3 +205,22 @@ async def test_per_key_locks_serialise_one_key_and_leave_nothing_behind(tmp_path
     assert sorted(o.status for o in outcomes) == ["duplicate", "duplicate", "published", "published"]
     assert [e[1] for e in events(sinks)].count("K-1") == 1
     assert len(proc._locks) == 0
+
+
+async def test_the_published_announcement_carries_the_full_text_within_a_budget(tmp_path: Path) -> None:
+    from cinealert.handlers.events import TEXT_BUDGET
+
+    proc, sinks, _ = make(tmp_path)
+    await handle(proc, cap_xml("T-1", headline="Flash flood warning for the river valley"))
+    (published,) = sinks.events
+    assert published["texts_truncated"] is False
+    assert published["texts"][0]["headline"] == "Flash flood warning for the river valley"
+    huge = "Move to higher ground now. " * 15_000  # 405 KB, twice (headline, description): under 1 MiB
+    await handle(proc, cap_xml("T-2", headline=huge))
+    texts = sinks.events[-1]["texts"]
+    assert sinks.events[-1]["texts_truncated"] is True
+    assert sum(len(v) for doc in texts for k, v in doc.items() if k != "language") <= TEXT_BUDGET
+    assert texts[0]["headline"].startswith("Move to higher ground now.") and texts[0]["headline"].endswith(
+        "…"
+    )
+    assert len(json.dumps(sinks.events[-1]).encode()) < 900 * 1024  # one Kafka message, with room to spare

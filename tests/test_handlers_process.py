@@ -17,7 +17,8 @@ import pytest
 from cinealert.cap import parse_alert
 from cinealert.cap.model import AlertKey
 from cinealert.config.sections import HandlerSettings
-from cinealert.handlers.process import Processor, event_id, reject_label
+from cinealert.handlers.events import event_id
+from cinealert.handlers.process import Processor, reject_label
 from cinealert.handlers.stage import StageCancelled
 from cinealert.handlers.summary_stage import RESULT, SUPERSEDED, WITHDRAWN, SummaryStage
 from conftest import cap_xml

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -50,9 +49,10 @@ import structlog
 from cinealert.broadcast.publish import disk_full
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
+from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.policy import Decision, decide, render_decision
-from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, key_doc, usable
+from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
 
@@ -103,7 +103,6 @@ class _Unordered:
 DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
 ParseFn = Callable[[bytes], Alert]
 ClassifyFn = Callable[[Alert], Classification]
-EventType = Literal["published", "superseded", "withdrawn"]
 Status = Literal["published", "duplicate", "withdrawn", "skipped", "rejected"]
 
 
@@ -133,15 +132,6 @@ def reject_label(exc: Exception) -> str:
     if name.startswith("Cap") and name.endswith("Error") and len(name) > len("CapError"):
         return name[3:-5].lower()
     return "invalid"
-
-
-def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
-    return hashlib.sha256(f"{event}|{key}|{by}".encode()).hexdigest()[:32]
-
-
-def announced_marker(directory: Path, event: str, by: AlertKey, phase: str = "ANNOUNCED") -> Path:
-    digest = hashlib.sha256(str(by).encode("utf-8")).hexdigest()[:16]
-    return directory / f"{phase}.{event}.{digest}.json"
 
 
 def _default_parse(cap: CapSettings) -> ParseFn:
@@ -430,7 +420,9 @@ class Processor:
         classification: Classification | None,
         timings: Mapping[str, float],
     ) -> bool:
-        doc = self._event(event, key, by, alert, published, classification, directory, timings)
+        doc = build_event(
+            event, key, by, alert, published, classification, directory, timings, self.broadcast
+        )
         box = Outbox(
             announced_marker(directory, event, by),
             announced_marker(directory, event, by, phase="ANNOUNCING"),
@@ -446,49 +438,6 @@ class Processor:
             event_id=doc["event_id"],
         )
 
-    def _event(
-        self,
-        event: EventType,
-        key: AlertKey,
-        by: AlertKey,
-        alert: Alert,
-        published: Published | None,
-        classification: Classification | None,
-        directory: Path,
-        timings: Mapping[str, float],
-    ) -> dict[str, Any]:
-        files = [str(p) for p in published.files] if published else []
-        urls = list(published.urls) if published else []
-        if published and not urls and self.broadcast.base_url:
-            base = self.broadcast.base_url.rstrip("/")
-            root = self.broadcast.output_dir
-            urls = [f"{base}/{_relative(p, root)}" for p in published.files]
-        doc: dict[str, Any] = {
-            "event": event,
-            "event_id": event_id(event, key, by),
-            "key": key_doc(key),
-            "key_str": str(key),
-            "by": key_doc(by),
-            "msg_type": alert.msg_type,
-            "status": alert.status,
-            "sent": alert.sent_text,
-            "directory": str(directory),
-            "files": files,
-            "urls": urls,
-            "announced_at": datetime.now(UTC).isoformat(),
-        }
-        if published is not None:
-            doc["disaster"] = published.disaster
-            doc["duration_s"] = published.duration_s
-            # which rung of the degradation ladder aired, and why not a higher one
-            doc["rung"] = published.rung
-            doc["degraded"] = list(published.degraded)
-            doc["timings_ms"] = {**published.timings_ms, **{k: round(v, 3) for k, v in timings.items()}}
-        if classification is not None:
-            doc["confidence"] = classification.confidence
-            doc["classified_by"] = classification.reason
-        return doc
-
 
 async def _pause(seconds: float, cancel: threading.Event, why: str, exc: BaseException) -> None:
     """Sleep ``seconds``, waking every 0.1 s to raise ``StageCancelled(why)`` once ``cancel`` is set."""
@@ -497,13 +446,6 @@ async def _pause(seconds: float, cancel: threading.Event, why: str, exc: BaseExc
         if cancel.is_set():
             raise StageCancelled(why) from exc
         await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.name
 
 
 class _KeyLocks:
