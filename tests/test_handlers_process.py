@@ -129,7 +129,7 @@ async def test_update_supersedes_and_replay_is_silent(tmp_path: Path) -> None:
     assert outcome.status == "published" and outcome.superseded == 1
     assert [e["event"] for e in sinks.events] == ["published", "published", "superseded"]
     marker = json.loads((stage.directory(key("A-3")) / SUPERSEDED).read_text())
-    assert marker["by"]["identifier"] == "A-3u"
+    assert marker["by_fields"]["identifier"] == "A-3u"
     assert (stage.directory(key("A-3u")) / RESULT).is_file()
     await handle(proc, update)
     assert len(sinks.events) == 3
@@ -249,7 +249,7 @@ def test_existing_reads_back_what_publish_wrote(tmp_path: Path) -> None:
     assert (
         first is not None and stage.withdraw(alert.key, key("c2")) == first
     )  # the first Cancel stays recorded
-    assert json.loads(first.read_text())["by"]["identifier"] == "c1"
+    assert json.loads(first.read_text())["by_fields"]["identifier"] == "c1"
 
 
 async def test_failing_withdraw_is_dead_lettered_not_fatal(tmp_path: Path) -> None:

@@ -390,3 +390,18 @@ def test_redelivered_alert_is_not_rendered_twice(tmp_path: Path) -> None:
     assert len(results) == 2 and results[0].files == results[1].files
     assert provider.calls == 1  # type: ignore[attr-defined]  # the second worker found the first one's result
     assert all(p.is_file() for p in results[0].files)
+
+
+def test_media_markers_keep_the_first_cancel(burned) -> None:  # type: ignore[no-untyped-def]
+    """One marker layout for every stage: a second Cancel (or a replay) does not rewrite who withdrew it."""
+    st, _published = burned
+    key = make_alert().key
+    first_by = AlertKey("kma@example.kr", "KMA-T-8", "2026-11-26T15:00:00+09:00")
+    later_by = AlertKey("kma@example.kr", "KMA-T-9", "2026-11-26T16:00:00+09:00")
+    first = st.withdraw(key, first_by)  # (an earlier test may already have withdrawn it: then that one stays)
+    assert first is not None
+    recorded = json.loads(first.read_text())["by"]
+    assert st.withdraw(key, later_by) == first
+    assert json.loads(first.read_text())["by"] == recorded != str(later_by)
+    index = json.loads((st.settings.broadcast.output_dir / "index.json").read_text())
+    assert index[key.slug()]["by"] == recorded

@@ -114,6 +114,10 @@ class AlertKey:
     def __str__(self) -> str:
         return f"{self.sender},{self.identifier},{self.sent}"
 
+    def as_dict(self) -> dict[str, str]:
+        """The triple as JSON-able fields (markers, tombstones, announcements all write it this way)."""
+        return {"sender": self.sender, "identifier": self.identifier, "sent": self.sent}
+
     def slug(self) -> str:
         """A file-name-safe, collision-resistant name for this key.
 

@@ -58,7 +58,7 @@ class Tombstone:
 
 
 def key_doc(key: AlertKey) -> dict[str, str]:
-    return {"sender": key.sender, "identifier": key.identifier, "sent": key.sent}
+    return key.as_dict()
 
 
 def _key_of(doc: object) -> AlertKey | None:

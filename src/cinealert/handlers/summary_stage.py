@@ -19,11 +19,11 @@ from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.handlers.references import key_doc
 from cinealert.handlers.stage import Gate, Published, StageCancelled
+from cinealert.media.result import RESULT, SUPERSEDED, WITHDRAWN, mark
 
-RESULT = "result.json"
+__all__ = ["RESULT", "SUMMARY", "SUPERSEDED", "WITHDRAWN", "SummaryStage"]
+
 SUMMARY = "summary.json"
-SUPERSEDED = "SUPERSEDED.json"
-WITHDRAWN = "WITHDRAWN.json"
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -114,18 +114,8 @@ class SummaryStage:
             timings_ms=dict(doc.get("timings_ms", {})),
         )
 
-    def _mark(self, key: AlertKey, by: AlertKey, name: str) -> Path | None:
-        directory = self.directory(key)
-        if not (directory / RESULT).is_file():
-            return None
-        marker = directory / name
-        if marker.is_file():
-            return marker  # idempotent: the first Update/Cancel that marked it stays recorded
-        doc = {"key": key_doc(key), "by": key_doc(by), "at": datetime.now(UTC).isoformat()}
-        return atomic_write(marker, _dump(doc))
-
     def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return self._mark(key, by, SUPERSEDED)
+        return mark(self.output_dir, key, by, "superseded", index=False)
 
     def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return self._mark(key, by, WITHDRAWN)
+        return mark(self.output_dir, key, by, "withdrawn", index=False)

@@ -162,18 +162,34 @@ def index_published(root: Path, published: Published) -> None:
                               "updated": datetime.now(UTC).isoformat()})  # fmt: skip
 
 
-def mark(root: Path, key: AlertKey, by: AlertKey, status: str) -> Path | None:
+def mark(root: Path, key: AlertKey, by: AlertKey, status: str, *, index: bool = True) -> Path | None:
     """Mark the output of ``key`` withdrawn or superseded by ``by`` (marker, then ``index.json``); the
-    marker's path, or None where nothing was published. A later mark rewrites the marker."""
+    marker's path, or None where nothing was published.
+
+    The one marker layout for every stage. Idempotent: the first Cancel or Update that marked an output stays
+    recorded (a replay, or a second Update, does not rewrite who withdrew it); the index is brought up to date
+    from the marker either way, so a crash between the two heals on the replay.
+    """
     from cinealert.broadcast.publish import atomic_write, update_index
 
     marker = {s: m for m, s in _MARKERS}[status]
     directory = root / key.slug()
     if not (directory / RESULT).is_file():
         return None
-    now = datetime.now(UTC).isoformat()
-    doc = {"key": str(key), "status": status, "by": str(by), "at": now}
-    path = atomic_write(directory / marker, json.dumps(doc, ensure_ascii=False, indent=1).encode())
-    update_index(root, key.slug(), {"key": str(key), "status": status, "by": str(by), "updated": now})
-    log.info("media_marked", key=str(key), status=status, by=str(by), marker=str(path))
+    path = directory / marker
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):
+        now = datetime.now(UTC).isoformat()
+        doc = {"key": str(key), "status": status, "by": str(by), "at": now,
+               "key_fields": key.as_dict(), "by_fields": by.as_dict()}  # fmt: skip
+        atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+        log.info("media_marked", key=str(key), status=status, by=str(by), marker=str(path))
+    if index:
+        first = str(doc.get("by") or by)
+        update_index(
+            root, key.slug(), {"key": str(key), "status": status, "by": first, "updated": doc.get("at")}
+        )
     return path
