@@ -15,7 +15,6 @@ from cinealert.broadcast.encode import (
     encode_fmp4_video,
     encode_ts,
     frames_per_segment,
-    hevc_codecs,
     m3u8_media,
     make_profile,
     retime,
@@ -134,12 +133,14 @@ def write_dash(tmp_path: Path, video, audio, n_frames: int, profile) -> Path:  #
         (tmp_path / f"a_{i:05d}.m4s").write_bytes(seg)
     tracks = [
         TrackRef("video", "v", "v_init.mp4", "v_$Number%05d$.m4s", video.timescale, tuple(video.starts),
-                 round(n_frames * video.timescale / profile.fps), hevc_codecs(H), 500_000, W, H, "30000/1001"),
+                 video.end, video.codecs(), video.peak_bitrate(), W, H, "30000/1001",
+                 durations=tuple(video.durations)),
         TrackRef("audio", "a", "a_init.mp4", "a_$Number%05d$.m4s", audio.timescale, tuple(audio.starts),
-                 audio.starts[-1] + 48000, "mp4a.40.2", 128_000),
+                 audio.end, audio.codecs(), audio.peak_bitrate(), durations=tuple(audio.durations),
+                 offset=audio.offset),
     ]  # fmt: skip
     path = tmp_path / "manifest.mpd"
-    path.write_bytes(mpd(tracks, [], float(n_frames / profile.fps), 2.002))
+    path.write_bytes(mpd(tracks, n_frames / profile.fps, 2.002))
     return path
 
 
@@ -178,7 +179,7 @@ def test_retimed_segments_repeat_a_cached_loop_without_reencoding(tmp_path: Path
     assert [tfdt(s) for s in repeated] == [k * ticks for k in range(5)]
     # Only tfdt/mfhd changed: the coded pictures (mdat) are byte-identical to the cache.
     assert repeated[2][-1000:] == video.segments[0][-1000:] and len(repeated[2]) == len(video.segments[0])
-    video.segments, video.starts = repeated, [k * ticks for k in range(5)]
+    video.segments, video.starts, video.durations = repeated, [k * ticks for k in range(5)], [ticks] * 5
     audio = encode_fmp4_audio(tone(5 * SEG / 29.97), profile, 2.002)
     write_dash(tmp_path, video, audio, 5 * SEG, profile)
     lines = decode_mpd(tmp_path)

@@ -180,11 +180,12 @@ def test_burn_in_atsc3_dash_decodes_end_to_end_with_overlay(burned) -> None:  # 
     assert len(decode(d, "manifest.mpd", "0:a")) > 0
     mpd = etree.parse(str(d / "manifest.mpd")).getroot()
     ns = {"m": "urn:mpeg:dash:schema:mpd:2011"}
-    texts = mpd.findall(".//m:AdaptationSet[@mimeType='application/ttml+xml']", ns)
+    texts = mpd.findall(".//m:AdaptationSet[@contentType='text']", ns)
     assert sorted(a.get("lang") for a in texts) == ["en-US", "ko-KR"]
-    for aset in texts:
-        url = aset.find(".//m:BaseURL", ns).text
-        etree.parse(str(d / url))  # the caption sidecar exists and is XML
+    for aset in texts:  # IMSC1 in fMP4 segments (A/343); tests/test_broadcast_dash.py reads them
+        rep = aset.find("m:Representation", ns)
+        assert aset.get("mimeType") == "application/mp4" and rep.get("codecs") == "stpp.ttml.im1t"
+        assert (d / rep.find("m:SegmentTemplate", ns).get("initialization")).is_file()
     frame = first_frame(d, "manifest.mpd")
     top = slice(0, H // 2)
     assert np.abs(frame[top].astype(int) - FRAMES[0][top].astype(int)).mean() < 12  # picture intact above

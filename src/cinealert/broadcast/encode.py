@@ -496,9 +496,17 @@ def _find(
     data: bytes | bytearray, path: tuple[bytes, ...], start: int = 0, end: int | None = None
 ) -> int | None:
     """Payload offset of the first box at ``path`` (e.g. ``(b'moof', b'traf', b'tfdt')``)."""
+    found = _find_box(data, path, start, end)
+    return None if found is None else found[0]
+
+
+def _find_box(
+    data: bytes | bytearray, path: tuple[bytes, ...], start: int = 0, end: int | None = None
+) -> tuple[int, int] | None:
+    """``(payload start, box end)`` of the first box at ``path``."""
     for kind, _b, payload, box_end in iter_boxes(data, start, end):
         if kind == path[0]:
-            return payload if len(path) == 1 else _find(data, path[1:], payload, box_end)
+            return (payload, box_end) if len(path) == 1 else _find_box(data, path[1:], payload, box_end)
     return None
 
 
@@ -519,6 +527,39 @@ def tfdt(segment: bytes) -> int:
     return int(struct.unpack_from(">I", segment, off + 4)[0])
 
 
+def default_sample_duration(init: bytes) -> int:
+    """The init's ``trex`` default, which a fragment's samples take when neither trun nor tfhd gives one."""
+    off = _find(init, (b"moov", b"mvex", b"trex"))
+    return 0 if off is None else int(struct.unpack_from(">I", init, off + 12)[0])
+
+
+def fragment_duration(segment: bytes, default: int = 0) -> int:
+    """The sum of a media segment's sample durations (ISO/IEC 14496-12 §8.8.7-8.8.8: per sample from
+    ``trun``, else ``tfhd``'s default, else ``default`` from the init's ``trex``).
+
+    This, not the nominal segment length, is what the MPD's ``S@d`` must say: a player schedules the next
+    segment at ``t + d``, and an audio track ends on an AAC frame, not on a video frame."""
+    traf = _find_box(segment, (b"moof", b"traf"))
+    if traf is None:
+        raise EncodeError("media segment has no traf")
+    total = 0
+    for kind, _b, off, _e in iter_boxes(segment, *traf):
+        if kind == b"tfhd":
+            (flags,) = struct.unpack_from(">I", segment, off)
+            pos = off + 8 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
+            if flags & 0x08:
+                (default,) = struct.unpack_from(">I", segment, pos)
+        elif kind == b"trun":
+            flags, count = struct.unpack_from(">II", segment, off)
+            if not flags & 0x100:
+                total += count * default
+                continue
+            pos = off + 8 + (4 if flags & 0x01 else 0) + (4 if flags & 0x04 else 0)
+            step = 4 * sum(1 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
+            total += sum(struct.unpack_from(">I", segment, pos + i * step)[0] for i in range(count))
+    return total
+
+
 def retime(segment: bytes, base_decode_time: int, sequence: int) -> bytes:
     """A copy of a media segment with a new ``tfdt`` and ``mfhd`` sequence number (no re-encode)."""
     out = bytearray(segment)
@@ -534,6 +575,74 @@ def retime(segment: bytes, base_decode_time: int, sequence: int) -> bytes:
         struct.pack_into(">I", out, off + 4, base_decode_time)
     struct.pack_into(">I", out, seq + 4, sequence)
     return bytes(out)
+
+
+def _hevc_codecs(entry: str, rec: bytes) -> str:
+    """ISO/IEC 14496-15 Annex E.3 from the ``hvcC`` record (which carries the SPS's profile_tier_level)."""
+    space = ("", "A", "B", "C")[rec[1] >> 6]
+    tier = "H" if rec[1] & 0x20 else "L"
+    (compat,) = struct.unpack_from(">I", rec, 2)
+    reversed_compat = int(f"{compat:032b}"[::-1], 2)
+    constraints = list(rec[6:12])
+    while constraints and constraints[-1] == 0:
+        constraints.pop()
+    parts = [entry, f"{space}{rec[1] & 0x1F}", f"{reversed_compat:X}", f"{tier}{rec[12]}"]
+    return ".".join(parts + [f"{c:X}" for c in constraints])
+
+
+def _es_descriptors(data: bytes) -> dict[int, bytes]:
+    """ISO/IEC 14496-1 descriptors by tag, the ES and DecoderConfig descriptors' children included."""
+    found: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        tag, size, pos = data[pos], 0, pos + 1
+        while pos < len(data):
+            byte, pos = data[pos], pos + 1
+            size = size << 7 | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        body = data[pos : pos + size]
+        found.setdefault(tag, body)
+        fixed = {3: 3, 4: 13}.get(tag)  # ES_ID + flags (no optional fields from FFmpeg); the config's fields
+        if fixed is not None:
+            for child, value in _es_descriptors(body[fixed:]).items():
+                found.setdefault(child, value)
+        pos += size
+    return found
+
+
+def codecs_string(init: bytes) -> str:
+    """The RFC 6381 ``codecs`` value of an init segment's one track, read from what the muxer wrote
+    (``hvcC``/``avcC``/``esds``): an MPD that guesses the level from the picture height says L93 for a
+    320x180 stream that x265 coded as level 2 (L60), and a player that trusts it may refuse the stream."""
+    stsd = _find_box(init, (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"))
+    if stsd is None:
+        raise EncodeError("init segment has no stsd")
+    for kind, _b, payload, end in iter_boxes(init, stsd[0] + 8, stsd[1]):
+        entry = kind.decode("ascii", "replace")
+        if kind in (b"hvc1", b"hev1"):
+            record = _find_box(init, (b"hvcC",), payload + 78, end)
+            if record is not None:
+                return _hevc_codecs(entry, bytes(init[record[0] : record[1]]))
+        elif kind in (b"avc1", b"avc3"):
+            record = _find_box(init, (b"avcC",), payload + 78, end)
+            if record is not None:
+                return f"{entry}.{bytes(init[record[0] + 1 : record[0] + 4]).hex().upper()}"
+        elif kind == b"mp4a":
+            esds = _find_box(init, (b"esds",), payload + 28, end)
+            if esds is not None:
+                desc = _es_descriptors(bytes(init[esds[0] + 4 : esds[1]]))
+                if 4 in desc and 5 in desc:
+                    return f"mp4a.{desc[4][0]:02x}.{desc[5][0] >> 3}"
+        elif kind == b"stpp":
+            pos = payload + 8  # after reserved + data_reference_index: namespace, schema, mime types
+            for _ in range(3):
+                pos = init.index(b"\0", pos, end) + 1
+            mime = _find_box(init, (b"mime",), pos, end)
+            im1t = mime is not None and b"codecs=im1t" in bytes(init[mime[0] : mime[1]])
+            return "stpp.ttml.im1t" if im1t else "stpp"
+        raise EncodeError(f"cannot derive a codecs string from sample entry {entry!r}")
+    raise EncodeError("init segment has no sample entry")
 
 
 class _FragmentSplitter:
@@ -575,12 +684,40 @@ class _FragmentSplitter:
 
 @dataclass(slots=True)
 class FragmentedTrack:
-    """What a fragmented encode produced: init segment, media segments, their decode times and durations."""
+    """What a fragmented encode produced: init segment, media segments, their decode times and durations.
+
+    ``durations`` are read back from each segment's ``trun`` (what a player will schedule by), and
+    ``offset`` is the media time at which the presentation starts (the AAC encoder's priming, which the
+    MPD states as ``presentationTimeOffset``)."""
 
     init: bytes = b""
     timescale: int = 0
     segments: list[bytes] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
+    durations: list[int] = field(default_factory=list)
+    offset: int = 0
+
+    @property
+    def end(self) -> int:
+        """Media time where the last sample ends."""
+        return self.starts[-1] + self.durations[-1] if self.starts else self.offset
+
+    def add(self, segment: bytes) -> None:
+        self.segments.append(segment)
+        self.starts.append(tfdt(segment))
+        self.durations.append(fragment_duration(segment, default_sample_duration(self.init)))
+
+    def peak_bitrate(self) -> int:
+        """The highest per-segment bit rate (whole file bytes over its duration), rounded up: a declared
+        ``@bandwidth`` at least this high holds for every segment whatever ``minBufferTime`` a player uses."""
+        peak = 0
+        for data, duration in zip(self.segments, self.durations, strict=True):
+            if duration > 0:
+                peak = max(peak, -(-len(data) * 8 * self.timescale // duration))
+        return peak
+
+    def codecs(self) -> str:
+        return codecs_string(self.init)
 
 
 def _open_fmp4(splitter: _FragmentSplitter, movflags: str, extra: dict[str, str] | None = None) -> Any:
@@ -593,18 +730,36 @@ def _open_fmp4(splitter: _FragmentSplitter, movflags: str, extra: dict[str, str]
 def _track_splitter(
     track: FragmentedTrack, on_segment: Callable[[int, bytes, bytes], None] | None = None
 ) -> _FragmentSplitter:
-    """A splitter that fills ``track`` (init, segments, their start times) as the muxer writes."""
+    """A splitter that fills ``track`` (init, segments, their start times and durations) as the muxer writes."""
 
     def on_init(data: bytes) -> None:
         track.init = data
 
     def on_fragment(data: bytes) -> None:
-        track.segments.append(data)
-        track.starts.append(tfdt(data))
+        track.add(data)
         if on_segment is not None:
             on_segment(len(track.segments) - 1, track.init, data)
 
     return _FragmentSplitter(on_init, on_fragment)
+
+
+def _signal_bt709(stream: Any) -> None:
+    """BT.709, limited range, on the codec context: the mp4 muxer writes it as the sample entry's ``colr`` box
+    (nclx 1/1/1), which players read before any SPS; FFmpeg's libx265/libx264 wrappers also put it into the
+    VUI (as ``video_options`` does). It describes what ``_video_frame`` converts to."""
+    ctx = stream.codec_context
+    ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1  # BT.709, MPEG range
+
+
+def _bt709(frame: Any) -> Any:
+    """The picture as 4:2:0 in BT.709, limited range, whatever ``_video_frame`` handed over: left to the
+    encoder, PyAV converts RGB with swscale's default BT.601 matrix, and a stream signalled BT.709 then
+    decodes (200, 50, 50) as (212, 62, 47)."""
+    if frame.format.name == "yuv420p":
+        return frame
+    out = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
 
 
 def encode_fmp4_video(
@@ -615,7 +770,10 @@ def encode_fmp4_video(
     on_segment: Callable[[int, bytes, bytes], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> FragmentedTrack:
-    """One GOP per fragment; ``on_segment(index, init, segment)`` fires as each fragment completes."""
+    """One GOP per fragment; ``on_segment(index, init, segment)`` fires as each fragment completes.
+
+    One encoder for the whole clip (its VBV buffer carries over from segment to segment, so no segment
+    starts with a refilled buffer), while each fragment is still published the moment its GOP is coded."""
     import av
 
     track = FragmentedTrack()
@@ -623,11 +781,12 @@ def encode_fmp4_video(
     try:
         container = _open_fmp4(splitter, "frag_keyframe+empty_moov+default_base_moof+skip_trailer")
         stream = _add_video_stream(container, profile, seg_frames)
+        _signal_bt709(stream)
         for index, arr in enumerate(frames):
             if index >= num_frames:
                 break
             _check(cancel)
-            for packet in stream.encode(_video_frame(arr, index, profile)):
+            for packet in stream.encode(_bt709(_video_frame(arr, index, profile))):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
@@ -640,36 +799,159 @@ def encode_fmp4_video(
     return track
 
 
-def encode_fmp4_audio(
-    samples: Samples, profile: Profile, segment_s: float, packets: list[Any] | None = None
-) -> FragmentedTrack:
-    """Audio-only fragmented MP4 cut every ``segment_s`` (at the next audio frame boundary)."""
+def _audio_fragment(profile: Profile, packets: list[Any]) -> tuple[bytes, bytes]:
+    """``(init, fragment)`` of one muxer run over ``packets``: one moof + mdat whatever their duration."""
     import av
 
-    track = FragmentedTrack()
-    splitter = _track_splitter(track)
+    got = FragmentedTrack()
+    container = _open_fmp4(_track_splitter(got), "empty_moov+default_base_moof+skip_trailer")
+    stream = _add_audio_stream(container, profile)
+    for item in packets:
+        packet = av.Packet(bytes(item))
+        packet.pts = packet.dts = int(item.pts)
+        packet.duration = int(item.duration)
+        packet.time_base = Fraction(1, AUDIO_RATE)
+        packet.stream = stream
+        container.mux(packet)
+    container.close()
+    if len(got.segments) != 1:
+        raise EncodeError(f"{profile.name}: audio fMP4: {len(got.segments)} fragments where one was muxed")
+    return got.init, got.segments[0]
+
+
+def encode_fmp4_audio(
+    samples: Samples, profile: Profile, segment_s: float | Fraction, packets: list[Any] | None = None
+) -> FragmentedTrack:
+    """Audio fragmented MP4 whose segment k holds the AAC frames that start in ``[k, k + 1) * segment_s``.
+
+    So the audio segments follow the video's boundaries (never more than one frame after them) instead of
+    drifting by whole frames, and no segment starts past the end. The encoder's priming frame goes first
+    at media time 0 and ``offset`` says where the programme starts (the MPD's ``presentationTimeOffset``);
+    the last frame's duration is cut to the programme's end, so the track ends with ``samples``, not with
+    the padding of its last AAC frame. Each segment is muxed on its own and re-timed (FFmpeg's muxer cuts
+    fragments by duration only, which cannot follow boundaries that fall between frames)."""
+    import av
+
+    if packets is None:
+        packets = encode_audio(samples, profile.audio_codec, profile.audio_kbps)
+    end = len(samples)
+    packets = [p for p in packets if int(p.pts) < end]
+    if not packets:
+        raise EncodeError(f"{profile.name}: audio fMP4: no audio packets")
+    priming = max(0, -int(packets[0].pts))
+    step = Fraction(segment_s) * AUDIO_RATE
+    nseg = max(1, math.ceil(Fraction(end) / step - Fraction(1, 1000)))
+    groups: list[list[Any]] = [[] for _ in range(nseg)]
+    for packet in packets:
+        k = min(nseg - 1, max(0, math.floor(int(packet.pts) / step)))
+        groups[k].append(packet)
+    track = FragmentedTrack(offset=priming)
     try:
-        container = _open_fmp4(
-            splitter,
-            "empty_moov+default_base_moof+skip_trailer",
-            {"frag_duration": str(round(segment_s * 1_000_000))},
-        )
-        stream = _add_audio_stream(container, profile)
-        for packet in (
-            packets if packets is not None else encode_audio(samples, profile.audio_codec, profile.audio_kbps)
-        ):
-            packet.stream = stream
-            container.mux(packet)
-        container.close()
+        for k, group in enumerate(groups):
+            if not group:
+                raise EncodeError(f"{profile.name}: audio segment {k} would be empty (segment < one frame)")
+            last = group[-1]
+            if k == nseg - 1 and int(last.pts) + int(last.duration) > end:
+                trimmed = av.Packet(bytes(last))
+                trimmed.pts = trimmed.dts = int(last.pts)
+                trimmed.duration = end - int(last.pts)
+                group = [*group[:-1], trimmed]
+            init, fragment = _audio_fragment(profile, group)
+            if not track.init:
+                track.init = init
+            track.add(retime(fragment, int(group[0].pts) + priming, k + 1))
     except av.FFmpegError as exc:
         raise EncodeError(f"{profile.name}: audio fMP4: {exc}") from exc
     track.timescale = timescale(track.init)
     return track
 
 
-def hevc_codecs(height: int) -> str:
-    level = 93 if height <= 720 else 120 if height <= 1080 else 150
-    return f"hvc1.1.6.L{level}.90"
+# --- IMSC1 captions in fMP4 (ISO/IEC 14496-30 ``stpp``) ----------------------------------------------------------
+
+_TTML_NS = "http://www.w3.org/ns/ttml"
+#: BCP 47 primary subtags to the ISO 639-2/T code ``mdhd`` holds (the full tag goes into ``elng``).
+_ISO639_2 = {"en": "eng", "ko": "kor", "es": "spa", "fr": "fra", "ja": "jpn", "zh": "zho", "de": "deu",
+             "vi": "vie", "tl": "tgl", "ru": "rus", "ar": "ara", "pt": "por", "it": "ita", "hi": "hin"}  # fmt: skip
+
+
+def _box(kind: bytes, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _full_box(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
+    return _box(kind, struct.pack(">I", version << 24 | flags), *parts)
+
+
+_MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+
+
+def _mdhd_language(tag: str) -> int:
+    code = _ISO639_2.get(tag.split("-")[0].lower(), "und")
+    return sum((ord(ch) - 0x60) << shift for ch, shift in zip(code, (10, 5, 0), strict=True))
+
+
+def text_init(language: str, timescale_: int) -> bytes:
+    """The init segment of an IMSC1 text track: a ``subt`` handler, an ``stpp`` sample entry naming the TTML
+    namespace and ``codecs=im1t`` (A/343 captions; DASH-IF ``stpp.ttml.im1t``), the language in ``mdhd``
+    (ISO 639-2) and in full in ``elng``."""
+    stpp = _box(
+        b"stpp",
+        bytes(6), struct.pack(">H", 1),  # SampleEntry: reserved, data_reference_index
+        _TTML_NS.encode() + b"\0", b"\0", b"\0",  # namespace, schema_location, auxiliary_mime_types
+        _full_box(b"mime", 0, 0, b"application/ttml+xml;codecs=im1t" + b"\0"),
+    )  # fmt: skip
+    stbl = _box(
+        b"stbl",
+        _full_box(b"stsd", 0, 0, struct.pack(">I", 1), stpp),
+        _full_box(b"stts", 0, 0, struct.pack(">I", 0)),
+        _full_box(b"stsc", 0, 0, struct.pack(">I", 0)),
+        _full_box(b"stsz", 0, 0, struct.pack(">II", 0, 0)),
+        _full_box(b"stco", 0, 0, struct.pack(">I", 0)),
+    )
+    dinf = _box(b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1), _full_box(b"url ", 0, 1)))
+    minf = _box(b"minf", _full_box(b"sthd", 0, 0), dinf, stbl)
+    mdia = _box(
+        b"mdia",
+        _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale_, 0, _mdhd_language(language), 0)),
+        _full_box(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, b"subt"), b"cinealert captions\0"),
+        _full_box(b"elng", 0, 0, language.encode("ascii", "replace") + b"\0"),
+        minf,
+    )
+    tkhd = _full_box(b"tkhd", 0, 3, struct.pack(">IIIII8xhhh2x", 0, 0, 1, 0, 0, 0, 0, 0), _MATRIX, bytes(8))
+    mvhd = _full_box(b"mvhd", 0, 0, struct.pack(">IIIIIH10x", 0, 0, timescale_, 0, 0x10000, 0x100), _MATRIX,
+                     bytes(24), struct.pack(">I", 2))  # fmt: skip
+    trex = _full_box(b"trex", 0, 0, struct.pack(">5I", 1, 1, 0, 0, 0))
+    moov = _box(b"moov", mvhd, _box(b"trak", tkhd, mdia), _box(b"mvex", trex))
+    return _box(b"ftyp", b"iso6", struct.pack(">I", 0), b"iso6dash") + moov
+
+
+def text_segment(document: bytes, decode_time: int, duration: int, sequence: int) -> bytes:
+    """One media segment holding one TTML document as its one sample (a sync sample, per ``trex``)."""
+
+    def moof(data_offset: int) -> bytes:
+        traf = _box(
+            b"traf",
+            _full_box(b"tfhd", 0, 0x020000, struct.pack(">I", 1)),  # default-base-is-moof, track 1
+            _full_box(b"tfdt", 1, 0, struct.pack(">Q", decode_time)),
+            _full_box(b"trun", 0, 0x000301, struct.pack(">IiII", 1, data_offset, duration, len(document))),
+        )
+        return _box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), traf)
+
+    size = len(moof(0))
+    return moof(size + 8) + _box(b"mdat", document)
+
+
+def text_track(
+    documents: Iterable[tuple[int, int, bytes]], language: str, timescale_: int
+) -> FragmentedTrack:
+    """An IMSC1 text track from ``(start, duration, TTML document)`` in ``timescale_`` units (the video's,
+    so its segments share the video's boundaries exactly), one segment each. Times inside each document are
+    on the track's timeline (ISO/IEC 14496-30 §5.3), not relative to the sample."""
+    track = FragmentedTrack(init=text_init(language, timescale_), timescale=timescale_)
+    for k, (start, duration, document) in enumerate(documents):
+        track.add(text_segment(document, start, duration, k + 1))
+    return track
 
 
 def adts_audio(samples: Samples, kbps: int = 96, packets: list[Any] | None = None) -> bytes:

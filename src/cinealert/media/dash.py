@@ -7,9 +7,11 @@ every segment is durable before the MPD names it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from cinealert.media.captions import dash_captions, lang_tag
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 class DashParts:
     """What an MPD is assembled from besides the job: the video already published, and the speech."""
 
-    video: FragmentedTrack  # its segments are published; only their count and start times are read here
+    video: FragmentedTrack  # already published; read here for the MPD (timeline, sizes, init)
     audio: AlertAudio  # padded to ``num_frames``
     num_frames: int
     audio_packets: list[Any] | None = None  # AAC packets already encoded (else encoded here)
@@ -61,55 +63,95 @@ class DashWriter:
 
 
 def publish_dash(job: Job, parts: DashParts) -> DashOutput:
-    """The audio segments, the captions and the MPD for video already published; the output's description."""
+    """The audio segments, the captions and the MPD for video already published; the output's description.
+
+    The MPD is written from the files as written: each timeline from the segments' own decode times and
+    sample durations, each ``@bandwidth`` from the segments' measured peak rate, each ``@codecs`` from the
+    init segment's configuration record."""
     from cinealert.broadcast.dash import mpd
     from cinealert.broadcast.encode import encode_audio, encode_fmp4_audio
 
     p, clock, audio = job.profile, job.clock, parts.audio
+    seg = Fraction(job.seg_frames) / p.fps
     with clock.timed("encode"):
         packets = parts.audio_packets
         if packets is None:
             packets = encode_audio(audio.samples, p.audio_codec, p.audio_kbps)
-        atrack = encode_fmp4_audio(audio.samples, p, job.settings.segment_s, list(packets))
+        atrack = encode_fmp4_audio(audio.samples, p, seg, list(packets))
     with clock.timed("publish"):
         items = [(f"{p.name}_audio_init.mp4", atrack.init)]
         items += [(f"{p.name}_audio_{i:05d}.m4s", data) for i, data in enumerate(atrack.segments)]
         job.out.write_many([*items, *parts.extra])
     texts = list(parts.texts) if parts.texts is not None else dash_captions(job.out, p.name, audio, clock)
     with clock.timed("publish"):
-        tracks = _tracks(job, parts, atrack)
-        manifest = mpd(tracks, texts, float(parts.num_frames / p.fps), job.settings.segment_s)
+        captions = _caption_tracks(job, parts)
+        tracks = [*_tracks(job, parts, atrack), *captions]
+        manifest = mpd(tracks, Fraction(parts.num_frames) / p.fps, seg)
         job.out.commit_dir()  # every segment durable before the MPD names it
         job.out.write("manifest.mpd", manifest, sync_dir=True)
-    seg_s = job.seg_frames / float(p.fps)
-    audio_ends = [*atrack.starts[1:], tracks[1].total]
+    seg_s = float(seg)
+    ts, off = atrack.timescale, atrack.offset
     return DashOutput(
         mode=job.mode, container="fmp4", video_codec="hevc", audio_codec="aac", width=p.width, height=p.height,
         frame_rate=str(p.fps), manifest="manifest.mpd",
-        segments=tuple(Segment(f"{p.name}_video_{i:05d}.m4s", i * job.seg_frames / float(p.fps), seg_s)
+        segments=tuple(Segment(f"{p.name}_video_{i:05d}.m4s", i * seg_s, seg_s)
                        for i in range(len(parts.video.segments))),
-        audio_segments=tuple(Segment(f"{p.name}_audio_{i:05d}.m4s", s / atrack.timescale, (e - s) / atrack.timescale)
-                             for i, (s, e) in enumerate(zip(atrack.starts, audio_ends, strict=True))),
+        # On the presentation timeline: the first segment's priming frame lies before 0 and is not counted.
+        audio_segments=tuple(Segment(f"{p.name}_audio_{i:05d}.m4s", max(0, s - off) / ts,
+                                     (s + d - off - max(0, s - off)) / ts)
+                             for i, (s, d) in enumerate(zip(atrack.starts, atrack.durations, strict=True))),
         captions=tuple(t.url for t in texts),
     )  # fmt: skip
 
 
+def _caption_tracks(job: Job, parts: DashParts) -> list[TrackRef]:
+    """IMSC1 captions as fMP4 text segments (A/343), one track per language, segmented like the video: each
+    segment one TTML document holding the cues of its window, cut to it. The live profile the MPD claims
+    wants every Representation segmented; a side-loaded TTML file is not."""
+    from cinealert.broadcast.captions import Cue, by_language, cues, ttml
+    from cinealert.broadcast.dash import TrackRef
+    from cinealert.broadcast.encode import text_track
+
+    p, video = job.profile, parts.video
+    ts = video.timescale
+    bounds = [*video.starts, video.end]
+    refs: list[TrackRef] = []
+    for language, utts in by_language(parts.audio.utterances).items():
+        tag = lang_tag(language)
+        all_cues = cues(utts)
+        documents = []
+        for lo, hi in itertools.pairwise(bounds):
+            t0, t1 = lo / ts, hi / ts
+            window = [Cue(c.language, max(c.start_s, t0), min(c.end_s, t1), c.lines)
+                      for c in all_cues if c.start_s < t1 and c.end_s > t0]  # fmt: skip
+            documents.append((lo, hi - lo, ttml(window, language)))
+        track = text_track(documents, language, ts)
+        items = [(f"{p.name}_text_{tag}_init.mp4", track.init)]
+        items += [(f"{p.name}_text_{tag}_{i:05d}.m4s", data) for i, data in enumerate(track.segments)]
+        job.out.write_many(items)
+        refs.append(TrackRef(
+            "text", f"text_{tag}", f"{p.name}_text_{tag}_init.mp4", f"{p.name}_text_{tag}_$Number%05d$.m4s", ts,
+            tuple(track.starts), track.end, track.codecs(), track.peak_bitrate(), lang=tag,
+            durations=tuple(track.durations), role="caption",
+        ))  # fmt: skip
+    return refs
+
+
 def _tracks(job: Job, parts: DashParts, atrack: FragmentedTrack) -> list[TrackRef]:
     from cinealert.broadcast.dash import TrackRef
-    from cinealert.broadcast.encode import hevc_codecs
 
-    p, video, samples = job.profile, parts.video, parts.audio.samples
+    p, video = job.profile, parts.video
     utterances = parts.audio.utterances
     return [
         TrackRef(
             "video", "video", f"{p.name}_video_init.mp4", f"{p.name}_video_$Number%05d$.m4s", video.timescale,
-            tuple(video.starts), round(parts.num_frames * video.timescale / p.fps), hevc_codecs(p.height),
-            p.video_kbps * 1000, p.width, p.height, f"{p.fps.numerator}/{p.fps.denominator}",
+            tuple(video.starts), video.end, video.codecs(), video.peak_bitrate(), p.width, p.height,
+            f"{p.fps.numerator}/{p.fps.denominator}", durations=tuple(video.durations),
         ),
         TrackRef(
             "audio", "audio", f"{p.name}_audio_init.mp4", f"{p.name}_audio_$Number%05d$.m4s", atrack.timescale,
-            tuple(atrack.starts),
-            max(len(samples), atrack.starts[-1] + 1) if atrack.starts else len(samples),
-            "mp4a.40.2", p.audio_kbps * 1000, lang=lang_tag(utterances[0].language) if utterances else "",
+            tuple(atrack.starts), atrack.end, atrack.codecs(), atrack.peak_bitrate(),
+            lang=lang_tag(utterances[0].language) if utterances else "", durations=tuple(atrack.durations),
+            offset=atrack.offset,
         ),
     ]  # fmt: skip

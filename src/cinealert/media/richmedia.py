@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cinealert.broadcast.aeat import MediaRef
     from cinealert.broadcast.audio import AlertAudio
     from cinealert.broadcast.dash import TextRef
+    from cinealert.broadcast.encode import FragmentedTrack
 
 _AAC_PARTS = 2  # concurrent AAC encodes of one alert's audio (the cores)
 #: Cached video segments published ahead of the speech at most (16 s; a bilingual alert runs longer).
@@ -48,7 +49,7 @@ class RichMediaWriter:
     """``atsc3`` in ``rich-media`` mode: a clean picture, and the alert as AEA media the receiver presents."""
 
     def write(self, job: Job) -> DashOutput:
-        from cinealert.broadcast.encode import FragmentedTrack, adts_audio
+        from cinealert.broadcast.encode import adts_audio
 
         p = job.profile
         with job.clock.timed("encode"):
@@ -62,9 +63,7 @@ class RichMediaWriter:
         audio, num_frames = job.planned()
         nseg = num_frames // job.seg_frames
         packets, texts = self._audio_and_captions(job, writer, audio, nseg)
-        video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
-        video.starts.extend(k * writer.seg_ticks for k in range(nseg))
-        video.segments.extend(b"" for _ in range(nseg))  # only counted from here on; already published
+        video = _published_video(cached, writer.seg_ticks, nseg)
         # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
         spoken = job.clock.speech.spoken > 0
         # The AEAT's media, durable with the segments before the MPD's directory sync.
@@ -125,6 +124,21 @@ class RichMediaWriter:
         ]
         # Everything it names was renamed before the MPD's directory sync, so the AEAT's own sync suffices.
         job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
+
+
+def _published_video(cached: CachedVideo, seg_ticks: int, nseg: int) -> FragmentedTrack:
+    """The video track as published (segment k is cached segment k mod n, re-timed to k * ``seg_ticks``),
+    for the MPD: the cached bytes give the sizes for ``@bandwidth``, their samples the durations."""
+    from cinealert.broadcast.encode import FragmentedTrack, default_sample_duration, fragment_duration
+
+    video = FragmentedTrack(init=cached.init, timescale=cached.timescale)
+    default = default_sample_duration(cached.init)
+    durations = [fragment_duration(segment, default) for segment in cached.segments]
+    for k in range(nseg):
+        video.segments.append(cached.segments[k % len(cached.segments)])  # the same object: no copy
+        video.starts.append(k * seg_ticks)
+        video.durations.append(durations[k % len(cached.segments)])
+    return video
 
 
 def _cache_use(cached: CachedVideo) -> VideoCacheUse:

@@ -1,0 +1,309 @@
+"""ATSC 3.0 DASH output read back like a packager would: the MPD against the files it names.
+
+Each ``atsc3`` render (burn-in and rich-media, a short Cancel and a long bilingual alert) is parsed with the
+tests' own MP4 box reader (``dashcheck``), independent of the product's helpers: every ``S@t``/``S@d`` equals
+the segment's ``tfdt``/summed ``trun`` durations, no segment starts at or after the presentation end, audio
+and video end together, ``@bandwidth`` covers every segment's rate, ``@codecs`` is what the init's
+configuration record says, and FFmpeg reads the colour description as BT.709.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lxml import etree
+
+from cinealert.broadcast.encode import (
+    AUDIO_RATE,
+    encode_audio,
+    encode_fmp4_audio,
+    encode_fmp4_video,
+    frames_per_segment,
+    make_profile,
+)
+from cinealert.cap.model import Alert, Area, Classification, DisasterType, Info, Reference
+from cinealert.config import parse
+from cinealert.handlers.pipeline import LoopInfo, MediaStage
+from cinealert.render.loop import Loop
+from dashcheck import (
+    NS,
+    Presentation,
+    bandwidth_needed,
+    boxes,
+    read,
+    read_fragment,
+    segment_bitrates,
+    track_end,
+)
+
+W, H = 320, 180
+SEG = frames_per_segment(2.002)
+NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+FLOOD = Classification(DisasterType.FLOOD, 0.9, "event", "flood")
+TTML = "{http://www.w3.org/ns/ttml}"
+AAC_FRAME = 1024
+
+
+def _frames(n: int = 60) -> list[np.ndarray]:
+    x = np.arange(W, dtype=np.int32)[None, :]
+    y = np.arange(H, dtype=np.int32)[:, None]
+    out = []
+    for i in range(n):
+        rgb = np.empty((H, W, 3), np.uint8)
+        rgb[..., 0] = (x * 2 + 5 * i) % 256
+        rgb[..., 1] = 40 + (y * 170 // H) + 0 * x
+        rgb[..., 2] = (220 - x // 2 + 3 * i) % 256
+        out.append(rgb)
+    return out
+
+
+FRAMES = _frames()
+
+
+def _provider(disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+    return LoopInfo(
+        Loop(W, H, Loop.from_arrays(FRAMES).fps, len(FRAMES), lambda: iter(FRAMES)), "dash-test-0"
+    )
+
+
+def _info(language: str, headline: str, instruction: str) -> Info:
+    return Info(
+        language, ("Met",), "Flood Warning", "Immediate", "Severe", "Observed",
+        event_codes=(("SAME", "FLW"),), expires=NOW + timedelta(hours=3), headline=headline,
+        instruction=instruction, areas=(Area("Riverside", geocodes=(("SAME", "006065"),)),),
+    )  # fmt: skip
+
+
+LONG = Alert(
+    "DASH-LONG", "dash@example.org", NOW, "2026-11-26T12:00:00+09:00", "Actual", "Alert", "Public",
+    infos=(
+        _info("ko-KR", "서울 홍수경보", "높은 곳으로 즉시 대피하십시오. 하천 주변에 접근하지 마십시오."),
+        _info("en-US", "Flood warning for Riverside",
+              "Move to higher ground now. Stay away from rivers and do not drive through flooded roads."),
+    ),
+)  # fmt: skip
+CANCEL = Alert(
+    "DASH-CANCEL", "dash@example.org", NOW, "2026-11-26T13:00:00+09:00", "Actual", "Cancel", "Public",
+    references=(Reference("dash@example.org", "DASH-LONG", "2026-11-26T12:00:00+09:00"),),
+    infos=(_info("en-US", "Cancelled", ""),),
+)  # fmt: skip
+
+
+def _render(root: Path, mode: str, alert: Alert) -> Path:
+    settings = parse({
+        "broadcast": {"output_dir": str(root / "out"), "profiles": ["atsc3"], "mode": mode},
+        "render": {"cache_dir": str(root / "cache")},
+    })  # fmt: skip
+    stage = MediaStage(settings, loop_provider=_provider, size=(W, H))
+    return stage.publish(alert, FLOOD, threading.Event()).directory
+
+
+CASES = [("burn-in", "long"), ("burn-in", "short"), ("rich-media", "long"), ("rich-media", "short")]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """Four real renders; the Cancel is rendered after the alert in each mode (rich-media: from the cache)."""
+    done = {}
+    for mode in ("burn-in", "rich-media"):
+        root = tmp_path_factory.mktemp(mode)
+        done[(mode, "long")] = _render(root, mode, LONG)
+        done[(mode, "short")] = _render(root, mode, CANCEL)
+    return done
+
+
+def _rep(p: Presentation, content: str) -> list:  # type: ignore[type-arg]
+    return [r for r in p.reps if r.content == content]
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_mpd_timeline_is_the_files_timeline(outputs, case) -> None:  # type: ignore[no-untyped-def]
+    d = outputs[case]
+    p = read(d)
+    video, audio, texts = _rep(p, "video")[0], _rep(p, "audio")[0], _rep(p, "text")
+    for r in [video, audio, *texts]:
+        assert r.timescale == r.init.timescale
+        assert r.timeline == [(f.decode_time, f.duration) for f in r.fragments], r.rep_id  # S@t/@d == files
+        ends = [f.decode_time + f.duration for f in r.fragments]
+        assert [f.decode_time for f in r.fragments[1:]] == ends[:-1], r.rep_id  # no gap, no overlap
+        assert all(Fraction(t - r.offset, r.timescale) < p.duration for t, _d in r.timeline), r.rep_id
+        assert [f.sequence for f in r.fragments] == list(range(1, len(r.fragments) + 1))
+    assert p.duration == track_end(video)  # mediaPresentationDuration is the video's own end
+    assert abs(track_end(audio) - track_end(video)) <= Fraction(AAC_FRAME, AUDIO_RATE)
+    # The audio segments follow the video's boundaries (each starts within one AAC frame after them).
+    assert len(audio.fragments) == len(video.fragments)
+    for (vt, _vd), (at, _ad) in zip(video.timeline, audio.timeline, strict=True):
+        lag = Fraction(at - audio.offset, audio.timescale) - Fraction(vt, video.timescale)
+        assert -Fraction(AAC_FRAME, AUDIO_RATE) <= lag < Fraction(AAC_FRAME, AUDIO_RATE)
+    # The priming frame is the only thing before the presentation start, and the MPD says so.
+    assert audio.offset == AAC_FRAME and audio.fragments[0].durations[0] == AAC_FRAME
+    for r in texts:
+        assert r.timeline == video.timeline  # captions segmented exactly like the video
+    # Every segment file in the folder is named by the MPD, and every one it names exists (read() opened it).
+    named = {n for r in p.reps for n in r.names} | {
+        t.get("initialization") for t in p.root.iterfind(".//m:SegmentTemplate", NS)
+    }
+    on_disk = {f.name for f in d.iterdir() if f.suffix in (".m4s", ".mp4") and f.name.startswith("atsc3_")}
+    assert on_disk == named
+
+
+def test_short_cancel_has_no_segment_past_the_end(outputs) -> None:  # type: ignore[no-untyped-def]
+    """The case that was broken: a short Cancel got a 1-sample audio segment starting after the end."""
+    for mode in ("burn-in", "rich-media"):
+        p = read(outputs[(mode, "short")])
+        audio = _rep(p, "audio")[0]
+        assert len(audio.fragments) == len(_rep(p, "video")[0].fragments) <= 2
+        assert min(len(f.durations) for f in audio.fragments) > 40  # no stray one-frame segment
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_declared_bandwidth_covers_every_segment(outputs, case) -> None:  # type: ignore[no-untyped-def]
+    p = read(outputs[case])
+    assert p.min_buffer > 0
+    for r in p.reps:
+        rates = segment_bitrates(r)
+        assert r.bandwidth >= max(rates), (r.rep_id, r.bandwidth, max(rates))
+        assert r.bandwidth >= bandwidth_needed(r, p.min_buffer)
+        assert r.bandwidth <= max(rates) * 1.01 + 1000  # declared from the measurement, not a loose guess
+
+
+def test_mpd_attributes_a_packager_checks(outputs) -> None:  # type: ignore[no-untyped-def]
+    for case in CASES:
+        d = outputs[case]
+        p = read(d)
+        root = p.root
+        assert root.get("profiles") == "urn:mpeg:dash:profile:isoff-live:2011"
+        assert root.get("type") == "static" and root.get("availabilityStartTime") is None
+        assert re.fullmatch(r"PT\d+\.\d{3}S", root.get("minBufferTime", ""))
+        assert re.fullmatch(r"PT\d+\.\d{3}S", root.get("mediaPresentationDuration", ""))
+        for aset in root.iterfind("m:Period/m:AdaptationSet", NS):
+            role = aset.find("m:Role", NS)
+            assert role is not None and role.get("schemeIdUri") == "urn:mpeg:dash:role:2011"
+            kind = aset.get("contentType")
+            assert kind in ("video", "audio", "text")
+            assert (
+                aset.get("mimeType")
+                == {"video": "video/mp4", "audio": "audio/mp4", "text": "application/mp4"}[kind]
+            )
+            assert role.get("value") == ("caption" if kind == "text" else "main")
+            if kind != "video":
+                assert re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", aset.get("lang", "")), aset.get("lang")
+            for rep in aset.iterfind("m:Representation", NS):
+                assert rep.find("m:BaseURL", NS) is None  # everything segmented (isoff-live)
+                template = rep.find("m:SegmentTemplate", NS)
+                assert template is not None and template.get("startNumber") == "0"
+                assert re.fullmatch(
+                    r"atsc3_[a-z]+(_[A-Za-z-]+)?_\$Number%05d\$\.m4s", template.get("media", "")
+                )
+        for r in p.reps:
+            assert r.codecs == r.init.codecs, r.rep_id  # exactly what the init's configuration record says
+            assert r.init.entry == {"video": "hvc1", "audio": "mp4a", "text": "stpp"}[r.content]
+        codecs = {r.content: r.codecs for r in p.reps}
+        assert codecs["audio"] == "mp4a.40.2" and codecs["text"] == "stpp.ttml.im1t"
+        assert re.fullmatch(r"hvc1\.1\.6\.L\d+\.90", codecs["video"])
+        # hvc1: parameter sets only in the sample entry, none in band (else it would have to be hev1).
+        video = _rep(p, "video")[0]
+        data = (d / video.names[0]).read_bytes()
+        mdat = next(payload for kind, payload, _e in boxes(data) if kind == b"mdat")
+        frag = read_fragment(data)
+        pos, nal_types = mdat, []
+        while pos < mdat + frag.sizes[0]:
+            n = int.from_bytes(data[pos : pos + 4], "big")
+            nal_types.append((data[pos + 4] >> 1) & 0x3F)
+            pos += 4 + n
+        assert not {32, 33, 34} & set(nal_types), nal_types
+
+
+def test_bilingual_captions_are_imsc1_segments_on_the_track_timeline(outputs) -> None:  # type: ignore[no-untyped-def]
+    d = outputs[("burn-in", "long")]
+    p = read(d)
+    texts = {r.rep_id: r for r in _rep(p, "text")}
+    assert set(texts) == {"text_ko-KR", "text_en-US"}
+    for r in texts.values():
+        lang = r.rep_id.removeprefix("text_")
+        said = []
+        for name, frag in zip(r.names, r.fragments, strict=True):
+            assert len(frag.durations) == 1  # one TTML document per segment
+            data = (d / name).read_bytes()
+            mdat = next(payload for kind, payload, _e in boxes(data) if kind == b"mdat")
+            doc = etree.fromstring(data[mdat : mdat + frag.sizes[0]])
+            assert doc.tag == f"{TTML}tt" and doc.get("{http://www.w3.org/XML/1998/namespace}lang") == lang
+            lo, hi = (
+                Fraction(frag.decode_time, r.timescale),
+                Fraction(frag.decode_time + frag.duration, r.timescale),
+            )
+            for par in doc.iter(f"{TTML}p"):
+                begin, end = (_clock(par.get(a, "")) for a in ("begin", "end"))
+                # Times on the track timeline (ISO/IEC 14496-30 §5.3), inside this sample's span (ms-rounded).
+                assert lo - Fraction(1, 1000) <= begin < end <= hi + Fraction(1, 1000), (name, begin, end)
+                said.append("".join(par.itertext()))
+        whole = etree.parse(str(d / f"captions_{lang}.ttml")).getroot()
+        for par in whole.iter(f"{TTML}p"):
+            assert "".join(par.itertext()) in said  # every caption of the alert is in the segments
+
+
+def _clock(value: str) -> Fraction:
+    h, m, s = value.split(":")
+    return Fraction(int(h) * 3600 + int(m) * 60) + Fraction(s)
+
+
+def test_colour_is_signalled_bt709(outputs) -> None:  # type: ignore[no-untyped-def]
+    for case in CASES:
+        d = outputs[case]
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+             "stream=color_primaries,color_transfer,color_space,color_range", "-of", "json", "manifest.mpd"],
+            capture_output=True, text=True, check=True, cwd=d,
+        )  # fmt: skip
+        stream = json.loads(probe.stdout)["streams"][0]
+        assert (stream["color_primaries"], stream["color_transfer"], stream["color_space"]) == ("bt709",) * 3
+        assert stream["color_range"] == "tv"
+        colr = read(d).reps[0].init.colr
+        assert colr is not None and colr[:4] == b"nclx"
+        assert (int.from_bytes(colr[4:6], "big"), int.from_bytes(colr[6:8], "big"), int.from_bytes(colr[8:10], "big"),
+                colr[10] >> 7) == (1, 1, 1, 0)  # fmt: skip
+
+
+def test_pictures_are_converted_as_signalled(tmp_path: Path) -> None:
+    """BT.709 signalled must be BT.709 converted (``encode._video_frame``): a saturated colour comes back
+    within a few levels (converted with swscale's default BT.601 matrix it comes back as (212, 62, 47))."""
+    profile = make_profile("atsc3", "1080p", size=(W, H))
+    red = np.full((H, W, 3), (200, 50, 50), np.uint8)
+    video = encode_fmp4_video([red] * SEG, SEG, profile, SEG)
+    path = tmp_path / "red.mp4"
+    path.write_bytes(video.init + b"".join(video.segments))
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True)  # fmt: skip
+    rgb = np.frombuffer(out.stdout, np.uint8).reshape(H, W, 3)[H // 4 : -H // 4, W // 4 : -W // 4]
+    assert np.abs(rgb.astype(int) - (200, 50, 50)).max() <= 4
+
+
+def test_audio_segments_follow_boundaries_and_end_with_the_programme(tmp_path: Path) -> None:
+    """encode_fmp4_audio on its own: the lengths that used to leave a stray segment past the end."""
+    profile = make_profile("atsc3", "1080p", size=(W, H))
+    seg = Fraction(SEG * 1001, 30000)
+    step = seg * AUDIO_RATE
+    for nseg in (1, 2, 3):
+        n = int(nseg * step)
+        t = np.arange(n) / AUDIO_RATE
+        samples = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        track = encode_fmp4_audio(samples, profile, seg, encode_audio(samples, "aac"))
+        frags = [read_fragment(s) for s in track.segments]
+        assert len(frags) == nseg
+        assert [f.decode_time for f in frags] == track.starts and [
+            f.duration for f in frags
+        ] == track.durations
+        assert sum(f.duration for f in frags) == n + AAC_FRAME == track.end  # priming + programme, no padding
+        for k, f in enumerate(frags):
+            start = f.decode_time - track.offset
+            assert (k == 0 and start == -AAC_FRAME) or k * step <= start < k * step + AAC_FRAME
+            assert f.sequence == k + 1
+        assert frags[-1].durations[-1] == n - (n // AAC_FRAME) * AAC_FRAME or n % AAC_FRAME == 0
