@@ -580,3 +580,39 @@ async def test_oversized_message_is_dead_lettered_truncated_not_retried_forever(
     assert int(headers["x-cinealert-truncated-from"]) == len(data)
     assert headers["x-cinealert-sha256"].decode() == hashlib.sha256(data).hexdigest()
     assert (headers["x-cinealert-partition"], headers["x-cinealert-offset"]) == (b"2", b"41")
+
+
+async def test_dead_letter_waits_out_a_full_disk_instead_of_failing_its_task(
+    broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead letter's marker write hits ENOSPC twice (a fault injected at the one durable-write call): the
+    dead letter is still sent, once, instead of the task failing and its partition's offset never committing."""
+    import asyncio
+    import errno
+
+    from aiokafka import ConsumerRecord
+
+    import cinealert.handlers.outbox as outbox
+    from cinealert.broadcast.publish import PublishError
+    from cinealert.daemon.kafka import current_record
+
+    real_write = outbox.atomic_write
+    failures = {"left": 2}
+
+    def full_then_fine(path: Path, data: bytes) -> Path:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise PublishError(errno.ENOSPC, f"cannot publish {path}: No space left on device")
+        return real_write(path, data)
+
+    monkeypatch.setattr(outbox, "atomic_write", full_then_fine)
+    topics = Topics(broker, "deadfull")
+    kafka = {"dead_letter_topic": topics.dead, "reconnect_backoff_initial_s": 0.05}
+    async with live_daemon(broker, tmp_path, kafka) as service:
+        current_record.set(
+            ConsumerRecord(topics.alerts, 1, 5, 1_700_000_000_000, 0, b"k", b"<x", None, 1, 2, ())
+        )
+        await asyncio.wait_for(service.dead_letters(b"<x", "syntax", "not XML", "parse"), 30)
+        dead = await asyncio.to_thread(read_topic, broker.bootstrap, topics.dead, lambda m: len(m) >= 1, 5)
+    assert failures["left"] == 0
+    assert [h["x-cinealert-offset"] for _v, h in dead] == [b"5"]

@@ -318,3 +318,18 @@ def test_disk_full_is_found_anywhere_in_the_cause_chain() -> None:
     assert disk_full(OSError(errno.EDQUOT, "quota"))
     assert not disk_full(PublishError(errno.EACCES, "permission denied"))
     assert not disk_full(ValueError("bad"))
+
+
+def test_media_stage_reads_a_summary_result_as_not_its_own(tmp_path: Path) -> None:
+    """Switching handlers.stage from summary to media over the same output_dir: the media stage renders the
+    alert again instead of crashing on the other stage's result.json (which would dead-letter a valid alert)."""
+    from cinealert.cap.model import Classification, DisasterType
+    from cinealert.media.result import read_result
+
+    stage = SummaryStage(tmp_path)
+    alert = parse_alert(cap_xml("X-1"))
+    published = stage.publish(
+        alert, Classification(DisasterType.FLOOD, 0.9, "event", "flood"), threading.Event()
+    )
+    assert (published.directory / RESULT).is_file()
+    assert read_result(published.directory) is None

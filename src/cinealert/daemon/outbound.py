@@ -21,8 +21,10 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cinealert.broadcast.publish import disk_full
 from cinealert.daemon.kafka import Sender, client_options, current_record, header
 from cinealert.handlers.outbox import Outbox, deliver_once
+from cinealert.handlers.stage import StageCancelled
 
 log = structlog.get_logger("cinealert.daemon")
 
@@ -197,14 +199,30 @@ class DeadLetters:
         folder = self.folder
         box = Outbox(folder / f"{message_id}.json", folder / f"{message_id}.pending.json", "dead_letter")
         fence_key = key or message_id.encode()
-        await deliver_once(
-            box,
-            {"id": message_id, "origin": origin, "reason": reason},
-            fence=lambda: self.ledger.fence(fence_key),
-            send=lambda fence: self.ledger.send("dead_letter", message_id, data, key, headers, fence),
-            delivered=lambda fence: self.ledger.delivered(message_id, fence),
-            message_id=message_id,
-        )
+        sender = self.ledger.sender
+        delays = sender.backoff.delays()
+        while True:
+            try:
+                await deliver_once(
+                    box,
+                    {"id": message_id, "origin": origin, "reason": reason},
+                    fence=lambda: self.ledger.fence(fence_key),
+                    send=lambda fence: self.ledger.send("dead_letter", message_id, data, key, headers, fence),
+                    delivered=lambda fence: self.ledger.delivered(message_id, fence),
+                    message_id=message_id,
+                )
+            except OSError as exc:
+                # A full disk under the markers: the message must still be dead-lettered (its offset waits
+                # for it), so wait for room like every other write instead of failing the task.
+                if not disk_full(exc):
+                    raise
+                delay = next(delays)
+                log.error("dead_letter_disk_full", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                if sender.cancel.is_set():
+                    raise StageCancelled("dead letter not written before shutdown: disk full") from exc
+            else:
+                return
 
     def prune(self, max_age_s: float = 7 * 86400) -> int:
         """Markers only matter until the offset is committed (seconds); drop week-old ones at start-up."""

@@ -121,6 +121,16 @@ def read_result(directory: Path) -> Published | None:
         doc = json.loads((directory / RESULT).read_text("utf-8"))
     except (OSError, ValueError):
         return None
+    try:
+        return _published(directory, doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Another stage's result (summary), or a schema from elsewhere: not this stage's output. The alert is
+        # rendered again (into a fresh directory) rather than crashing its message into the dead letters.
+        log.warning("result_unreadable", directory=str(directory), error=repr(exc))
+        return None
+
+
+def _published(directory: Path, doc: dict[str, Any]) -> Published:
     key = AlertKey(doc["key"]["sender"], doc["key"]["identifier"], doc["key"]["sent"])
     status = "published"
     markers = {}
@@ -157,7 +167,8 @@ def index_published(root: Path, published: Published) -> None:
     from cinealert.broadcast.publish import update_index
 
     slug = published.key.slug()
-    update_index(root, slug, {"key": str(published.key), "status": "published", "disaster": published.disaster,
+    status = str(published.extra.get("status", "published"))  # a replay keeps a withdrawal's status
+    update_index(root, slug, {"key": str(published.key), "status": status, "disaster": published.disaster,
                               "rung": published.rung, "result": f"{slug}/{RESULT}",
                               "updated": datetime.now(UTC).isoformat()})  # fmt: skip
 

@@ -114,6 +114,8 @@ class MediaStage:
         with self._keys.hold(alert.key.slug()):
             done = self.existing(alert.key)
             if done is not None:
+                # A crash between result.json and the index left the entry out: a replay puts it back.
+                index_published(self.settings.broadcast.output_dir, done)
                 return done
             published = self.render(
                 alert, classification, cancel, directory=self.directory(alert.key), gate=gate
@@ -216,7 +218,10 @@ class MediaStage:
         names: tuple[ProfileName, ...] = tuple(profiles or bs.profiles)
         infos = tuple(page_infos(alert, bs.languages))
         try:
-            made = tuple(make_profile(name, resolution, size=self.size) for name in names)
+            made = tuple(
+                make_profile(name, resolution, size=self.size, atsc1_video=bs.atsc1_video_codec)
+                for name in names
+            )
         except ValueError as exc:  # a bad request: the same at every rung
             raise MediaError(f"cannot render {alert.key}: {exc}") from exc
         # Burn-in TS: the first segment needs only the lead-in tone, so the video encoder gets the CPU first and
