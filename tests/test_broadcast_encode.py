@@ -49,8 +49,8 @@ def ffprobe(path: Path, *args: str, cwd: Path | None = None) -> dict:  # type: i
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-def write_ts(tmp_path: Path, name: str, n_frames: int, seconds: float, size=(W, H)):  # type: ignore[no-untyped-def]
-    profile = make_profile(name, "1080p", size=size)  # type: ignore[arg-type]
+def write_ts(tmp_path: Path, name: str, n_frames: int, seconds: float, size=(W, H), atsc1_video="mpeg2"):  # type: ignore[no-untyped-def]
+    profile = make_profile(name, "1080p", size=size, atsc1_video=atsc1_video)  # type: ignore[arg-type]
     consumed = {"n": 0}
     emitted: list[tuple[str, int]] = []
 
@@ -67,18 +67,22 @@ def write_ts(tmp_path: Path, name: str, n_frames: int, seconds: float, size=(W, 
     return profile, segs, emitted
 
 
-def test_atsc1_ts_segments_are_h264_ac3_gop_aligned_and_continuous(tmp_path: Path) -> None:
-    _profile, segs, emitted = write_ts(tmp_path, "atsc1", 3 * SEG, 5.5)
+@pytest.mark.parametrize(("atsc1_video", "codec", "delay"), [("mpeg2", "mpeg2video", 1), ("h264", "h264", 0)])
+def test_atsc1_ts_segments_are_gop_aligned_and_continuous(
+    tmp_path: Path, atsc1_video: str, codec: str, delay: int
+) -> None:
+    _profile, segs, emitted = write_ts(tmp_path, "atsc1", 3 * SEG, 5.5, atsc1_video=atsc1_video)
     assert [s.name for s in segs] == ["atsc1_00000.ts", "atsc1_00001.ts", "atsc1_00002.ts"]
-    # Each segment is handed out as soon as its own frames are encoded, long before the clip ends.
-    assert [n for _name, n in emitted] == [SEG, 2 * SEG, 3 * SEG]
+    # Each segment is handed out as soon as its own frames are encoded, long before the clip ends (MPEG-2 hands
+    # a picture out one frame late: a segment waits for the next one's first frame).
+    assert [n for _name, n in emitted] == [SEG + delay, 2 * SEG + delay, 3 * SEG]
     last_video_pts: float | None = None
     last_audio_pts = -1.0
     for seg in segs:
         path = tmp_path / seg.name
         streams = {s["codec_type"]: s for s in ffprobe(path, "-show_streams")["streams"]}
         v, a = streams["video"], streams["audio"]
-        assert (v["codec_name"], v["width"], v["height"], v["r_frame_rate"]) == ("h264", W, H, "30000/1001")
+        assert (v["codec_name"], v["width"], v["height"], v["r_frame_rate"]) == (codec, W, H, "30000/1001")
         assert (a["codec_name"], a["sample_rate"], a["channels"]) == ("ac3", "48000", 1)
         pkts = ffprobe(
             path, "-select_streams", "v", "-show_packets", "-show_entries", "packet=pts_time,flags"
@@ -116,11 +120,16 @@ def test_hls_profile_uses_aac(tmp_path: Path) -> None:
 
 
 def test_real_1080p_atsc1_segment(tmp_path: Path) -> None:
+    """ATSC 1.0's main service video: MPEG-2 Main profile @ High level (A/53 Part 4), 1920x1080 p29.97."""
     _profile, segs, _ = write_ts(tmp_path, "atsc1", SEG, 1.9, size=(1920, 1080))
     v = next(
         s for s in ffprobe(tmp_path / segs[0].name, "-show_streams")["streams"] if s["codec_type"] == "video"
     )
-    assert (v["width"], v["height"], v["r_frame_rate"], v["codec_name"]) == (1920, 1080, "30000/1001", "h264")
+    assert (v["width"], v["height"], v["r_frame_rate"], v["codec_name"]) == (
+        1920, 1080, "30000/1001", "mpeg2video"
+    )  # fmt: skip
+    assert (v["profile"], v["level"], v["field_order"]) == ("Main", 4, "progressive")  # MP@HL
+    assert v["display_aspect_ratio"] == "16:9"
     assert float(v["duration"]) == pytest.approx(2.002, abs=0.01)
 
 

@@ -156,11 +156,13 @@ def test_burn_in_atsc1_and_hls_segments_probe_right(burned) -> None:  # type: ig
     _, published = burned
     d = published.directory
     doc = json.loads((d / "result.json").read_text())
-    for profile, audio_codec in (("atsc1", "ac3"), ("hls", "aac")):
+    for profile, video_codec, audio_codec in (("atsc1", "mpeg2video", "ac3"), ("hls", "h264", "aac")):
         last = None
+        assert doc["outputs"][profile]["video_codec"] == video_codec
         for seg in doc["outputs"][profile]["segments"]:
             streams = {s["codec_type"]: s for s in probe(d / seg["name"], "-show_streams")["streams"]}
-            assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == audio_codec
+            v, a = streams["video"], streams["audio"]
+            assert (v["codec_name"], a["codec_name"]) == (video_codec, audio_codec)
             assert (streams["video"]["width"], streams["video"]["height"]) == (W, H)
             start = float(streams["video"]["start_time"])
             if last is not None:

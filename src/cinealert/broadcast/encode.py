@@ -1,9 +1,12 @@
 """Encode and segment with PyAV (FFmpeg's libraries in-process; no ffmpeg subprocess in the product).
 
-* ``ts`` (ATSC 1.0, HLS): every segment is a standalone MPEG-TS starting with an IDR frame. Each segment gets
-  its own short-lived video encoder (so the GOP is exactly the segment and the segment can be handed to the
-  publisher the moment its last frame is encoded); audio is encoded once for the whole clip and its packets are
-  distributed to the segments by timestamp, so AAC/AC-3 priming happens once and timestamps are continuous.
+* ``ts`` (ATSC 1.0, HLS): every segment is a standalone MPEG-TS starting with a keyframe (IDR / closed-GOP I
+  picture) and its own PAT/PMT. One video encoder runs for the whole clip (GOP = segment, no scene cut), so its
+  rate buffer (VBV/HRD) holds across segments and no segment gets a refilled buffer's burst; each segment is cut
+  from its output at the keyframe and muxed and handed to the publisher the moment its last picture is coded.
+  Audio is encoded once for the whole clip and its packets are distributed to the segments by timestamp, so
+  AAC/AC-3 priming happens once and timestamps are continuous. ``broadcast.mpegts.TsRewriter`` then makes the
+  continuity counters run on across segments and adds the ATSC PMT signalling (``atsc1``).
 * ``fmp4`` (ATSC 3.0 DASH): one continuous encoder per representation writes fragmented MP4 into memory; the
   byte stream is cut at top-level boxes into the init segment (``ftyp`` + ``moov``) and media segments
   (``moof`` + ``mdat``), one per GOP (video; keyint = frames per segment, no scene cut) or per segment
@@ -69,6 +72,22 @@ class Profile:
         return self.video_codec == "libx265"
 
 
+Atsc1Video = Literal["mpeg2", "h264"]
+
+#: ATSC A/53 Part 4 caps the MPEG-2 VBV buffer at 488 x 16384 bits.
+MPEG2_MAX_VBV_BITS = 488 * 16384
+
+
+def mpeg2_kbps(width: int, height: int) -> int:
+    """Peak video rate for MPEG-2 MP@HL in a 19.39 Mbit/s ATSC 1.0 channel: 12 Mbit/s at 1080 lines (room for
+    the AC-3 audio, PSI and a second service), 8 at 720; smaller (test) pictures in proportion to their area."""
+    if height >= 1080:
+        return 12_000
+    if height >= 720:
+        return 8_000
+    return max(800, round(8_000 * width * height / (1280 * 720)))
+
+
 def make_profile(
     name: Literal["atsc1", "atsc3", "hls"],
     resolution: str = "1080p",
@@ -76,15 +95,24 @@ def make_profile(
     size: tuple[int, int] | None = None,
     x264_preset: str = "veryfast",
     x265_preset: str = "ultrafast",
+    atsc1_video: Atsc1Video = "mpeg2",
 ) -> Profile:
-    """The delivery profile; ``size`` overrides the picture size (tests use small frames)."""
+    """The delivery profile; ``size`` overrides the picture size (tests use small frames).
+
+    ``atsc1_video``: MPEG-2 is ATSC 1.0's main service video (A/53 Part 4), which every ATSC 1.0 receiver
+    decodes; H.264 (A/72) only where the station's path carries it."""
     if resolution not in RESOLUTIONS:
         raise ValueError(f"unknown resolution {resolution!r}; expected one of {sorted(RESOLUTIONS)}")
     width, height = size or RESOLUTIONS[resolution]
+    if name == "atsc1" and height > 1080 and size is None:
+        width, height = RESOLUTIONS["1080p"]  # ATSC 1.0 (A/53) tops out at 1080 lines
     kbps = max(500, round(6000 * width * height / (1920 * 1080)))
     if name == "atsc1":
-        if height > 1080 and size is None:
-            width, height = RESOLUTIONS["1080p"]  # ATSC 1.0 (A/53) tops out at 1080 lines
+        if atsc1_video == "mpeg2":
+            kbps = mpeg2_kbps(width, height)
+            return Profile(name, "ts", "mpeg2video", "ac3", width, height, video_kbps=kbps)
+        if atsc1_video != "h264":
+            raise ValueError(f"unknown ATSC 1.0 video codec {atsc1_video!r}; expected mpeg2 or h264")
         return Profile(name, "ts", "libx264", "ac3", width, height, preset=x264_preset, video_kbps=kbps)
     if name == "hls":
         return Profile(name, "ts", "libx264", "aac", width, height, preset=x264_preset, video_kbps=kbps)
@@ -97,12 +125,38 @@ def frames_per_segment(segment_s: float, fps: Fraction = NTSC_FPS) -> int:
     return max(1, round(segment_s * fps))
 
 
+#: BT.709 colour description (HD), as ``_video_frame`` converts: without it a receiver guesses (often BT.601)
+#: and shifts every hue. Limited ("tv") range.
+_X264_BT709 = "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
+_X265_BT709 = "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=limited"
+
+
 def video_options(profile: Profile, gop: int) -> dict[str, str]:
+    """Encoder options (FFmpeg AVOptions, also valid as ``ffmpeg -KEY:v VALUE``): GOP = segment, no scene cut,
+    a VBV/HRD rate buffer bounding the peak rate, BT.709 colour description."""
+    if profile.video_codec == "mpeg2video":
+        # Main profile @ High level (4/4; numbers, not names, so FFmpeg 5's CLI takes them too), closed GOP =
+        # segment, no B pictures (nothing to reorder across a cut; a sequence header with every I picture is
+        # FFmpeg's default), VBR up to the peak rate in an A/53-sized VBV buffer. The non-linear quantiser scale
+        # (MP@HL allows it) gives the rate control coarser steps for pictures the peak rate cannot otherwise hold.
+        rate = profile.video_kbps * 1000
+        return {
+            "b": str(rate * 3 // 4), "maxrate": str(rate), "bufsize": str(min(rate // 2, MPEG2_MAX_VBV_BITS)),
+            "g": str(gop), "bf": "0", "flags": "+cgop", "sc_threshold": "1000000000", "profile": "4", "level": "4",
+            "non_linear_quant": "1", "qmax": "28",  # FFmpeg's non-linear scale stops at 28
+            "color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709", "color_range": "tv",
+        }  # fmt: skip
     vbv = f"vbv-maxrate={profile.video_kbps}:vbv-bufsize={profile.video_kbps}"
     if profile.hevc:
-        params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:crf=26:log-level=error"
+        params = (
+            f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:crf=26:{_X265_BT709}"
+            ":log-level=error"
+        )
         return {"preset": profile.preset, "tune": "zerolatency", "x265-params": params}
-    params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:crf=23:repeat-headers=1"
+    params = (
+        f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:open-gop=0:{vbv}:nal-hrd=vbr:crf=23"
+        f":repeat-headers=1:forced-idr=1:{_X264_BT709}"
+    )
     return {"preset": profile.preset, "tune": "zerolatency", "x264-params": params}
 
 
@@ -124,23 +178,36 @@ def _add_audio_stream(container: Any, profile: Profile) -> Any:
     return stream
 
 
-def _video_frame(arr: Frame, pts: int, profile: Profile) -> Any:
+def _video_frame(arr: Frame, pts: int, profile: Profile, key: bool = False) -> Any:
+    """The picture in 4:2:0 converted with the BT.709 matrix to limited range: what the colour description in
+    ``video_options`` says (PyAV's implicit conversion would use BT.601). ``key`` forces an I picture."""
     import av
 
     if arr.shape != (profile.height, profile.width, 3):
         raise EncodeError(
             f"{profile.name}: frame {arr.shape} does not match {profile.height}x{profile.width}x3"
         )
-    frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+    rgb = av.VideoFrame.from_ndarray(arr, format="rgb24")
+    frame = rgb.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
     frame.pts = pts
     frame.time_base = 1 / profile.fps
+    if key:
+        frame.pict_type = av.video.frame.PictureType.I
     return frame
+
+
+def dialnorm_for(loudness_lkfs: float) -> int:
+    """AC-3 ``dialnorm`` for a programme normalised to ``loudness_lkfs``: the receiver attenuates by
+    31 + dialnorm dB, so it must say the programme's real loudness (A/85); the field holds -31..-1."""
+    return max(-31, min(-1, round(loudness_lkfs)))
 
 
 class AudioEncoder:
     """One continuous audio encoder fed in pieces: priming happens once, packets carry the true timeline."""
 
-    def __init__(self, codec: str, kbps: int = 96) -> None:
+    def __init__(self, codec: str, kbps: int = 96, dialnorm: int | None = None) -> None:
+        """``dialnorm`` (AC-3/E-AC-3 only; ``dialnorm_for``): FFmpeg's default, -31, would label the programme
+        7 dB quieter than a -24 LKFS mix is, and receivers would play it that much too loud."""
         import av
 
         ctx: Any = av.CodecContext.create(codec, "w")
@@ -150,6 +217,8 @@ class AudioEncoder:
         if codec == "aac":
             # Speech, not music: the fast coder without PNS/TNS is ~2x quicker and indistinguishable here.
             ctx.options = {"aac_coder": "fast", "aac_pns": "0", "aac_tns": "0"}
+        elif codec in ("ac3", "eac3") and dialnorm is not None:
+            ctx.options = {"dialnorm": str(dialnorm_for(dialnorm))}
         ctx.open()
         self._ctx = ctx
         self._size: int = ctx.frame_size or 1024
@@ -333,6 +402,49 @@ class SegmentInfo:
     size: int
 
 
+class _ClipVideo:
+    """The one video encoder of a clip. Segment starts are forced I pictures (IDR for H.264) on top of the fixed
+    GOP, so a segment always opens with a keyframe even if an encoder counted differently."""
+
+    def __init__(self, profile: Profile, gop: int) -> None:
+        import av
+
+        if profile.width % 2 or profile.height % 2:
+            # x264 refuses these; FFmpeg's MPEG-2 encoder would take them and code a picture no receiver expects.
+            size = f"{profile.width}x{profile.height}"
+            raise EncodeError(f"{profile.name}: {size}: 4:2:0 video needs even dimensions")
+        ctx: Any = av.CodecContext.create(profile.video_codec, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = profile.width, profile.height, "yuv420p"
+        ctx.time_base = 1 / profile.fps
+        ctx.framerate = profile.fps
+        ctx.sample_aspect_ratio = Fraction(1, 1)
+        ctx.options = video_options(profile, gop)
+        ctx.open()
+        self._ctx = ctx
+        self._profile = profile
+        self._gop = gop
+
+    def encode(self, arr: Frame, index: int) -> list[Any]:
+        frame = _video_frame(arr, index, self._profile, key=index % self._gop == 0)
+        return list(self._ctx.encode(frame))
+
+    def flush(self) -> list[Any]:
+        return list(self._ctx.encode(None))
+
+
+def _ts_rewriter(profile: Profile, language: str | None) -> Any:
+    """The packet rewriter of a clip: continuity for every profile; ATSC signalling (no SDT, AC-3 registration
+    and audio descriptors) for ``atsc1``."""
+    from cinealert.broadcast.mpegts import SDT_PID, STREAM_TYPE_AC3, TsRewriter, ac3_descriptors
+
+    if profile.name != "atsc1":
+        return TsRewriter()
+    extra = {}
+    if profile.audio_codec == "ac3":
+        extra[STREAM_TYPE_AC3] = ac3_descriptors(profile.audio_kbps, 1, language)
+    return TsRewriter(drop_pids=frozenset({SDT_PID}), es_descriptors=extra)
+
+
 def encode_ts(
     frames: Iterable[Frame],
     plan: Callable[[], tuple[Samples, int]],
@@ -343,6 +455,9 @@ def encode_ts(
     prefix: str = "seg_",
     head: Samples | None = None,
     captions: Captions | None = None,
+    *,
+    loudness_lkfs: float | None = None,
+    language: str | None = None,
 ) -> list[SegmentInfo]:
     """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete.
 
@@ -354,18 +469,29 @@ def encode_ts(
     ``captions`` puts A/53 closed captions (CEA-608 in ``cc_data``, ``broadcast.cea708``) into every picture:
     cues on the programme clock, or a callable returning them, called right after ``plan()`` (the cues come
     from the speech); segments already emitted by then (the lead-in) carry null caption data.
+
+    ``loudness_lkfs``: the target the audio was normalised to, stated as AC-3 ``dialnorm``. ``language``: the
+    audio's language (a CAP/BCP 47 tag), signalled in the PMT (ISO 639 descriptor; for ``atsc1`` also in the
+    ATSC AC-3 audio descriptor).
     """
     import av
 
     from cinealert.broadcast.cea708 import CaptionInserter
+    from cinealert.broadcast.mpegts import iso639_2
 
     cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps)
     if cc is not None and captions is not None and not callable(captions):
         cc.load(captions)
+    lang = None if language is None else iso639_2(language)
+    rewriter = _ts_rewriter(profile, lang)
 
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
-    encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps)
+    video = _ClipVideo(profile, seg_frames)
+    coded: list[Any] = []  # pictures coded but not yet muxed
+    fed = 0
+    dialnorm = None if loudness_lkfs is None else dialnorm_for(loudness_lkfs)
+    encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm)
     head_len = 0 if head is None else len(head)
     apackets: list[Any] = encoder.feed(head) if head is not None else []
     planned = False
@@ -373,46 +499,63 @@ def encode_ts(
     nseg = 1
     apos = 0
     k = 0
+
+    def feed() -> None:
+        nonlocal fed
+        _check(cancel)
+        try:
+            arr = next(frame_iter)
+        except StopIteration:
+            raise EncodeError(f"{profile.name}: frame source ended at frame {fed}") from None
+        try:
+            coded.extend(video.encode(arr, fed))
+        except av.FFmpegError as exc:
+            raise EncodeError(f"{profile.name}: video frame {fed}: {exc}") from exc
+        fed += 1
+
     while not planned or k < nseg:
         first = k * seg_frames
         last = first + seg_frames if not planned else min(num_frames, first + seg_frames)
+        while fed < last:
+            feed()
+        t_end = Fraction(last) / profile.fps
+        covered = bool(apackets) and Fraction(apackets[-1].pts + apackets[-1].duration, AUDIO_RATE) >= t_end
+        if not planned and not covered:
+            samples, num_frames = plan()
+            planned = True
+            if num_frames < last or len(samples) <= head_len:
+                raise EncodeError(f"{profile.name}: audio plan shorter than what is already encoded")
+            if head is not None and not np.array_equal(samples[:head_len], head):
+                raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
+            apackets += encoder.feed(samples[head_len:]) + encoder.finish()
+            nseg = math.ceil(num_frames / seg_frames)
+            if cc is not None and callable(captions):
+                cc.load(captions(), first_frame=first)
+        is_last = planned and k == nseg - 1
+        if is_last:
+            coded += video.flush()
+        # An encoder with a reorder delay (MPEG-2) hands a segment's last picture out with the next one's first.
+        while sum(1 for p in coded if p.pts < last) < last - first:
+            if is_last:
+                raise EncodeError(f"{profile.name}: the video encoder lost pictures of segment {k}")
+            feed()
+        pictures = [p for p in coded if p.pts < last]
+        coded = [p for p in coded if p.pts >= last]
         buf = io.BytesIO()
         try:
             # A constant offset (FFmpeg's customary 1.4 s mux delay) keeps the audio priming packet's negative
             # timestamp positive, so no segment gets shifted on its own and timestamps stay continuous.
             container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
-            vstream = _add_video_stream(container, profile, seg_frames)
-            astream = _add_audio_stream(container, profile)
-            held: list[Any] = []  # with captions the pictures wait for the cues, known once plan() has run
-            mux_video = container.mux if cc is None else held.append
-            for index in range(first, last):
-                _check(cancel)
-                try:
-                    arr = next(frame_iter)
-                except StopIteration:
-                    raise EncodeError(f"{profile.name}: frame source ended at frame {index}") from None
-                for packet in vstream.encode(_video_frame(arr, index, profile)):
-                    mux_video(packet)
-            for packet in vstream.encode(None):
-                mux_video(packet)
-            t_end = Fraction(last) / profile.fps
-            covered = (
-                bool(apackets) and Fraction(apackets[-1].pts + apackets[-1].duration, AUDIO_RATE) >= t_end
+            vstream = container.add_mux_stream(
+                profile.video_codec, rate=profile.fps, width=profile.width, height=profile.height
             )
-            if not planned and not covered:
-                samples, num_frames = plan()
-                planned = True
-                if num_frames < last or len(samples) <= head_len:
-                    raise EncodeError(f"{profile.name}: audio plan shorter than what is already encoded")
-                if head is not None and not np.array_equal(samples[:head_len], head):
-                    raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
-                apackets += encoder.feed(samples[head_len:]) + encoder.finish()
-                nseg = math.ceil(num_frames / seg_frames)
-                if cc is not None and callable(captions):
-                    cc.load(captions(), first_frame=first)
-            for packet in held:
+            vstream.time_base = 1 / profile.fps
+            astream = _add_audio_stream(container, profile)
+            if lang is not None:
+                astream.metadata["language"] = lang  # FFmpeg writes the ISO 639 language descriptor
+            for packet in pictures:
+                packet.stream = vstream
                 container.mux(cc.rewrite(packet) if cc is not None else packet)
-            is_last = planned and k == nseg - 1
             # Audio packets starting before this segment's end (the last segment takes the rest).
             while apos < len(apackets) and (is_last or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end):
                 packet = apackets[apos]
@@ -423,7 +566,7 @@ def encode_ts(
         except av.FFmpegError as exc:
             raise EncodeError(f"{profile.name}: segment {k}: {exc}") from exc
         name = f"{prefix}{k:05d}.ts"
-        data = buf.getvalue()
+        data = rewriter.segment(buf.getvalue())
         duration = float((last - first) / profile.fps)
         emit(name, data, duration)
         out.append(SegmentInfo(name, float(first / profile.fps), duration, len(data)))
@@ -448,8 +591,30 @@ def m3u8_media(segments: Iterable[SegmentInfo], target_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def m3u8_master(media: str, profile: Profile, subtitles: dict[str, str] | None = None) -> str:
-    bandwidth = (profile.video_kbps + profile.audio_kbps) * 1000
+def ts_bandwidth(segments: Iterable[SegmentInfo]) -> tuple[int, int]:
+    """``(peak, average)`` bit/s of the segments as published (TS overhead included): HLS ``BANDWIDTH`` must be
+    at least every segment's own rate (bytes * 8 / duration), ``AVERAGE-BANDWIDTH`` the whole clip's."""
+    segs = list(segments)
+    if not segs:
+        raise ValueError("no segments to measure")
+    peak = max(math.ceil(s.size * 8 / s.duration_s) for s in segs)
+    average = math.ceil(sum(s.size for s in segs) * 8 / sum(s.duration_s for s in segs))
+    return peak, average
+
+
+def m3u8_master(
+    media: str,
+    profile: Profile,
+    subtitles: dict[str, str] | None = None,
+    *,
+    segments: Iterable[SegmentInfo],
+    closed_captions: bool = False,
+) -> str:
+    """The master playlist of one rendition; its bandwidth figures are measured from ``segments``.
+
+    ``closed_captions``: the video carries CEA-608 CC1 (``INSTREAM-ID="CC1"``); otherwise ``NONE`` tells the
+    player not to look for any."""
+    peak, average = ts_bandwidth(segments)
     codecs = "avc1.640028,mp4a.40.2" if profile.audio_codec == "aac" else "avc1.640028,ac-3"
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
     sub_attr = ""
@@ -459,9 +624,14 @@ def m3u8_master(media: str, profile: Profile, subtitles: dict[str, str] | None =
             f'AUTOSELECT=YES,DEFAULT=NO,URI="{uri}"'
         )
         sub_attr = ',SUBTITLES="subs"'
+    cc_attr = ',CLOSED-CAPTIONS="cc"' if closed_captions else ",CLOSED-CAPTIONS=NONE"
+    if closed_captions:
+        lines.append(
+            '#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",NAME="CC1",INSTREAM-ID="CC1",AUTOSELECT=YES,DEFAULT=NO'
+        )
     lines.append(
-        f"#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={profile.width}x{profile.height},"
-        f'FRAME-RATE={float(profile.fps):.3f},CODECS="{codecs}"{sub_attr}'
+        f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},RESOLUTION={profile.width}x{profile.height},"
+        f'FRAME-RATE={float(profile.fps):.3f},CODECS="{codecs}"{sub_attr}{cc_attr}'
     )
     lines.append(media)
     return "\n".join(lines) + "\n"

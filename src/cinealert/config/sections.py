@@ -104,6 +104,9 @@ class BroadcastSettings(Section):
     output_dir: Path = Path("var/out")
     mode: Literal["burn-in", "rich-media"] = "burn-in"
     profiles: tuple[Literal["atsc1", "atsc3", "hls"], ...] = ("atsc1",)
+    atsc1_video_codec: Literal["mpeg2", "h264"] = Field(
+        "mpeg2", description='atsc1 video: "mpeg2" (A/53 main service, every receiver) or "h264" (A/72)'
+    )
     base_url: str = Field("", description="prefix for URLs in announcements and AEAT; empty = file paths")
     timezone: str = Field("Asia/Seoul", description="local time shown on screen for areas without one")
     languages: tuple[str, ...] = ("ko", "en")

@@ -57,15 +57,24 @@ class Output:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TsOutput(Output):
-    """MPEG-TS segments with the overlay burned in, and their playlists (``hls`` also a master)."""
+    """MPEG-TS segments with the overlay burned in, and their playlists (``hls`` also a master).
+
+    ``peak_bandwidth``/``average_bandwidth`` (bit/s) are measured on the published segments (TS overhead
+    included): the peak is the highest single segment's rate, what HLS ``BANDWIDTH`` and a multiplex's
+    allocation must cover."""
 
     media_playlist: str
     master_playlist: str | None = None
+    peak_bandwidth: int | None = None
+    average_bandwidth: int | None = None
 
     def doc(self) -> dict[str, Any]:
         doc = {**self._head(), "segments": self._segments(), "media_playlist": self.media_playlist}
         if self.master_playlist is not None:
             doc["master_playlist"] = self.master_playlist
+        if self.peak_bandwidth is not None:
+            doc["peak_bandwidth_bps"] = self.peak_bandwidth
+            doc["average_bandwidth_bps"] = self.average_bandwidth
         return doc
 
 

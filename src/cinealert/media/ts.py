@@ -1,8 +1,12 @@
-"""MPEG-TS with the overlay burned in: ``atsc1`` (ATSC 1.0, AC-3) and ``hls`` (AAC, WebVTT renditions).
+"""MPEG-TS with the overlay burned in: ``atsc1`` (ATSC 1.0: MPEG-2 or H.264, AC-3, A/53 captions) and ``hls``
+(H.264, AAC, WebVTT renditions).
 
 For time-to-first-segment the first segment's video is encoded while the speech is still being synthesised:
 the encoder asks for the speech (``plan``) only once the first segment's pictures are coded, and each
 segment is published durably before the next one is encoded. Playlists follow their segments.
+
+Captions in the video (CEA-608 in A/53 ``cc_data``) only for ``atsc1``, where US broadcast requires them: the
+``hls`` rendition has WebVTT renditions in every language instead, and its master says ``CLOSED-CAPTIONS=NONE``.
 """
 
 from __future__ import annotations
@@ -17,23 +21,34 @@ from cinealert.media.outputs import Segment, TsOutput
 from cinealert.media.overlay import with_speech
 
 if TYPE_CHECKING:
+    from cinealert.broadcast.captions import Cue
     from cinealert.broadcast.encode import SegmentInfo
+
+
+#: Encoder -> the codec name ffprobe reports, as ``result.json`` names it.
+CODEC_NAMES = {"libx264": "h264", "mpeg2video": "mpeg2video", "libx265": "hevc"}
 
 
 class TsWriter:
     """``atsc1``: segments and one media playlist, ``atsc1.m3u8``."""
 
     media_suffix = ".m3u8"
+    #: A/53 captions in the video (``atsc1`` only: see the module docstring).
+    captions_in_video = True
 
     def write(self, job: Job) -> TsOutput:
         segments = self._encode(job)
         with job.clock.timed("publish"):
             job.out.commit_dir()  # segments durable before any playlist names them
             media, master = self._playlists(job, segments)
+        from cinealert.broadcast.encode import ts_bandwidth
+
         p = job.profile
+        peak, average = ts_bandwidth(segments)
         return TsOutput(
-            mode="burn-in", container="mpegts", video_codec="h264", audio_codec=p.audio_codec, width=p.width,
-            height=p.height, frame_rate=str(p.fps), media_playlist=media, master_playlist=master,
+            mode="burn-in", container="mpegts", video_codec=CODEC_NAMES.get(p.video_codec, p.video_codec),
+            audio_codec=p.audio_codec, width=p.width, height=p.height, frame_rate=str(p.fps),
+            media_playlist=media, master_playlist=master, peak_bandwidth=peak, average_bandwidth=average,
             segments=tuple(Segment(s.name, s.start_s, s.duration_s) for s in segments),
         )  # fmt: skip
 
@@ -65,18 +80,26 @@ class TsWriter:
             job.clock.add("publish", time.perf_counter() - t)
             job.clock.segment_out()
 
+        def captions() -> list[Cue]:
+            from cinealert.broadcast.captions import cues
+
+            return cues(job.audio.result().utterances)  # called right after plan(): the speech is there
+
         p = job.profile
         with job.clock.encoding():
             head = lead_in(job.settings.loudness_lkfs)
             return encode_ts(
-                frames, plan, p, job.seg_frames, emit, job.cancel, prefix=f"{p.name}_seg_", head=head
-            )
+                frames, plan, p, job.seg_frames, emit, job.cancel, prefix=f"{p.name}_seg_", head=head,
+                captions=captions if self.captions_in_video else None,
+                loudness_lkfs=job.settings.loudness_lkfs, language=job.infos[0].language if job.infos else None,
+            )  # fmt: skip
 
 
 class HlsWriter(TsWriter):
     """``hls``: also a WebVTT rendition per language and a master playlist naming them."""
 
     media_suffix = "_media.m3u8"
+    captions_in_video = False
 
     def _master(self, job: Job, media: str, segments: Sequence[SegmentInfo]) -> str | None:
         from cinealert.broadcast.encode import m3u8_master
@@ -84,5 +107,8 @@ class HlsWriter(TsWriter):
         name = job.profile.name
         subtitles = hls_subtitles(job.out, name, segments, job.audio.result())
         master = f"{name}_master.m3u8"
-        job.out.write(master, m3u8_master(media, job.profile, subtitles).encode(), sync_dir=True)
+        playlist = m3u8_master(
+            media, job.profile, subtitles, segments=segments, closed_captions=self.captions_in_video
+        )
+        job.out.write(master, playlist.encode(), sync_dir=True)
         return master

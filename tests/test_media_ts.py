@@ -1,0 +1,119 @@
+"""An English alert through ``MediaStage.render`` to ``atsc1`` and ``hls``, checked as a station's ingest would:
+A/53 captions FFmpeg decodes back to the headline, MPEG-2 + AC-3 with dialnorm at the loudness target and the
+language in the PMT, one continuous transport stream across the segments, declared bandwidth >= every segment."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cinealert.cap.model import Alert, Area, Classification, DisasterType, Info
+from cinealert.config import parse
+from cinealert.media.picture import LoopInfo
+from cinealert.media.stage import MediaStage
+from cinealert.render.loop import Loop
+from tsreader import ac3_frames, continuity_errors, parse_pmt, pes_payloads, sections
+
+W, H = 320, 180
+NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+HEADLINE = "Flash flood warning for Rock Creek"
+
+
+def loop_frames(n: int = 60) -> list[np.ndarray]:
+    x = np.arange(W, dtype=np.int32)[None, :]
+    y = np.arange(H, dtype=np.int32)[:, None]
+    return [
+        np.stack(
+            [(x * 2 + 3 * i) % 256 + 0 * y, 60 + y * 150 // H + 0 * x, (200 - x // 2 + 0 * y) % 256], -1
+        ).astype(np.uint8)
+        for i in range(n)
+    ]
+
+
+FRAMES = loop_frames()
+
+
+def provider(disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+    def source():  # type: ignore[no-untyped-def]
+        yield from FRAMES
+
+    return LoopInfo(Loop(W, H, Loop.from_arrays(FRAMES).fps, len(FRAMES), source), "synthetic-flood-0")
+
+
+def english_alert() -> Alert:
+    info = Info(
+        "en-US", ("Met",), "Flash Flood Warning", "Immediate", "Severe", "Likely",
+        event_codes=(("SAME", "FFW"),), expires=NOW + timedelta(hours=6), headline=HEADLINE,
+        instruction="Move to higher ground now.", areas=(Area("Montgomery County", geocodes=(("SAME", "024031"),)),),
+    )  # fmt: skip
+    return Alert("NWS-T-1", "w-nws@noaa.gov", NOW, "2026-11-26T03:00:00+00:00", "Actual", "Alert", "Public",
+                 infos=(info,))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("p3ts")
+    settings = parse({
+        "broadcast": {"output_dir": str(tmp / "out"), "profiles": ["atsc1", "hls"], "languages": ["en"]},
+        "render": {"cache_dir": str(tmp / "cache")},
+    })  # fmt: skip
+    stage = MediaStage(settings, loop_provider=provider, size=(W, H))
+    alert = english_alert()
+    stage.render(alert, Classification(DisasterType.FLOOD, 0.9, "event", "flood"), threading.Event(),
+                 directory=tmp / "out" / alert.key.slug())  # fmt: skip
+    return tmp / "out" / alert.key.slug()
+
+
+def run(*argv: str, cwd: Path | None = None) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, check=True, cwd=cwd).stdout
+
+
+def test_atsc1_carries_a53_captions_of_the_headline(rendered: Path) -> None:
+    doc = json.loads((rendered / "result.json").read_text())
+    segs = [s["name"] for s in doc["outputs"]["atsc1"]["segments"]]
+    joined = rendered / "atsc1_joined.ts"
+    joined.write_bytes(b"".join((rendered / name).read_bytes() for name in segs))
+    closed = run("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames", "-show_entries",
+                 "stream=closed_captions", "-of", "csv=p=0", str(joined))  # fmt: skip
+    assert closed.split()[0].strip(",") == "1"
+    srt = run("ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"movie={joined}[out0+subcc]", "-map", "0:1",
+              "-f", "srt", "-")  # fmt: skip
+    lines = [line for line in srt.splitlines() if not re.match(r"^\d+$|^\d\d:", line)]
+    text = " ".join(re.sub(r"<[^>]+>|\{\\an\d\}", "", line).replace("\\h", " ") for line in lines)
+    assert HEADLINE in " ".join(text.split())
+    assert "higher ground" in text
+    # The HLS rendition has WebVTT renditions instead, and says so.
+    master = (rendered / "hls_master.m3u8").read_text()
+    assert "CLOSED-CAPTIONS=NONE" in master
+    hls_closed = run("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames", "-show_entries",
+                     "stream=closed_captions", "-of", "csv=p=0", str(rendered / "hls_seg_00001.ts"))  # fmt: skip
+    assert hls_closed.split()[0].strip(",") == "0"
+
+
+def test_atsc1_output_is_what_the_station_ingest_expects(rendered: Path) -> None:
+    doc = json.loads((rendered / "result.json").read_text())
+    out = doc["outputs"]["atsc1"]
+    assert (out["video_codec"], out["audio_codec"]) == ("mpeg2video", "ac3")
+    assert doc["outputs"]["hls"]["video_codec"] == "h264"
+    data = b"".join((rendered / s["name"]).read_bytes() for s in out["segments"])
+    assert continuity_errors(data) == []
+    pmt = parse_pmt(sections(data, 0x1000)[0])
+    ac3 = next(s for s in pmt.streams if s.stream_type == 0x81)
+    assert ac3.descriptor(0x0A) == b"eng\x00" and ac3.descriptor(0x05) == b"AC-3"
+    assert {f.dialnorm for f in ac3_frames(b"".join(pes_payloads(data, ac3.pid)))} == {24}  # -24 LKFS
+    # Declared bandwidth: measured on the published segments, never below any one of them.
+    for name in ("atsc1", "hls"):
+        o = doc["outputs"][name]
+        rates = [(rendered / s["name"]).stat().st_size * 8 / s["duration_s"] for s in o["segments"]]
+        assert max(rates) <= o["peak_bandwidth_bps"] < max(rates) + 1
+        assert o["average_bandwidth_bps"] == pytest.approx(sum(rates) / len(rates), rel=1e-3)
+    master = (rendered / "hls_master.m3u8").read_text()
+    assert f"BANDWIDTH={doc['outputs']['hls']['peak_bandwidth_bps']}," in master
+    assert f"AVERAGE-BANDWIDTH={doc['outputs']['hls']['average_bandwidth_bps']}," in master
