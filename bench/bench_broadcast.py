@@ -1,8 +1,8 @@
-"""Alert-to-first-segment latency at 1080p with a warm scene cache, next to a bare libx264 encode (the floor).
+"""Alert-to-first-segment latency at 1080p with a warm scene cache, next to a bare encode (the floor).
 
     .venv/bin/python bench/bench_broadcast.py [--repeat 3] [--synthetic] [--screenshots docs]
 
-* floor      : libx264 (same preset/tune/GOP as the atsc1 profile) encoding the loop's first segment (60 frames)
+* floor      : the atsc1 profile's encoder (MPEG-2 by default, same GOP/VBV) on the loop's first segment (60 frames)
                into an in-memory MPEG-TS, frames already in memory: the least any burn-in path can take.
 * burn-in    : MediaStage.render(atsc1, burn-in) — scene lookup, overlay layout, speech in parallel, overlay +
                encode of segment 0, audio mux, durable publish. Figure: result.json timings_ms.first_segment.
@@ -114,7 +114,7 @@ def main() -> int:
     print(
         f"loop: {info.loop.width}x{info.loop.height}, {info.loop.num_frames} frames, scene {info.scene_key[:16]}"
     )
-    print(f"floor   bare libx264 first segment (60 frames, 1080p): {floor:8.0f} ms  (runs: {_fmt(floors)})")
+    print(f"floor   bare atsc1 encode, first segment (60 frames, 1080p): {floor:8.0f} ms  (runs: {_fmt(floors)})")
     print(f"burn-in alert -> first segment (atsc1, 1080p):        {burn:8.0f} ms  (runs: {_fmt(burns)})"
           f"  = {burn / floor:.2f} x floor (target <= 1.20)")  # fmt: skip
     print(f"burn-in complete clip (atsc1):                        {statistics.median(burn_totals):8.0f} ms")

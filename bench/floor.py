@@ -1,9 +1,10 @@
-"""The floor for burn-in latency: a bare libx264 encode of frames already in memory, nothing else.
+"""The floor for burn-in latency: a bare encode of frames already in memory, nothing else.
 
-Same encoder settings as the atsc1 profile (``make_profile``/``_add_video_stream``: preset, tune, GOP, VBV) and
-the same cut as ``encode_ts``: each segment a standalone MPEG-TS with a fresh encoder. No overlay, no audio, no
-file writes: the least any burn-in path can take for the same frames. Used by ``bench_broadcast.py`` and
-``suite.py``.
+Same encoder and settings as the atsc1 profile (``make_profile``/``video_options``: MPEG-2 by default, GOP,
+VBV) and the same cut as ``encode_ts``: one encoder for the clip, each segment a standalone MPEG-TS muxed as
+soon as its pictures are coded (MPEG-2 hands a picture out one frame late, so a segment waits for the next
+one's first frame, as in ``encode_ts``). No overlay, no audio, no file writes: the least any burn-in path can
+take for the same frames. Used by ``bench_broadcast.py`` and ``suite.py``.
 """
 
 from __future__ import annotations
@@ -24,21 +25,32 @@ def encode_segments(
     first-segment floor, the last the whole-clip floor)."""
     import av
 
-    from cinealert.broadcast.encode import _add_video_stream, make_profile
+    from cinealert.broadcast.encode import _ClipVideo, make_profile
 
     profile = make_profile("atsc1", resolution)
     done: list[float] = []
     t = time.perf_counter()
+    video = _ClipVideo(profile, seg_frames)
+    coded: list[av.Packet] = []
+    index = 0
     for first in range(0, total_frames, seg_frames):
+        last = min(total_frames, first + seg_frames)
+        while sum(1 for p in coded if p.pts < last) < last - first:
+            if index < total_frames:
+                coded += video.encode(frames[index % len(frames)], index)
+                index += 1
+            else:
+                coded += video.flush()
+        pictures = [p for p in coded if p.pts < last]
+        coded = [p for p in coded if p.pts >= last]
         buf = io.BytesIO()
         container = av.open(buf, "w", format="mpegts")
-        stream = _add_video_stream(container, profile, seg_frames)
-        for i in range(first, min(total_frames, first + seg_frames)):
-            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
+        stream = container.add_mux_stream(
+            profile.video_codec, rate=profile.fps, width=profile.width, height=profile.height
+        )
+        stream.time_base = 1 / profile.fps
+        for packet in pictures:
+            packet.stream = stream
             container.mux(packet)
         container.close()
         done.append((time.perf_counter() - t) * 1000)

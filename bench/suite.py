@@ -524,7 +524,8 @@ def loop_frames(s: Session, disaster: str) -> list[Any]:
 
 def ffmpeg_slate(headline: str, duration_s: float, out: Path, plan: Plan) -> tuple[float, float, list[str]]:
     """What facilities run today: a static slate with the headline (drawtext, Noto CJK) and a silent AC-3 track
-    into 2.002 s MPEG-TS segments + playlist, x264 at the atsc1 profile's settings. (ms, first-segment ms, argv)"""
+    into 2.002 s MPEG-TS segments + playlist, the atsc1 profile's encoder and settings (MPEG-2 by default).
+    (ms, first-segment ms, argv)"""
     from cinealert.broadcast.encode import make_profile, video_options
 
     profile = make_profile("atsc1", plan.resolution)
@@ -541,7 +542,7 @@ def ffmpeg_slate(headline: str, duration_s: float, out: Path, plan: Plan) -> tup
         "-f", "lavfi", "-i", f"color=c=0x101820:s={w}x{h}:r=30000/1001",
         "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
         "-t", f"{duration_s:.3f}", "-vf", draw, "-pix_fmt", "yuv420p",
-        "-c:v", "libx264", "-preset", opts["preset"], "-tune", opts["tune"], "-x264-params", opts["x264-params"],
+        "-c:v", profile.video_codec, *(arg for key, value in opts.items() for arg in (f"-{key}:v", value)),
         "-c:a", "ac3", "-b:a", f"{profile.audio_kbps}k",
         "-f", "hls", "-hls_time", "2.002", "-hls_list_size", "0", "-hls_playlist_type", "vod",
         "-hls_flags", "temp_file", "-hls_segment_filename", str(out / "slate_seg_%05d.ts"),
