@@ -307,3 +307,60 @@ def test_audio_segments_follow_boundaries_and_end_with_the_programme(tmp_path: P
             assert (k == 0 and start == -AAC_FRAME) or k * step <= start < k * step + AAC_FRAME
             assert f.sequence == k + 1
         assert frags[-1].durations[-1] == n - (n // AAC_FRAME) * AAC_FRAME or n % AAC_FRAME == 0
+
+
+AEAT_NS = "{tag:atsc.org,2016:XMLSchemas/ATSC3/Delivery/AEAT/1.0/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_aeat_is_what_an_a331_receiver_parses(outputs, case) -> None:  # type: ignore[no-untyped-def]
+    """Written in burn-in mode too; A/331's namespace, xml:lang, at most one EventCode, schema Location
+    types, only the three Media types, each naming a file of the stated size."""
+    d = outputs[case]
+    root = etree.parse(str(d / "aeat.xml")).getroot()
+    assert root.tag == f"{AEAT_NS}AEAT"
+    (aea,) = root.findall(f"{AEAT_NS}AEA")
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,62}", aea.get("aeaId", "")) and aea.get("aeaId", "-")[-1] != "-"
+    assert aea.get("aeaType") == ("cancel" if case[1] == "short" else "alert")
+    header = aea.find(f"{AEAT_NS}Header")
+    assert header is not None
+    assert len(header.findall(f"{AEAT_NS}EventCode")) <= 1
+    assert [(e.get("type"), e.text) for e in header.findall(f"{AEAT_NS}EventCode")] == [("SAME", "FLW")]
+    assert [(e.get("type"), e.text) for e in header.findall(f"{AEAT_NS}Location")] == [("FIPS", "006065")]
+    for element in aea.iter(f"{AEAT_NS}EventDesc", f"{AEAT_NS}AEAText"):
+        assert element.get(XML_LANG) and element.get("lang") is None
+    media = aea.findall(f"{AEAT_NS}Media")
+    assert {m.get("mediaType") for m in media} == {"AEAtextAudio", "EventSymbol"}
+    for m in media:
+        assert int(m.get("contentLength", "-1")) == (d / m.get("url", "")).stat().st_size
+    doc = json.loads((d / "result.json").read_text())["outputs"]["atsc3"]
+    assert doc["aeat"] == "aeat.xml" and doc["event_symbol"] == "event_symbol.png"
+
+
+def test_aea_ids_of_long_identifiers_stay_valid_and_distinct() -> None:
+    from cinealert.broadcast.aeat import aea_id
+    from cinealert.cap.model import AlertKey
+
+    base = "urn:oid:2.49.0.1.840.0." + "7f3c2a61b0d94c1e8a5d2f6b9c0e1a23" * 2
+    ids = {aea_id(AlertKey("w-nws.webmaster@noaa.gov", base + suffix, "2026-11-25T14:42:00-05:00"))
+           for suffix in ("-1", "-2", ".001.1")}  # fmt: skip
+    assert len(ids) == 3
+    for value in ids:
+        assert len(value) <= 62 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", value)
+
+
+def test_aeat_media_urls_are_absolute_with_a_base_url(tmp_path: Path) -> None:
+    settings = parse({
+        "broadcast": {"output_dir": str(tmp_path / "out"), "profiles": ["atsc3"], "mode": "burn-in",
+                      "base_url": "https://alerts.example.org/media/"},
+        "render": {"cache_dir": str(tmp_path / "cache")},
+    })  # fmt: skip
+    d = (
+        MediaStage(settings, loop_provider=_provider, size=(W, H))
+        .publish(CANCEL, FLOOD, threading.Event())
+        .directory
+    )
+    root = etree.parse(str(d / "aeat.xml")).getroot()
+    for m in root.iter(f"{AEAT_NS}Media"):
+        assert m.get("url") == f"https://alerts.example.org/media/{d.name}/{Path(m.get('url', '')).name}"

@@ -21,7 +21,8 @@ from cinealert.render.loop import Loop
 
 W, H = 320, 180
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-AEAT = "{tag:atsc.org,2016:XMLSchemas/ATSC3/AppSignaling/AEAT/1.0/}"
+AEAT = "{tag:atsc.org,2016:XMLSchemas/ATSC3/Delivery/AEAT/1.0/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 FLOOD = Classification(DisasterType.FLOOD, 0.9, "event", "호우")
 
 
@@ -273,10 +274,10 @@ def test_rich_media_reuses_cached_video_and_writes_aeat(tmp_path: Path) -> None:
     header = aea.find(f"{AEAT}Header")
     assert header.get("effective") and header.get("expires") == "2026-11-26T09:00:00Z"  # type: ignore[union-attr]
     assert header.find(f"{AEAT}EventCode").text == "HRW"  # type: ignore[union-attr]
-    assert {e.get("lang"): e.text for e in header.findall(f"{AEAT}EventDesc")} == {  # type: ignore[union-attr]
+    assert {e.get(XML_LANG): e.text for e in header.findall(f"{AEAT}EventDesc")} == {  # type: ignore[union-attr]
         "ko-KR": "호우경보", "en-US": "Heavy Rain Warning"}  # fmt: skip
     assert header.find(f"{AEAT}Location").text == "11"  # type: ignore[union-attr]
-    texts = {e.get("lang"): e.text for e in aea.findall(f"{AEAT}AEAText")}
+    texts = {e.get(XML_LANG): e.text for e in aea.findall(f"{AEAT}AEAText")}
     assert texts["ko-KR"].startswith("서울 호우경보") and "higher ground" in texts["en-US"]
     media = aea.findall(f"{AEAT}Media")
     assert {m.get("mediaType") for m in media} >= {"AEAtextAudio", "EventSymbol"}

@@ -1,8 +1,8 @@
-"""MPEG-DASH for ATSC 3.0: HEVC video and AAC audio as fMP4 segments under one MPD, IMSC1 captions.
+"""MPEG-DASH for ATSC 3.0: HEVC video, AAC audio and IMSC1 captions as fMP4 segments under one MPD.
 
 ``DashWriter`` burns the overlay in and encodes the video per alert; ``publish_dash`` (shared with the
-rich-media writer, which brings cached video instead) adds the audio, the captions and the MPD, in that order:
-every segment is durable before the MPD names it.
+rich-media writer, which brings cached video instead) adds the audio, the captions, the MPD and the A/331
+AEA files, in that order: every segment is durable before the MPD names it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class DashParts:
     num_frames: int
     audio_packets: list[Any] | None = None  # AAC packets already encoded (else encoded here)
     texts: Sequence[TextRef] | None = None  # caption documents already written (else written here)
-    extra: Sequence[tuple[str, bytes]] = ()  # more files the MPD's directory sync must make durable
 
 
 class DashWriter:
@@ -70,6 +69,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     init segment's configuration record."""
     from cinealert.broadcast.dash import mpd
     from cinealert.broadcast.encode import encode_audio, encode_fmp4_audio
+    from cinealert.media.richmedia import publish_aea  # the AEA module builds on this one
 
     p, clock, audio = job.profile, job.clock, parts.audio
     seg = Fraction(job.seg_frames) / p.fps
@@ -81,7 +81,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     with clock.timed("publish"):
         items = [(f"{p.name}_audio_init.mp4", atrack.init)]
         items += [(f"{p.name}_audio_{i:05d}.m4s", data) for i, data in enumerate(atrack.segments)]
-        job.out.write_many([*items, *parts.extra])
+        job.out.write_many(items)
     texts = list(parts.texts) if parts.texts is not None else dash_captions(job.out, p.name, audio, clock)
     with clock.timed("publish"):
         captions = _caption_tracks(job, parts)
@@ -89,6 +89,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
         manifest = mpd(tracks, Fraction(parts.num_frames) / p.fps, seg)
         job.out.commit_dir()  # every segment durable before the MPD names it
         job.out.write("manifest.mpd", manifest, sync_dir=True)
+        aea = publish_aea(job, audio, packets)
     seg_s = float(seg)
     ts, off = atrack.timescale, atrack.offset
     return DashOutput(
@@ -100,7 +101,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
         audio_segments=tuple(Segment(f"{p.name}_audio_{i:05d}.m4s", max(0, s - off) / ts,
                                      (s + d - off - max(0, s - off)) / ts)
                              for i, (s, d) in enumerate(zip(atrack.starts, atrack.durations, strict=True))),
-        captions=tuple(t.url for t in texts),
+        captions=tuple(t.url for t in texts), aea=aea,
     )  # fmt: skip
 
 

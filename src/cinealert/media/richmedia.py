@@ -1,5 +1,6 @@
 """ATSC 3.0 rich media (A/331 AEA): the scene's clean video from the video cache, the spoken alert, captions,
 the disaster pictogram, and the AEAT naming them. Per alert only audio, captions, the AEAT and the MPD are made.
+``publish_aea`` (the pictogram, the spoken alert and the AEAT) serves the burned-in ``atsc3`` output too.
 
 The cached video does not depend on the speech, so its segments are published while the speech is being
 synthesised (how many are needed is known only then; any written beyond that are removed again).
@@ -49,8 +50,6 @@ class RichMediaWriter:
     """``atsc3`` in ``rich-media`` mode: a clean picture, and the alert as AEA media the receiver presents."""
 
     def write(self, job: Job) -> DashOutput:
-        from cinealert.broadcast.encode import adts_audio
-
         p = job.profile
         with job.clock.timed("encode"):
             cached = job.videos.get(job.loop, p, job.seg_frames, job.cancel, job.clock)
@@ -64,17 +63,8 @@ class RichMediaWriter:
         nseg = num_frames // job.seg_frames
         packets, texts = self._audio_and_captions(job, writer, audio, nseg)
         video = _published_video(cached, writer.seg_ticks, nseg)
-        # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
-        spoken = job.clock.speech.spoken > 0
-        # The AEAT's media, durable with the segments before the MPD's directory sync.
-        extra = [(SPOKEN, adts_audio(audio.samples, p.audio_kbps, packets))] if spoken else []
-        parts = DashParts(video=video, audio=audio, num_frames=num_frames, audio_packets=packets, texts=texts,
-                          extra=extra)  # fmt: skip
-        output = publish_dash(job, parts)
-        with job.clock.timed("publish"):
-            self._aeat(job, texts, spoken)
-        aea = AeaMedia(AEAT, SYMBOL, SPOKEN if spoken else None)
-        return dataclasses.replace(output, aea=aea, video_cache=_cache_use(cached))
+        parts = DashParts(video=video, audio=audio, num_frames=num_frames, audio_packets=packets, texts=texts)
+        return dataclasses.replace(publish_dash(job, parts), video_cache=_cache_use(cached))
 
     def _audio_and_captions(
         self, job: Job, writer: VideoWriter, audio: AlertAudio, nseg: int
@@ -97,33 +87,38 @@ class RichMediaWriter:
                 texts = dash_captions(job.out, p.name, audio, job.clock)
                 if job.clock.captions is None:
                     sidecars(job.out, audio, job.clock)
-                severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
-                job.out.write(SYMBOL, event_symbol_png(job.disaster, severity))
                 return packets.result(), texts
             finally:
                 encoder.shutdown(wait=True)
 
-    def _aeat(self, job: Job, texts: Sequence[TextRef], spoken: bool) -> None:
-        """The AEAT, naming the MPD, the pictogram, the spoken alert and the captions with their sizes."""
-        from cinealert.broadcast.aeat import MediaRef, aeat
 
-        def ref(name: str, content_type: str, kind: str, desc: str, lang: str = "") -> MediaRef:
-            return MediaRef(
-                job.url(name), content_type, (job.out.path / name).stat().st_size, kind, desc, lang
-            )
+def publish_aea(job: Job, audio: AlertAudio, packets: Sequence[Any]) -> AeaMedia:
+    """The A/331 AEA files of an ``atsc3`` output, rich-media and burned-in alike (a receiver presents the
+    alert from the AEAT whatever the picture carries): the pictogram, the spoken alert, then the AEAT naming
+    them with their sizes, each durable before the AEAT names it."""
+    from cinealert.broadcast.aeat import MediaRef, aeat
+    from cinealert.broadcast.encode import adts_audio
 
-        media = [
-            ref("manifest.mpd", "application/dash+xml", "Presentation",
-                "alert video with spoken alert and captions (MPEG-DASH)"),
-            ref(SYMBOL, "image/png", "EventSymbol", "disaster pictogram"),
-        ]  # fmt: skip
-        if spoken:
-            media.insert(1, ref(SPOKEN, "audio/aac", "AEAtextAudio", "spoken alert text"))
-        media += [
-            ref(t.url, "application/ttml+xml", "AEAtextCaptions", "captions (IMSC1)", t.lang) for t in texts
-        ]
-        # Everything it names was renamed before the MPD's directory sync, so the AEAT's own sync suffices.
-        job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
+    p = job.profile
+    severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
+    items = [(SYMBOL, event_symbol_png(job.disaster, severity))]
+    # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
+    spoken = job.clock.speech.spoken > 0
+    if spoken:
+        items.append((SPOKEN, adts_audio(audio.samples, p.audio_kbps, list(packets))))
+    job.out.write_many(items)
+    job.out.commit_dir()
+
+    def ref(name: str, content_type: str, kind: str, desc: str, lang: str = "") -> MediaRef:
+        return MediaRef(job.url(name), content_type, (job.out.path / name).stat().st_size, kind, desc, lang)
+
+    media = [ref(SYMBOL, "image/png", "EventSymbol", "disaster pictogram")]
+    if spoken:
+        languages = {u.language for u in audio.utterances}
+        lang = next(iter(languages)) if len(languages) == 1 else ""  # one file speaks every language in turn
+        media.insert(0, ref(SPOKEN, "audio/aac", "AEAtextAudio", "spoken alert text", lang))
+    job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
+    return AeaMedia(AEAT, SYMBOL, SPOKEN if spoken else None)
 
 
 def _published_video(cached: CachedVideo, seg_ticks: int, nseg: int) -> FragmentedTrack:
