@@ -364,3 +364,23 @@ def test_aeat_media_urls_are_absolute_with_a_base_url(tmp_path: Path) -> None:
     root = etree.parse(str(d / "aeat.xml")).getroot()
     for m in root.iter(f"{AEAT_NS}Media"):
         assert m.get("url") == f"https://alerts.example.org/media/{d.name}/{Path(m.get('url', '')).name}"
+
+
+def test_cached_clean_video_is_re_encoded_when_the_encoder_settings_change(tmp_path: Path) -> None:
+    """A rich-media cache entry encoded under other rate-buffer/colour settings is not reused (entries from
+    before the BT.709 signalling would otherwise keep airing pictures without it)."""
+    import dataclasses
+    import time
+
+    from cinealert.media.clock import Clock
+    from cinealert.media.videocache import VideoCache
+
+    cache = VideoCache(tmp_path)
+    profile = make_profile("atsc3", "1080p", size=(W, H))
+    info = _provider(None, 0, None, None, (W, H))
+    first = cache.get(info, profile, SEG, threading.Event(), Clock(time.perf_counter()))
+    again = cache.get(info, profile, SEG, threading.Event(), Clock(time.perf_counter()))
+    other = dataclasses.replace(profile, video_kbps=profile.video_kbps + 100)
+    changed = cache.get(info, other, SEG, threading.Event(), Clock(time.perf_counter()))
+    assert first.key == again.key and again.hit
+    assert changed.key != first.key and not changed.hit

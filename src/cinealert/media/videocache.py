@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-VIDEO_CACHE_VERSION = "1"
+#: Bumped when what the encoder is fed changes without its options changing (2: BT.709 conversion and colour
+#: description, which version 1 entries lack; reusing them would air BT.601 pictures signalled as unknown).
+VIDEO_CACHE_VERSION = "2"
 _KEEP = 8  # entries kept in memory per stage (a few scenes at a few sizes)
 
 
@@ -102,10 +104,12 @@ class VideoCache:
     def get(
         self, loop_info: LoopInfo, profile: Profile, seg_frames: int, cancel: threading.Event, clock: Clock
     ) -> CachedVideo:
-        from cinealert.broadcast.encode import encode_fmp4_video
+        from cinealert.broadcast.encode import encode_fmp4_video, video_options
 
+        # The encoder's options are part of the key: a changed rate buffer or colour description re-encodes.
+        options = json.dumps(video_options(profile, seg_frames), sort_keys=True)
         parts = [loop_info.scene_key, profile.video_codec, f"{profile.width}x{profile.height}", str(seg_frames),
-                 profile.preset, VIDEO_CACHE_VERSION]  # fmt: skip
+                 profile.preset, options, VIDEO_CACHE_VERSION]  # fmt: skip
         key = hashlib.sha256("-".join(parts).encode("utf-8")).hexdigest()[:24]
         with self._lock:
             memory = self._memory.get(key)
