@@ -114,7 +114,9 @@ def main() -> int:
     print(
         f"loop: {info.loop.width}x{info.loop.height}, {info.loop.num_frames} frames, scene {info.scene_key[:16]}"
     )
-    print(f"floor   bare atsc1 encode, first segment (60 frames, 1080p): {floor:8.0f} ms  (runs: {_fmt(floors)})")
+    print(
+        f"floor   bare atsc1 encode, first segment (60 frames, 1080p): {floor:8.0f} ms  (runs: {_fmt(floors)})"
+    )
     print(f"burn-in alert -> first segment (atsc1, 1080p):        {burn:8.0f} ms  (runs: {_fmt(burns)})"
           f"  = {burn / floor:.2f} x floor (target <= 1.20)")  # fmt: skip
     print(f"burn-in complete clip (atsc1):                        {statistics.median(burn_totals):8.0f} ms")
