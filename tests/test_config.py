@@ -107,6 +107,22 @@ def test_shipped_example_matches_the_model_and_is_valid() -> None:
     assert isinstance(load(example, environ={}), Settings)
 
 
+def test_memory_cache_is_bounded_in_bytes_and_old_keys_still_load(tmp_path: Path) -> None:
+    """``render.memory_cache_items`` (the only bound before ``memory_cache_bytes``) stays a valid key."""
+    old = tmp_path / "old.toml"
+    old.write_text("[render]\nmemory_cache_items = 4\n")
+    render = load(old, environ={}).render
+    assert render.memory_cache_items == 4
+    assert render.memory_cache_bytes == 64 * 1024**2  # under one 1080p loop: those are read, not mapped
+    assert render.concurrent_renders == 1
+    env = {"CINEALERT_RENDER__MEMORY_CACHE_BYTES": "0", "CINEALERT_RENDER__CONCURRENT_RENDERS": "2"}
+    render = load(None, environ=env).render
+    assert (render.memory_cache_bytes, render.concurrent_renders) == (0, 2)
+    with pytest.raises(ConfigError) as info:
+        parse({"render": {"memory_cache_bytes": -1, "concurrent_renders": 0}})
+    assert {p.path for p in info.value.problems} == {"render.memory_cache_bytes", "render.concurrent_renders"}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cinealert.cli", *args],

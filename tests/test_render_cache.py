@@ -105,6 +105,78 @@ def test_memory_tier_is_bounded(tmp_path: Path, scene) -> None:
     assert cache.get(a) is not None and cache.in_memory(a)  # a disk hit is promoted
 
 
+def _mapped_files() -> set[str]:
+    return {line.split(maxsplit=5)[5] for line in Path("/proc/self/maps").read_text().splitlines()
+            if len(line.split(maxsplit=5)) == 6}  # fmt: skip
+
+
+@pytest.mark.parametrize("codec", ["lz4", "raw"])
+def test_memory_tier_is_bounded_in_bytes(tmp_path: Path, scene, codec: str) -> None:
+    """The tier never maps more frame data than ``memory_bytes``, whatever is inserted and read; a loop bigger
+    than the budget is served from disk without being mapped (its pages never count in this process's RSS)."""
+    from cinealert.render.cache import frames_nbytes
+
+    probe = SceneCache(tmp_path / "probe", 1 << 30, codec=codec)  # type: ignore[arg-type]
+    size = frames_nbytes(probe.put("0" * 64, scene, SHAPE, _fill(0), {}).path, codec)
+    cache = SceneCache(tmp_path / "c", 1 << 30, memory_items=64, codec=codec, memory_bytes=int(size * 2.5))  # type: ignore[arg-type]
+    keys = [cache_key({"b": i}) for i in range(6)]
+
+    def check() -> None:
+        held = [k for k in keys if cache.in_memory(k)]
+        assert cache.memory_used() == sum(frames_nbytes(cache.entry_dir(k), codec) for k in held)
+        assert cache.memory_used() <= cache.memory_bytes and len(held) <= 2
+
+    for i, key in enumerate(keys):
+        entry = cache.put(key, scene, SHAPE, _fill(i), {})
+        assert cache.in_memory(key) and entry.frames.mapped
+        check()
+    for key in (keys[0], keys[3], keys[0], keys[5]):  # disk hits are promoted, LRU ones dropped
+        assert cache.get(key) is not None and cache.in_memory(key)
+        check()
+
+    small = SceneCache(tmp_path / "c", 1 << 30, memory_items=64, codec=codec, memory_bytes=size - 1)  # type: ignore[arg-type]
+    big = small.get(keys[2])
+    assert big is not None and not small.in_memory(keys[2]) and small.memory_used() == 0
+    data = str(big.path / (FRAMES if codec == "raw" else "frames.lz4"))
+    expected = np.stack([np.full(SHAPE[1:], (2 + i) % 256, np.uint8) for i in range(SHAPE[0])])
+    assert np.array_equal(big.frames.read_all(), expected)
+    assert np.array_equal(np.stack(list(big.frames.iter(workers=2))), expected)
+    assert not big.frames.mapped and data not in _mapped_files()
+    held = cache.get(keys[5])
+    assert held is not None and held.frames.mapped
+    assert str(held.path / Path(data).name) in _mapped_files()
+
+
+@pytest.mark.parametrize("codec", ["lz4", "raw"])
+def test_frames_may_arrive_in_any_order_but_once(tmp_path: Path, scene, codec: str) -> None:
+    """The renderer's threads finish frames out of order; compressed frames are written in order as they
+    become ready, raw ones at their place."""
+    cache = SceneCache(tmp_path, 1 << 30, memory_items=0, codec=codec)  # type: ignore[arg-type]
+
+    def backwards(sink) -> None:  # type: ignore[no-untyped-def]
+        for i in (3, 1, 0, 5, 2, 4):
+            sink[i] = np.full(SHAPE[1:], 40 + i, np.uint8)
+
+    entry = cache.put(cache_key({"order": codec}), scene, SHAPE, backwards, {})
+    assert [int(f[0, 0, 0]) for f in entry.frames.iter()] == [40, 41, 42, 43, 44, 45]
+
+    def gap(sink) -> None:  # type: ignore[no-untyped-def]
+        for i in (0, 1, 2, 4, 5):
+            sink[i] = np.zeros(SHAPE[1:], np.uint8)
+
+    with pytest.raises(RuntimeError, match="frame 3 was never rendered"):
+        cache.put(cache_key({"gap": codec}), scene, SHAPE, gap, {})
+    assert not list((tmp_path / "tmp").iterdir())
+    if codec != "raw":  # a raw frame written twice just lands in its place again
+
+        def twice(sink) -> None:  # type: ignore[no-untyped-def]
+            sink[0] = np.zeros(SHAPE[1:], np.uint8)
+            sink[0] = np.zeros(SHAPE[1:], np.uint8)
+
+        with pytest.raises(RuntimeError, match="frame 0 was rendered twice"):
+            cache.put(cache_key({"twice": codec}), scene, SHAPE, twice, {})
+
+
 def test_concurrent_writers_threads(tmp_path: Path, scene) -> None:
     """Both writers finish; one entry wins; readers see the winner whole."""
     cache_a = SceneCache(tmp_path, 1 << 30, memory_items=0)
@@ -182,6 +254,43 @@ def test_get_loop_miss_then_hit(tmp_path: Path) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(frames, second.loop.frames(), strict=True))
     other = get_loop(DisasterType.WILDFIRE, 1, settings.model_copy(update={"camera": "dolly"}), size=(96, 54))
     assert not other.cache_hit and other.scene_key != first.scene_key
+
+
+def test_cold_renders_wait_for_a_render_slot(tmp_path: Path) -> None:
+    """With ``concurrent_renders = 1`` a second cold render waits for the slot (two at once held ~2x the memory
+    for no throughput), and a cancel while it waits gives up without caching anything."""
+    from cinealert.render import RenderCancelled
+    from cinealert.render.service import _render_slots
+
+    settings = RenderSettings(cache_dir=tmp_path, duration_s=0.2, concurrent_renders=1)
+    slots = _render_slots(1)
+    results: list[object] = []
+    cancel = threading.Event()
+    assert slots.acquire(timeout=30)  # a render in progress elsewhere in this process
+    try:
+        waiting = threading.Thread(
+            target=lambda: results.append(get_loop(DisasterType.DROUGHT, 0, settings, size=(64, 36)))
+        )
+
+        def cancelled_while_waiting() -> None:
+            with pytest.raises(RenderCancelled, match="waiting for a render slot"):
+                get_loop(DisasterType.FLOOD, 0, settings, size=(64, 36), cancel=cancel)
+            results.append("cancelled")
+
+        cancelled = threading.Thread(target=cancelled_while_waiting)
+        waiting.start()
+        cancelled.start()
+        time.sleep(0.5)
+        cancel.set()
+        cancelled.join(30)
+        assert "cancelled" in results and not list(tmp_path.rglob(META)), "nothing rendered while held"
+    finally:
+        slots.release()
+    waiting.join(60)
+    loop = [r for r in results if hasattr(r, "timings_ms")]
+    assert len(loop) == 1 and not loop[0].cache_hit  # type: ignore[attr-defined]
+    assert loop[0].timings_ms["render_wait"] >= 500  # type: ignore[attr-defined]
+    assert len(list(tmp_path.rglob(META))) == 1
 
 
 def test_get_loop_cancel(tmp_path: Path) -> None:

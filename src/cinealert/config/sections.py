@@ -93,7 +93,21 @@ class RenderSettings(Section):
     variants: int = Field(3, ge=1, le=16)
     cache_dir: Path = Path("var/cache")
     cache_max_bytes: int = Field(8 * 1024**3, ge=16 * 1024**2)
-    memory_cache_items: int = Field(4, ge=0, le=64)
+    memory_cache_items: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="loops kept mapped in memory, at most (0 = none; memory_cache_bytes bounds size)",
+    )
+    memory_cache_bytes: int = Field(
+        64 * 1024**2,
+        ge=0,
+        description="frame data kept mapped in memory, bytes (a 6 s 1080p loop: 110-180 MB LZ4, 1.1 GB raw); "
+        "a bigger loop is read from the page cache, as fast",
+    )
+    concurrent_renders: int = Field(
+        1, ge=1, le=16, description="cold scene renders at once per process (each holds 0.7-1.4 GB at 1080p)"
+    )
     #: "other" is the neutral scene every unrecognised alert gets: cheap to render (~1 s build, few layers)
     prewarm: tuple[DisasterName, ...] = (*ALL_DISASTERS, "other")
     prewarm_before_ready: bool = True

@@ -78,7 +78,7 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
     from cinealert.daemon.send import send_files
     from cinealert.daemon.service import Daemon
     from cinealert.daemon.systemd import Notifier
-    from cinealert.handlers.factory import make_stage
+    from cinealert.handlers.factory import make_stage, prewarm_hook
 
     k = settings.kafka
     broker = EmbeddedBroker(
@@ -100,6 +100,13 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
     print(
         f"broker {broker.bootstrap}; stage {type(stage).__name__}; metrics http://{settings.metrics.host}:{port}/"
     )
+    # Prewarm before consuming, as `cinealert run` does by default: the scenes are rendered one after another
+    # while nothing else runs. Without it every cold scene was rendered while other alerts were being encoded,
+    # and a cold 1080p render (~1 GB, heavy snow ~1.4 GB) on top of two encoders made the demo's 4.5 GB peak.
+    prewarm = prewarm_hook(stage, settings)
+    if prewarm is not None:
+        loops = len(settings.render.prewarm) * settings.render.variants
+        print(f"prewarming the scene cache first: {loops} loops (cached ones are reused) ...", flush=True)
     daemon = Daemon(
         settings,
         stage=stage,
@@ -107,6 +114,7 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
         metrics=metrics,
         notifier=Notifier({}),
         on_outcome=on_outcome,
+        prewarm=prewarm,
     )
     stop = asyncio.Event()
     interrupted = asyncio.Event()

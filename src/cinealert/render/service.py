@@ -1,26 +1,39 @@
 """The render stage's public entry point: a disaster type and a variant in, a cached, seamless ``Loop`` out.
 
 ``get_loop`` looks the loop up in the in-memory tier, then the shared disk cache, and only then builds the scene
-and renders it (straight into the new cache entry's memory map, so even a 2160p loop is never held in memory
-twice). One lock per key in this process stops two worker threads rendering the same loop at once; several
+and renders it (straight into the new cache entry's files, frame by frame, so a loop is never held in memory
+whole). One lock per key in this process stops two worker threads rendering the same loop at once; several
 daemons sharing one cache directory are safe because entries are write-once (see ``cache``).
+
+Memory (the P1 demo finding: 4.5 GB peak RSS at 1080p, 14 cold loops at ``handlers.concurrency = 2``): a cold
+render holds the scene and the animator's float32 textures, 0.7-1.4 GB over the process's base at 1080p (heavy
+snow's three tiled particle sheets are the most). Two at once on the worker threads were two of those at once
+(2.0-2.5 GB, measured), for no gain in throughput: each render already uses every CPU it may. So cold renders
+take one of ``render.concurrent_renders`` slots (default 1); an alert whose loop is cached never waits for one.
+And glibc keeps what a render freed: its 8-40 MB temporaries land in per-thread heaps that it cannot give back
+while anything newer sits above them (~0.3 GB after a scene build, ~0.4 GB after a render, measured), so the
+heaps are trimmed (``malloc_trim``, a few ms) after the build, after the render, and after every pass a reader
+makes over a loop (an encoder inflating 6 MB frames kept ~0.45 GB it had freed).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from cinealert.cap.model import DisasterType
 from cinealert.config.sections import RenderSettings
-from cinealert.render.backends import get_backend
+from cinealert.render.backends import SceneBackend, get_backend
 from cinealert.render.cache import Codec, Entry, FrameSink, SceneCache, cache_key, lz4_available
 from cinealert.render.loop import NTSC_FPS, Frame, Loop
 
@@ -60,8 +73,9 @@ def _split(settings: RenderSettings | Settings) -> tuple[RenderSettings, Setting
     return settings.render, settings
 
 
-_caches: dict[tuple[str, int, int, str], SceneCache] = {}
+_caches: dict[tuple[str, int, int, int, str], SceneCache] = {}
 _key_locks: dict[str, threading.Lock] = {}
+_slots: dict[int, threading.Semaphore] = {}
 _registry_lock = threading.Lock()
 
 
@@ -81,7 +95,13 @@ def frame_codec(settings: RenderSettings) -> Codec:
 def cache_for(settings: RenderSettings) -> SceneCache:
     """One ``SceneCache`` per (directory, limits) per process, so the in-memory tier is shared by workers."""
     codec = frame_codec(settings)
-    ident = (str(settings.cache_dir.resolve()), settings.cache_max_bytes, settings.memory_cache_items, codec)
+    ident = (
+        str(settings.cache_dir.resolve()),
+        settings.cache_max_bytes,
+        settings.memory_cache_items,
+        settings.memory_cache_bytes,
+        codec,
+    )
     with _registry_lock:
         cache = _caches.get(ident)
         if cache is None:
@@ -89,9 +109,58 @@ def cache_for(settings: RenderSettings) -> SceneCache:
                 settings.cache_dir,
                 settings.cache_max_bytes,
                 settings.memory_cache_items,
-                frame_codec(settings),
+                codec,
+                memory_bytes=settings.memory_cache_bytes,
             )
         return cache
+
+
+def _render_slots(count: int) -> threading.Semaphore:
+    """The process's cold-render slots (one semaphore per configured count, so every worker shares it)."""
+    with _registry_lock:
+        return _slots.setdefault(count, threading.Semaphore(count))
+
+
+@contextmanager
+def _render_slot(render: RenderSettings, cancel: threading.Event | None) -> Iterator[None]:
+    """Wait for a cold-render slot; gives up with ``RenderCancelled`` if ``cancel`` is set meanwhile."""
+    from cinealert.render.animate import RenderCancelled
+
+    slots = _render_slots(render.concurrent_renders)
+    while not slots.acquire(timeout=0.1):
+        if cancel is not None and cancel.is_set():
+            raise RenderCancelled("render cancelled while waiting for a render slot")
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        fn = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    if fn is None:
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return cast("Callable[[int], int]", fn)
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the heap memory a render freed back to the system (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Big arrays freed by worker threads stay in glibc's per-thread heaps, and it returns a heap's memory only from
+    the top: without this the process keeps ~0.4 GB more after every 1080p render (measured: 674 -> 203 MB
+    anonymous after two renders), which then stacks up under the next render's peak. It costs a few ms.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _lock_for(key: str) -> threading.Lock:
@@ -121,7 +190,12 @@ def loop_from_entry(entry: Entry, fps: Fraction = NTSC_FPS) -> Loop:
     n, h, w = frames.shape[:3]
 
     def source() -> Iterator[Frame]:
-        return frames.iter()  # frames of their own: the entry may be evicted while this is read
+        try:
+            yield from frames.iter()  # frames of their own: the entry may be evicted while this is read
+        finally:
+            # a pass (or an encode that stopped reading) has freed the frames it inflated and what its consumer
+            # made of them; trimmed, a daemon serving two burn-in encodes held 0.76 GB anonymous, not 1.22 GB
+            release_freed_memory()
 
     return Loop(w, h, fps, n, source)
 
@@ -139,8 +213,6 @@ def get_loop(
     ``size`` overrides ``settings.resolution`` (previews, tests). Raises ``RenderCancelled`` if ``cancel`` is
     set while rendering (nothing is cached then).
     """
-    from cinealert.render.animate import RenderParams, render_loop
-
     render, full = _split(settings)
     t0 = time.perf_counter()
     backend = get_backend(render.backend, full)
@@ -161,23 +233,60 @@ def get_loop(
             timings["lookup"] = (time.perf_counter() - t0) * 1000
             return LoopResult(loop_from_entry(entry), True, timings, key)
         width, height = size or RESOLUTIONS[render.resolution]
-        t1 = time.perf_counter()
-        scene = backend.build(disaster, variant, width, height, seed=SCENE_SEED)
-        t2 = time.perf_counter()
-        timings["build"] = (t2 - t1) * 1000
-        n = num_frames(render.duration_s)
-        params = RenderParams(render.camera, render.camera_amplitude, n)
-
-        def fill(sink: FrameSink) -> None:
-            render_loop(scene, params, out=sink, cancel=cancel)
-
-        entry = cache.put(key, scene, (n, height, width, 3), fill, fields)
-        timings["render"] = (time.perf_counter() - t2) * 1000
+        t_wait = time.perf_counter()
+        with _render_slot(render, cancel):
+            waited = time.perf_counter() - t_wait
+            entry = cache.get(key)  # another daemon sharing the cache may have rendered it meanwhile
+            if entry is not None:
+                timings["lookup"] = (time.perf_counter() - t0) * 1000
+                return LoopResult(loop_from_entry(entry), True, timings, key)
+            if waited >= 0.01:
+                timings["render_wait"] = waited * 1000
+            try:
+                entry, n = _render(cache, key, fields, backend, disaster, variant, render, (width, height),
+                                   cancel, timings)  # fmt: skip
+            finally:
+                release_freed_memory()  # the scene and the animator are gone with _render's frame
     log.info(
         "render.rendered", type=disaster.value, variant=variant, key=key[:12], frames=n,
         build_ms=round(timings["build"]), render_ms=round(timings["render"]),
+        slot_wait_ms=round(timings.get("render_wait", 0.0)),
     )  # fmt: skip
     return LoopResult(loop_from_entry(entry), False, timings, key)
+
+
+def _render(
+    cache: SceneCache,
+    key: str,
+    fields: dict[str, Any],
+    backend: SceneBackend,
+    disaster: DisasterType,
+    variant: int,
+    render: RenderSettings,
+    size: tuple[int, int],
+    cancel: threading.Event | None,
+    timings: dict[str, float],
+) -> tuple[Entry, int]:
+    """Build the scene, render its loop into a new cache entry; returns the entry and its frame count."""
+    from cinealert.render.animate import RenderParams, render_loop
+
+    width, height = size
+    t1 = time.perf_counter()
+    scene = backend.build(disaster, variant, width, height, seed=SCENE_SEED)
+    # the build's temporaries are freed but kept by malloc under the scene: ~0.3 GB at 1080p that would sit
+    # under the animator's textures, the render's peak (measured: 691 -> 362 MB anonymous after the trim)
+    release_freed_memory()
+    t2 = time.perf_counter()
+    timings["build"] = (t2 - t1) * 1000
+    n = num_frames(render.duration_s)
+    params = RenderParams(render.camera, render.camera_amplitude, n)
+
+    def fill(sink: FrameSink) -> None:
+        render_loop(scene, params, out=sink, cancel=cancel)
+
+    entry = cache.put(key, scene, (n, height, width, 3), fill, fields)
+    timings["render"] = (time.perf_counter() - t2) * 1000
+    return entry, n
 
 
 def build_scene(disaster: DisasterType, variant: int, settings: RenderSettings | Settings,
