@@ -1,80 +1,40 @@
-"""Durable, atomic file publication: temp name in the target directory, fsync file, rename, fsync directory.
-
-A reader (playout, the announcement consumer) therefore sees either the old state or the complete new file,
-never a partial one, and a crash or power loss after ``atomic_write`` returns cannot lose the file.
+"""Publishing an alert's output: a directory whose files appear one at a time, each complete (``OutputDir``),
+and the output root's ``index.json``. The durable-write primitives live in ``cinealert.durable`` (re-exported
+here for the callers that publish).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cinealert.durable import (
+    DISK_FULL_ERRNOS,
+    PublishError,
+    atomic_write,
+    atomic_write_many,
+    disk_full,
+    fsync_dir,
+)
 
-class PublishError(OSError):
-    """Publishing failed (disk full, I/O error, permissions); nothing partial was left behind."""
-
-
-#: "No space left" and "quota exceeded": an operator problem that goes away; the alert must wait, not be dropped.
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` durably and atomically; on any error remove the temp file and raise."""
-    return atomic_write_many(path, data, sync_dir=True)
-
-
-def atomic_write_many(path: Path, data: bytes, *, sync_dir: bool = True) -> Path:
-    """``atomic_write`` for a batch: with ``sync_dir=False`` the caller fsyncs the directory once afterwards
-    (before anything that references the file, e.g. a manifest, is published)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-        if sync_dir:
-            fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise PublishError(exc.errno, f"cannot publish {path}: {exc.strerror or exc}") from exc
-    return path
+__all__ = [
+    "DISK_FULL_ERRNOS",
+    "OutputDir",
+    "PublishError",
+    "atomic_write",
+    "atomic_write_many",
+    "disk_full",
+    "fsync_dir",
+    "remove_tree",
+    "update_index",
+]
 
 
 def remove_tree(directory: Path) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cinealert.broadcast.publish import disk_full
 from cinealert.daemon.kafka import Sender, client_options, current_record, header
+from cinealert.durable import disk_full
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.stage import StageCancelled
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from cinealert.broadcast.publish import atomic_write
+from cinealert.durable import atomic_write, read_json
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -74,14 +74,3 @@ async def deliver_once(
 
 def dumps(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A marker's content; None if absent, ``{}`` if unreadable (then "maybe sent": checked from offset 0)."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}

@@ -46,9 +46,9 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
-from cinealert.broadcast.publish import disk_full
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
+from cinealert.durable import disk_full
 from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.policy import Decision, decide, render_decision

@@ -35,8 +35,8 @@ from typing import Literal
 
 import structlog
 
-from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey
+from cinealert.durable import atomic_write
 from cinealert.handlers.stage import GateClosed, StageCancelled
 
 log = structlog.get_logger("cinealert.handlers")

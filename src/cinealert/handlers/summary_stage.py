@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cinealert.broadcast.publish import atomic_write
 from cinealert.cap.model import Alert, AlertKey, Classification
+from cinealert.durable import atomic_write
 from cinealert.handlers.references import key_doc
 from cinealert.handlers.stage import Gate, Published, StageCancelled
 from cinealert.media.result import RESULT, SUPERSEDED, WITHDRAWN, mark

@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cinealert.cap.model import DisasterType
+from cinealert.durable import fsync_dir, fsync_file
 from cinealert.render.scene import FluidKind, Layer, Scene
 
 FORMAT_VERSION = 1
@@ -68,19 +69,6 @@ def cache_key(fields: Mapping[str, Any]) -> str:
     """sha256 over the canonical JSON of everything that changes the pixels."""
     doc = json.dumps({"format": FORMAT_VERSION, **fields}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(doc.encode()).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def _write_stacked(zf: zipfile.ZipFile, name: str, parts: list[Any], empty: Any) -> None:
@@ -552,8 +540,8 @@ class SceneCache:
             doc = {**meta, "key": key, "created": time.time(), "codec": self.codec, "shape": list(shape)}
             (tmp / META).write_text(json.dumps(doc, sort_keys=True))
             for name in (*names, SCENE, META):
-                _fsync_file(tmp / name)
-            _fsync_dir(tmp)
+                fsync_file(tmp / name)
+            fsync_dir(tmp)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 tmp.rename(final)  # atomic; fails if a complete entry is already there
@@ -561,7 +549,7 @@ class SceneCache:
                 if not (final / META).exists():
                     raise
             else:
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
