@@ -14,7 +14,7 @@ and is left out). getrusage(RUSAGE_CHILDREN) ru_maxrss after each run is the ker
 single descendant so far).
 
 ```
-.venv/bin/python bench/bench_memory.py            # ~15 min on 2 cores (cold: demo ~5 min, daemon ~9 min)
+.venv/bin/python bench/bench_memory.py            # ~7-15 min on 2 cores (both cold: demo, then daemon)
 .venv/bin/python bench/bench_memory.py --quick    # 720p, 2 s loops, 1 variant: minutes; NOT the target
 .venv/bin/python bench/bench_memory.py --only demo --keep
 ```
