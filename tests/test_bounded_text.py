@@ -265,3 +265,36 @@ def test_right_to_left_text_is_bounded_and_drawn_whole_per_tile() -> None:
         out = overlay.apply(frame, index)
         assert (out[crawl.y0 : crawl.y0 + crawl.height, crawl.x0 : crawl.x0 + crawl.window_w] != 0).any()
     assert all(t.shape[1] <= compose._CRAWL_TILE for t in crawl.cached_tiles)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])
+@pytest.mark.parametrize("instruction", ["", "Move to higher ground.", "Move to higher ground now. " * 3])
+def test_a_headline_running_on_in_the_crawl_leaves_room_for_the_crawl(
+    width: int, height: int, instruction: str
+) -> None:
+    """A long headline (two lines, the rest in the crawl) with a short or no instruction used to overflow the
+    lower third ("overlay needs 215 rows"), sending a valid alert down to the text slate."""
+    alert = Alert(
+        "LONG-HEADLINE",
+        "nws@example.gov",
+        NOW,
+        "x",
+        "Actual",
+        "Alert",
+        "Public",
+        infos=(
+            Info(
+                "en-US",
+                ("Met",),
+                "Flood Warning",
+                "Immediate",
+                "Severe",
+                "Observed",
+                headline="Flash flood warning for the river valley " * 50,
+                instruction=instruction or None,
+                areas=(Area("Seoul"),),
+            ),
+        ),
+    )
+    overlay = build_overlay(alert, DisasterType.FLOOD, width, height, languages=("en",))
+    assert overlay.top >= height * 2 / 3

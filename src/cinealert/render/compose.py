@@ -486,13 +486,16 @@ def _page(
         (line, head_face, HEADLINE_RGB, round(_HEAD_LINE * u)) for line in head_lines
     ]
     budget = body_h_max - sum(r[3] for r in rows)
+    if crawl_parts:
+        budget -= crawl_h  # the headline already runs on in the crawl: its rows are taken
     instr_lines = fit_lines(instruction, instr_face, text_w, 2) if instruction else []
     area_lines = fit_lines(area_text, area_face, text_w, 1) if area_text else []
     instr_h, area_h = round(_INSTR_LINE * u), round(_AREA_LINE * u)
     need = len(instr_lines or ()) * instr_h + len(area_lines or ()) * area_h
     if instr_lines is None or area_lines is None or need > budget:
         # Something goes to the crawl; keep what still fits above it.
-        budget -= crawl_h
+        if not crawl_parts:
+            budget -= crawl_h
         if instr_lines is not None and len(instr_lines) * instr_h <= budget:
             budget -= len(instr_lines) * instr_h
         else:
