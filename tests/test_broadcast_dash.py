@@ -222,6 +222,35 @@ def test_mpd_attributes_a_packager_checks(outputs) -> None:  # type: ignore[no-u
         assert not {32, 33, 34} & set(nal_types), nal_types
 
 
+def test_result_json_states_the_a342_audio_deviation(outputs) -> None:  # type: ignore[no-untyped-def]
+    """A/342 wants AC-4 or MPEG-H; the files carry AAC (ffprobe says so), and result.json says it plainly."""
+    for case in CASES:
+        d = outputs[case]
+        doc = json.loads((d / "result.json").read_text())["outputs"]["atsc3"]
+        audio = next(
+            n for n in sorted(d.iterdir()) if n.name.startswith("atsc3_audio") and n.suffix == ".mp4"
+        )
+        probed = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", str(audio)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        streams = json.loads(probed.stdout)["streams"]
+        assert [s["codec_name"] for s in streams] == ["aac"], streams  # LC: @codecs mp4a.40.2, checked above
+        assert doc["audio_codec"] == "aac"
+        assert doc["deviations"] == ["A/342: AAC-LC instead of AC-4/MPEG-H (no open encoder)"]
+
+
+def test_no_a342_deviation_is_claimed_for_ac4() -> None:
+    from cinealert.media.outputs import DashOutput, Segment
+
+    seg = (Segment("v.m4s", 0.0, 2.0),)
+    common = {"mode": "burn-in", "container": "fmp4", "video_codec": "hevc", "width": W, "height": H,
+              "frame_rate": "30000/1001", "segments": seg, "manifest": "manifest.mpd", "audio_segments": seg,
+              "captions": ()}  # fmt: skip
+    assert "deviations" not in DashOutput(audio_codec="ac-4", **common).doc()  # type: ignore[arg-type]
+    assert DashOutput(audio_codec="aac", **common).doc()["deviations"]  # type: ignore[arg-type]
+
+
 def test_bilingual_captions_are_imsc1_segments_on_the_track_timeline(outputs) -> None:  # type: ignore[no-untyped-def]
     d = outputs[("burn-in", "long")]
     p = read(d)

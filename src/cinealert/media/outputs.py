@@ -96,9 +96,21 @@ class VideoCacheUse:
     segments: int
 
 
+# A/342 allows only AC-4 or MPEG-H audio in ATSC 3.0; neither has an open encoder (FFmpeg has neither), so
+# the ``atsc3`` outputs carry AAC-LC. Said in every such output's ``result.json`` entry so that a station's
+# ingest (or an operator) sees it there, not only in the developers' notes.
+A342_AAC_DEVIATION = "A/342: AAC-LC instead of AC-4/MPEG-H (no open encoder)"
+A342_CODECS = frozenset({"ac-4", "ac4", "mpegh", "mpeg-h"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DashOutput(Output):
     """fMP4 video and audio segments under one MPD, with IMSC1 captions; rich-media adds the AEA files."""
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        """Known departures from the ATSC 3.0 standards, derived from what was encoded (not claimed)."""
+        return () if self.audio_codec.lower() in A342_CODECS else (A342_AAC_DEVIATION,)
 
     manifest: str
     audio_segments: tuple[Segment, ...]
@@ -114,6 +126,8 @@ class DashOutput(Output):
             "audio_segments": [s.doc() for s in self.audio_segments],
             "captions": list(self.captions),
         }
+        if self.deviations:
+            doc["deviations"] = list(self.deviations)
         if self.aea is not None:
             doc["aeat"] = self.aea.aeat
             if self.aea.spoken_alert is not None:
