@@ -20,6 +20,7 @@ from cinealert.broadcast.audio import (
     attention_tone,
     build_audio,
     integrated_loudness,
+    language_tracks,
     normalize,
     true_peak_dbtp,
 )
@@ -94,6 +95,35 @@ def test_utterances_are_timed_in_order_after_the_tone(alert_audio) -> None:  # t
         assert np.sqrt(np.mean(inside**2)) > 0.01
     gap = s[int(utts[0].end_s * RATE) + 100 : int(utts[1].start_s * RATE) - 100]
     assert np.abs(gap).max() < 1e-3
+
+
+def test_each_language_gets_its_own_track_laid_out_from_the_start(alert_audio, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: per language, the lead-in then that language's speech from where the first speech starts,
+    as long as the mixed programme, at the target by FFmpeg's meter; the first language keeps its times."""
+    tracks = language_tracks(alert_audio)
+    assert list(tracks) == ["ko-KR", "en-US"]
+    mixed = alert_audio.utterances
+    head = alert_audio.head_samples
+    for lang, track in tracks.items():
+        assert len(track.samples) == len(alert_audio.samples)
+        assert np.array_equal(track.samples[:head], alert_audio.samples[:head])  # the same lead-in
+        assert [(u.language, u.kind, u.text) for u in track.utterances] == [
+            (u.language, u.kind, u.text) for u in mixed if u.language == lang
+        ]
+        assert track.utterances[0].start_s == pytest.approx(mixed[0].start_s, abs=1e-3)
+        own = [u for u in mixed if u.language == lang]
+        for u, m in zip(track.utterances, own, strict=True):
+            assert u.end_s - u.start_s == pytest.approx(m.end_s - m.start_s, abs=1e-3)
+            inside = track.samples[int(u.start_s * RATE) : int(u.end_s * RATE)]
+            assert np.sqrt(np.mean(inside**2)) > 0.01  # speech where the track says it is
+        after = track.samples[int((track.utterances[-1].end_s + 0.05) * RATE) :]
+        assert np.abs(after).max() < 1e-3  # nothing of the other language after its own speech
+        integrated, peak = ebur128(write_wav(tmp_path / f"{lang}.wav", track.samples))
+        assert -25.0 <= integrated <= -23.0, (lang, integrated)
+        assert peak <= -2.0 + 0.3
+    assert tracks["ko-KR"].utterances == tuple(u for u in mixed if u.language == "ko-KR")  # primary unchanged
+    one = build_audio(TEXTS[2:], EspeakSpeaker())
+    assert language_tracks(one) == {"en-US": one}
 
 
 def test_attention_tone_is_the_853_960_hz_pair_and_quieter_than_speech(alert_audio) -> None:  # type: ignore[no-untyped-def]

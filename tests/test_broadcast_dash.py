@@ -129,7 +129,7 @@ def test_mpd_timeline_is_the_files_timeline(outputs, case) -> None:  # type: ign
     d = outputs[case]
     p = read(d)
     video, audio, texts = _rep(p, "video")[0], _rep(p, "audio")[0], _rep(p, "text")
-    for r in [video, audio, *texts]:
+    for r in [video, *_rep(p, "audio"), *texts]:
         assert r.timescale == r.init.timescale
         assert r.timeline == [(f.decode_time, f.duration) for f in r.fragments], r.rep_id  # S@t/@d == files
         ends = [f.decode_time + f.duration for f in r.fragments]
@@ -193,7 +193,13 @@ def test_mpd_attributes_a_packager_checks(outputs) -> None:  # type: ignore[no-u
                 aset.get("mimeType")
                 == {"video": "video/mp4", "audio": "audio/mp4", "text": "application/mp4"}[kind]
             )
-            assert role.get("value") == ("caption" if kind == "text" else "main")
+            expected = {"text": "caption", "video": "main"}.get(kind)
+            if (
+                kind == "audio"
+            ):  # one AdaptationSet per language: the first language main, the others alternate
+                first = aset is root.find("m:Period/m:AdaptationSet[@contentType='audio']", NS)
+                expected = "main" if first else "alternate"
+            assert role.get("value") == expected
             if kind != "video":
                 assert re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", aset.get("lang", "")), aset.get("lang")
             for rep in aset.iterfind("m:Representation", NS):
@@ -238,6 +244,72 @@ def test_result_json_states_the_a342_audio_deviation(outputs) -> None:  # type: 
         assert [s["codec_name"] for s in streams] == ["aac"], streams  # LC: @codecs mp4a.40.2, checked above
         assert doc["audio_codec"] == "aac"
         assert doc["deviations"] == ["A/342: AAC-LC instead of AC-4/MPEG-H (no open encoder)"]
+
+
+def _decoded_track(d: Path, rep, tmp: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """init + every segment of one audio Representation, decoded by FFmpeg to mono float at AUDIO_RATE."""
+    joined = tmp / f"{rep.rep_id}.mp4"
+    init_name = re.sub(r"_\d{5}\.m4s$", "_init.mp4", rep.names[0])
+    joined.write_bytes(b"".join((d / n).read_bytes() for n in [init_name, *rep.names]))
+    pcm = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(joined), "-f", "f32le", "-ac", "1", "-ar", str(AUDIO_RATE), "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(pcm, "<f4")
+
+
+def _voiced_s(x: np.ndarray, start_s: float) -> float:
+    """Seconds of 50 ms windows after ``start_s`` louder than -45 dBFS RMS (speech, not silence or codec noise)."""
+    win = AUDIO_RATE // 20
+    y = x[int(start_s * AUDIO_RATE) :]
+    y = y[: len(y) // win * win].reshape(-1, win)
+    rms = np.sqrt(np.mean(y.astype(np.float64) ** 2, axis=1))
+    return float(np.sum(rms > 10 ** (-45 / 20)) * 0.05)
+
+
+def _vtt_spoken_s(path: Path) -> float:
+    total = 0.0
+    for a, b in re.findall(r"([\d:.]+) --> ([\d:.]+)", path.read_text()):
+        total += float(
+            _clock(b if b.count(":") == 2 else "00:" + b) - _clock(a if a.count(":") == 2 else "00:" + a)
+        )
+    return total
+
+
+def test_bilingual_audio_is_one_track_per_language(outputs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: the bilingual alert's audio was one ko-KR track with English in it. Now one AdaptationSet per
+    language (@lang, Role main/alternate), each decoding (FFmpeg) to speech of its language's length, starting
+    after the lead-in, at -24 LKFS (FFmpeg's ebur128), and ending with the video."""
+    from test_broadcast_audio import ebur128
+
+    for mode in ("burn-in", "rich-media"):
+        d = outputs[(mode, "long")]
+        p = read(d)
+        audio_sets = p.root.findall("m:Period/m:AdaptationSet[@contentType='audio']", NS)
+        assert [a.get("lang") for a in audio_sets] == ["ko-KR", "en-US"]
+        assert [a.find("m:Role", NS).get("value") for a in audio_sets] == ["main", "alternate"]
+        reps = {r.rep_id: r for r in _rep(p, "audio")}
+        assert set(reps) == {"audio", "audio_en-US"}
+        video_end = track_end(_rep(p, "video")[0])
+        lead = 1.5 + 0.6  # tone + gap (broadcast/audio.py lead_in): speech starts after it on every track
+        for rep_id, lang in (("audio", "ko-KR"), ("audio_en-US", "en-US")):
+            rep = reps[rep_id]
+            assert abs(track_end(rep) - video_end) <= Fraction(AAC_FRAME, AUDIO_RATE)
+            x = _decoded_track(d, rep, tmp_path)
+            # Speech of this language from the start: the first second after the lead-in is voiced ...
+            assert _voiced_s(x[: int((lead + 1.0) * AUDIO_RATE)], lead) > 0.5, (mode, lang)
+            # ... and the voiced time is this language's spoken time (its caption cues), not the other's.
+            spoken = _vtt_spoken_s(d / f"captions_{lang}.vtt")
+            voiced = _voiced_s(x, lead)
+            assert 0.6 * spoken <= voiced <= 1.1 * spoken, (mode, lang, voiced, spoken)
+            wav = tmp_path / f"{mode}_{lang}.wav"
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", "1",
+                            "-i", "-", str(wav)], input=x.tobytes(), check=True)  # fmt: skip
+            lufs, _peak = ebur128(wav)
+            assert abs(lufs + 24) <= 1.0, (mode, lang, lufs)
+    # A one-language alert keeps one audio track.
+    p = read(outputs[("burn-in", "short")])
+    assert [r.rep_id for r in _rep(p, "audio")] == ["audio"]
 
 
 def test_no_a342_deviation_is_claimed_for_ac4() -> None:

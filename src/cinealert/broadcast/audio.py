@@ -562,6 +562,50 @@ def build_audio(
     return AlertAudio(program, RATE, tuple(utterances), loudness, peak, len(head))
 
 
+def language_tracks(
+    audio: AlertAudio,
+    *,
+    target_lkfs: float = -24.0,
+    ceiling_dbtp: float = -2.0,
+    gap_s: float = 0.35,
+) -> dict[str, AlertAudio]:
+    """One programme per language (first-spoken first): the lead-in, then that language's utterances cut from
+    ``audio`` and laid out from the start with ``build_audio``'s gaps, padded to ``audio``'s length and
+    normalised on their own to the target.
+
+    Why this layout and not the mixed timeline with the other languages silenced: a listener who picks the
+    second language would otherwise hear the tone and then seconds of silence while the first one is read.
+    The clip stays as long as the mixed programme (the longest language and then some), so every track ends
+    with the video; the first language's utterances keep their times (it is read first in the mix), so the
+    burnt-in pages, which follow it, stay in step with its track. A single-language alert is returned as is.
+    """
+    languages = list(dict.fromkeys(u.language for u in audio.utterances))
+    if len(languages) <= 1:
+        return dict.fromkeys(languages, audio)
+    head = audio.samples[: audio.head_samples]
+    gap = round(gap_s * audio.rate)
+    total = len(audio.samples)
+    tracks: dict[str, AlertAudio] = {}
+    for lang in languages:
+        body = np.zeros(total - len(head), np.float32)
+        cursor = 0
+        utterances: list[Utterance] = []
+        for u in audio.utterances:
+            if u.language != lang:
+                continue
+            a, b = round(u.start_s * audio.rate), round(u.end_s * audio.rate)
+            piece = audio.samples[a:b]
+            n = min(len(piece), len(body) - cursor)
+            body[cursor : cursor + n] = piece[:n]
+            start = (len(head) + cursor) / audio.rate
+            utterances.append(Utterance(u.language, u.kind, u.text, start, start + n / audio.rate))
+            cursor += n + gap
+        fitted, loudness, peak = _fit_body(head, body, target_lkfs, ceiling_dbtp)
+        samples: Samples = np.concatenate([head, fitted]).astype(np.float32)
+        tracks[lang] = AlertAudio(samples, audio.rate, tuple(utterances), loudness, peak, audio.head_samples)
+    return tracks
+
+
 def pad_to(audio: AlertAudio, seconds: float) -> AlertAudio:
     """Extend with silence to ``seconds`` (a whole number of segments), keeping the measured figures."""
     n = round(seconds * audio.rate)

@@ -20,7 +20,7 @@ from cinealert.media.outputs import DashOutput, Segment
 from cinealert.media.overlay import with_speech
 
 if TYPE_CHECKING:
-    from cinealert.broadcast.audio import AlertAudio
+    from cinealert.broadcast.audio import AlertAudio, Utterance
     from cinealert.broadcast.dash import TextRef, TrackRef
     from cinealert.broadcast.encode import FragmentedTrack
 
@@ -67,6 +67,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     The MPD is written from the files as written: each timeline from the segments' own decode times and
     sample durations, each ``@bandwidth`` from the segments' measured peak rate, each ``@codecs`` from the
     init segment's configuration record."""
+    from cinealert.broadcast.audio import language_tracks
     from cinealert.broadcast.dash import mpd
     from cinealert.broadcast.encode import encode_audio, encode_fmp4_audio
     from cinealert.media.richmedia import publish_aea  # the AEA module builds on this one
@@ -74,18 +75,35 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     p, clock, audio = job.profile, job.clock, parts.audio
     seg = Fraction(job.seg_frames) / p.fps
     with clock.timed("encode"):
+        # One audio track per language (issue 14): the first is the main one and keeps the single-language
+        # names; the others are alternates. The mixed programme stays what the AEA's spoken alert carries.
+        per_language = language_tracks(
+            audio, target_lkfs=job.settings.loudness_lkfs, ceiling_dbtp=job.settings.true_peak_dbtp
+        )
         packets = parts.audio_packets
         if packets is None:
             packets = encode_audio(audio.samples, p.audio_codec, p.audio_kbps)
-        atrack = encode_fmp4_audio(audio.samples, p, seg, list(packets))
+        atracks: list[tuple[str, AlertAudio, FragmentedTrack]] = []
+        for i, (language, track_audio) in enumerate(per_language.items() or [("", audio)]):
+            own = list(packets) if track_audio is audio else encode_audio(
+                track_audio.samples, p.audio_codec, p.audio_kbps
+            )  # fmt: skip
+            atracks.append(
+                (language if i else "", track_audio, encode_fmp4_audio(track_audio.samples, p, seg, own))
+            )
     with clock.timed("publish"):
-        items = [(f"{p.name}_audio_init.mp4", atrack.init)]
-        items += [(f"{p.name}_audio_{i:05d}.m4s", data) for i, data in enumerate(atrack.segments)]
+        items = []
+        for language, _a, track in atracks:
+            stem = f"{p.name}_audio_{lang_tag(language)}" if language else f"{p.name}_audio"
+            items += [(f"{stem}_init.mp4", track.init)]
+            items += [(f"{stem}_{i:05d}.m4s", data) for i, data in enumerate(track.segments)]
         job.out.write_many(items)
+    atrack = atracks[0][2]
     texts = list(parts.texts) if parts.texts is not None else dash_captions(job.out, p.name, audio, clock)
     with clock.timed("publish"):
-        captions = _caption_tracks(job, parts)
-        tracks = [*_tracks(job, parts, atrack), *captions]
+        utterances = [u for _l, a, _t in atracks for u in a.utterances]
+        captions = _caption_tracks(job, parts, utterances)
+        tracks = [*_tracks(job, parts, atracks), *captions]
         manifest = mpd(tracks, Fraction(parts.num_frames) / p.fps, seg)
         job.out.commit_dir()  # every segment durable before the MPD names it
         job.out.write("manifest.mpd", manifest, sync_dir=True)
@@ -105,7 +123,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     )  # fmt: skip
 
 
-def _caption_tracks(job: Job, parts: DashParts) -> list[TrackRef]:
+def _caption_tracks(job: Job, parts: DashParts, utterances: Sequence[Utterance]) -> list[TrackRef]:
     """IMSC1 captions as fMP4 text segments (A/343), one track per language, segmented like the video: each
     segment one TTML document holding the cues of its window, cut to it. The live profile the MPD claims
     wants every Representation segmented; a side-loaded TTML file is not."""
@@ -117,7 +135,8 @@ def _caption_tracks(job: Job, parts: DashParts) -> list[TrackRef]:
     ts = video.timescale
     bounds = [*video.starts, video.end]
     refs: list[TrackRef] = []
-    for language, utts in by_language(parts.audio.utterances).items():
+    # Each language's captions on its own audio track's timeline (``language_tracks``).
+    for language, utts in by_language(utterances).items():
         tag = lang_tag(language)
         all_cues = cues(utts)
         documents = []
@@ -138,21 +157,27 @@ def _caption_tracks(job: Job, parts: DashParts) -> list[TrackRef]:
     return refs
 
 
-def _tracks(job: Job, parts: DashParts, atrack: FragmentedTrack) -> list[TrackRef]:
+def _tracks(
+    job: Job, parts: DashParts, atracks: Sequence[tuple[str, AlertAudio, FragmentedTrack]]
+) -> list[TrackRef]:
     from cinealert.broadcast.dash import TrackRef
 
     p, video = job.profile, parts.video
-    utterances = parts.audio.utterances
-    return [
+    refs = [
         TrackRef(
             "video", "video", f"{p.name}_video_init.mp4", f"{p.name}_video_$Number%05d$.m4s", video.timescale,
             tuple(video.starts), video.end, video.codecs(), video.peak_bitrate(), p.width, p.height,
             f"{p.fps.numerator}/{p.fps.denominator}", durations=tuple(video.durations),
         ),
-        TrackRef(
-            "audio", "audio", f"{p.name}_audio_init.mp4", f"{p.name}_audio_$Number%05d$.m4s", atrack.timescale,
+    ]  # fmt: skip
+    for language, track_audio, atrack in atracks:
+        utterances = track_audio.utterances
+        stem, rep = (f"{p.name}_audio_{lang_tag(language)}", f"audio_{lang_tag(language)}") if language else (
+            f"{p.name}_audio", "audio")  # fmt: skip
+        refs.append(TrackRef(
+            "audio", rep, f"{stem}_init.mp4", f"{stem}_$Number%05d$.m4s", atrack.timescale,
             tuple(atrack.starts), atrack.end, atrack.codecs(), atrack.peak_bitrate(),
             lang=lang_tag(utterances[0].language) if utterances else "", durations=tuple(atrack.durations),
-            offset=atrack.offset,
-        ),
-    ]  # fmt: skip
+            offset=atrack.offset, role="alternate" if language else "main",
+        ))  # fmt: skip
+    return refs
