@@ -117,3 +117,89 @@ def test_atsc1_output_is_what_the_station_ingest_expects(rendered: Path) -> None
     master = (rendered / "hls_master.m3u8").read_text()
     assert f"BANDWIDTH={doc['outputs']['hls']['peak_bandwidth_bps']}," in master
     assert f"AVERAGE-BANDWIDTH={doc['outputs']['hls']['average_bandwidth_bps']}," in master
+
+
+def bilingual_alert() -> Alert:
+    def info(language: str, headline: str, instruction: str) -> Info:
+        return Info(
+            language, ("Met",), "Typhoon Warning", "Immediate", "Severe", "Likely", expires=NOW + timedelta(hours=6),
+            headline=headline, instruction=instruction, areas=(Area("Jeju"),),
+        )  # fmt: skip
+
+    return Alert(
+        "KMA-T-2", "kma@example.kr", NOW, "2026-11-26T12:00:00+09:00", "Actual", "Alert", "Public",
+        infos=(
+            info("ko-KR", "제주도 태풍경보", "해안가 접근을 금지하고 실내에 머무르십시오."),
+            info("en-US", "Typhoon warning for Jeju", "Stay indoors and away from the coast until further notice."),
+        ),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("p3ts2")
+    settings = parse({
+        "broadcast": {"output_dir": str(tmp / "out"), "profiles": ["atsc1"], "languages": ["ko", "en"]},
+        "render": {"cache_dir": str(tmp / "cache")},
+    })  # fmt: skip
+    alert = bilingual_alert()
+    MediaStage(settings, loop_provider=provider, size=(W, H)).render(
+        alert, Classification(DisasterType.TYPHOON, 0.9, "event", "typhoon"), threading.Event(),
+        directory=tmp / "out" / alert.key.slug(),
+    )  # fmt: skip
+    return tmp / "out" / alert.key.slug()
+
+
+def _voiced_s(x: np.ndarray, rate: int, start_s: float) -> float:
+    """Seconds of 50 ms windows after ``start_s`` louder than -45 dBFS RMS."""
+    win = rate // 20
+    y = x[int(start_s * rate) :]
+    y = y[: len(y) // win * win].reshape(-1, win)
+    return float(np.sum(np.sqrt(np.mean(y.astype(np.float64) ** 2, axis=1)) > 10 ** (-45 / 20)) * 0.05)
+
+
+def _vtt_spoken_s(path: Path) -> float:
+    def secs(v: str) -> float:
+        parts = [float(p) for p in v.split(":")]
+        return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+
+    return sum(secs(b) - secs(a) for a, b in re.findall(r"([\d:.]+) --> ([\d:.]+)", path.read_text()))
+
+
+def test_atsc1_has_one_audio_pid_per_language(bilingual: Path, tmp_path: Path) -> None:
+    """Issue 14: the bilingual alert had one AC-3 track labelled kor with the English read after the Korean.
+    Now one AC-3 PID per language, each with its ISO 639 and AC-3 audio descriptor language (our PMT parser),
+    tagged so by ffprobe, each decoding to its own language's speech from the start at -24 LUFS (ebur128)."""
+    from test_broadcast_audio import ebur128
+
+    doc = json.loads((bilingual / "result.json").read_text())
+    data = b"".join((bilingual / s["name"]).read_bytes() for s in doc["outputs"]["atsc1"]["segments"])
+    assert continuity_errors(data) == []
+    pmt = parse_pmt(sections(data, 0x1000)[0])
+    ac3 = [s for s in pmt.streams if s.stream_type == 0x81]
+    assert [s.descriptor(0x0A) for s in ac3] == [b"kor\x00", b"eng\x00"]
+    for stream, code in zip(ac3, (b"kor", b"eng"), strict=True):
+        body = stream.descriptor(0x81)
+        assert body is not None
+        textlen = body[5] >> 1
+        assert body[7 + textlen : 10 + textlen] == code  # the AC-3 audio descriptor's own language field
+        assert {f.dialnorm for f in ac3_frames(b"".join(pes_payloads(data, stream.pid)))} == {24}
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(data)
+    probed = json.loads(run("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
+                            "stream=index,codec_name:stream_tags=language", "-of", "json", str(joined)))  # fmt: skip
+    streams = probed["streams"]
+    assert [(s["codec_name"], s["tags"]["language"]) for s in streams] == [("ac3", "kor"), ("ac3", "eng")]
+    lead = 1.5 + 0.6  # tone + gap: speech starts after it on every track
+    rate = 48000
+    for n, lang in enumerate(("ko-KR", "en-US")):
+        pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(joined), "-map", f"0:a:{n}", "-f", "f32le",
+                              "-ac", "1", "-ar", str(rate), "-"], capture_output=True, check=True).stdout  # fmt: skip
+        x = np.frombuffer(pcm, "<f4")
+        assert _voiced_s(x[: int((lead + 1.0) * rate)], rate, lead) > 0.5, lang  # speech from the start
+        spoken, voiced = _vtt_spoken_s(bilingual / f"captions_{lang}.vtt"), _voiced_s(x, rate, lead)
+        assert 0.6 * spoken <= voiced <= 1.1 * spoken, (lang, voiced, spoken)  # its own language's length
+        wav = tmp_path / f"{lang}.wav"
+        run("ffmpeg", "-v", "error", "-y", "-i", str(joined), "-map", f"0:a:{n}", str(wav))
+        lufs, _peak = ebur128(wav)
+        assert abs(lufs + 24) <= 1.0, (lang, lufs)

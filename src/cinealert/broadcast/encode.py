@@ -23,7 +23,7 @@ import itertools
 import math
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -432,16 +432,18 @@ class _ClipVideo:
         return list(self._ctx.encode(None))
 
 
-def _ts_rewriter(profile: Profile, language: str | None) -> Any:
+def _ts_rewriter(profile: Profile, language: str | None, alternates: Sequence[str | None] = ()) -> Any:
     """The packet rewriter of a clip: continuity for every profile; ATSC signalling (no SDT, AC-3 registration
-    and audio descriptors) for ``atsc1``."""
+    and audio descriptors, one per audio PID with its language) for ``atsc1``."""
     from cinealert.broadcast.mpegts import SDT_PID, STREAM_TYPE_AC3, TsRewriter, ac3_descriptors
 
     if profile.name != "atsc1":
         return TsRewriter()
-    extra = {}
+    extra: dict[int, bytes | Sequence[bytes]] = {}
     if profile.audio_codec == "ac3":
-        extra[STREAM_TYPE_AC3] = ac3_descriptors(profile.audio_kbps, 1, language)
+        extra[STREAM_TYPE_AC3] = [
+            ac3_descriptors(profile.audio_kbps, 1, lang) for lang in [language, *alternates]
+        ]
     return TsRewriter(drop_pids=frozenset({SDT_PID}), es_descriptors=extra)
 
 
@@ -458,6 +460,8 @@ def encode_ts(
     *,
     loudness_lkfs: float | None = None,
     language: str | None = None,
+    alternate_languages: Sequence[str] = (),
+    alternates: Callable[[], Sequence[Samples]] | None = None,
 ) -> list[SegmentInfo]:
     """Standalone TS segments of ``seg_frames`` frames each, each emitted as soon as it is complete.
 
@@ -473,6 +477,10 @@ def encode_ts(
     ``loudness_lkfs``: the target the audio was normalised to, stated as AC-3 ``dialnorm``. ``language``: the
     audio's language (a CAP/BCP 47 tag), signalled in the PMT (ISO 639 descriptor; for ``atsc1`` also in the
     ATSC AC-3 audio descriptor).
+
+    ``alternate_languages``/``alternates``: further audio tracks, one PID each after the main one, in that
+    order, each with its language signalled the same way; ``alternates()`` (called right after ``plan()``)
+    returns their samples, each beginning with ``head`` and as long as the main audio.
     """
     import av
 
@@ -483,7 +491,8 @@ def encode_ts(
     if cc is not None and captions is not None and not callable(captions):
         cc.load(captions)
     lang = None if language is None else iso639_2(language)
-    rewriter = _ts_rewriter(profile, lang)
+    alt_langs = [iso639_2(a) for a in alternate_languages] if alternates is not None else []
+    rewriter = _ts_rewriter(profile, lang, alt_langs)
 
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
@@ -494,6 +503,9 @@ def encode_ts(
     encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm)
     head_len = 0 if head is None else len(head)
     apackets: list[Any] = encoder.feed(head) if head is not None else []
+    alt_encoders = [AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm) for _ in alt_langs]
+    alt_packets: list[list[Any]] = [e.feed(head) if head is not None else [] for e in alt_encoders]
+    alt_pos = [0 for _ in alt_langs]
     planned = False
     num_frames = 0
     nseg = 1
@@ -528,6 +540,20 @@ def encode_ts(
             if head is not None and not np.array_equal(samples[:head_len], head):
                 raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
             apackets += encoder.feed(samples[head_len:]) + encoder.finish()
+            if alternates is not None:
+                alt_samples = list(alternates())
+                if len(alt_samples) != len(alt_langs):
+                    raise EncodeError(
+                        f"{profile.name}: {len(alt_samples)} alternate tracks for {len(alt_langs)}"
+                    )
+                for enc, packets, track in zip(alt_encoders, alt_packets, alt_samples, strict=True):
+                    if len(track) != len(samples) or (
+                        head is not None and not np.array_equal(track[:head_len], head)
+                    ):
+                        raise EncodeError(
+                            f"{profile.name}: an alternate audio track does not match the main one"
+                        )
+                    packets += enc.feed(track[head_len:]) + enc.finish()
             nseg = math.ceil(num_frames / seg_frames)
             if cc is not None and callable(captions):
                 cc.load(captions(), first_frame=first)
@@ -553,6 +579,11 @@ def encode_ts(
             astream = _add_audio_stream(container, profile)
             if lang is not None:
                 astream.metadata["language"] = lang  # FFmpeg writes the ISO 639 language descriptor
+            alt_streams = []
+            for alt_lang in alt_langs:
+                stream = _add_audio_stream(container, profile)
+                stream.metadata["language"] = alt_lang
+                alt_streams.append(stream)
             for packet in pictures:
                 packet.stream = vstream
                 container.mux(cc.rewrite(packet) if cc is not None else packet)
@@ -562,6 +593,14 @@ def encode_ts(
                 packet.stream = astream
                 container.mux(packet)
                 apos += 1
+            for i, (stream, packets) in enumerate(zip(alt_streams, alt_packets, strict=True)):
+                while alt_pos[i] < len(packets) and (
+                    is_last or Fraction(packets[alt_pos[i]].pts, AUDIO_RATE) < t_end
+                ):
+                    packet = packets[alt_pos[i]]
+                    packet.stream = stream
+                    container.mux(packet)
+                    alt_pos[i] += 1
             container.close()
         except av.FFmpegError as exc:
             raise EncodeError(f"{profile.name}: segment {k}: {exc}") from exc

@@ -19,7 +19,7 @@ before the segment is published, and keeps state across the segments of one clip
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 PACKET = 188
 SYNC = 0x47
@@ -161,22 +161,29 @@ def split_descriptors(loop: bytes) -> list[bytes]:
     return out
 
 
-def add_es_descriptors(section: bytes, extra: Mapping[int, bytes]) -> bytes:
+def add_es_descriptors(section: bytes, extra: Mapping[int, bytes | Sequence[bytes]]) -> bytes:
     """The PMT section with the descriptors in ``extra[stream_type]`` appended to the descriptor loop of each
     elementary stream of that type, each unless an identical one is there already (FFmpeg writes the AC-3
-    registration descriptor itself), lengths and CRC updated."""
+    registration descriptor itself), lengths and CRC updated. A sequence gives the n-th stream of that type
+    its n-th entry (the last one for any further): one AC-3 audio descriptor per language's PID."""
     length = _check_section(section, "PMT")
     if section[0] != 0x02:
         raise TsError(f"PMT: table_id 0x{section[0]:02x}, expected 0x02")
     program_info = ((section[10] & 0x0F) << 8) | section[11]
     head = bytearray(section[: 12 + program_info])
     body = bytearray()
+    seen: dict[int, int] = {}
     pos = 12 + program_info
     while pos < length - 4:
         stream_type = section[pos]
         es_len = ((section[pos + 3] & 0x0F) << 8) | section[pos + 4]
         have = split_descriptors(section[pos + 5 : pos + 5 + es_len])
-        have += [d for d in split_descriptors(extra.get(stream_type, b"")) if d not in have]
+        wanted = extra.get(stream_type, b"")
+        if not isinstance(wanted, bytes):
+            nth = seen.get(stream_type, 0)
+            seen[stream_type] = nth + 1
+            wanted = wanted[min(nth, len(wanted) - 1)] if wanted else b""
+        have += [d for d in split_descriptors(wanted) if d not in have]
         descriptors = b"".join(have)
         if len(descriptors) > 0x3FF:
             raise TsError("PMT: ES_info_length overflows")
@@ -198,7 +205,9 @@ class TsRewriter:
     """Rewrites each segment of one clip in order (see the module docstring); one instance per clip."""
 
     def __init__(
-        self, drop_pids: frozenset[int] = frozenset(), es_descriptors: Mapping[int, bytes] | None = None
+        self,
+        drop_pids: frozenset[int] = frozenset(),
+        es_descriptors: Mapping[int, bytes | Sequence[bytes]] | None = None,
     ) -> None:
         self.drop_pids = drop_pids
         self.es_descriptors = es_descriptors

@@ -35,6 +35,9 @@ class TsWriter:
     media_suffix = ".m3u8"
     #: A/53 captions in the video (``atsc1`` only: see the module docstring).
     captions_in_video = True
+    #: One audio PID per language (``broadcast.audio.language_tracks``). Not for ``hls`` yet: hls.js plays only
+    #: the first audio PID of a TS, so HLS needs separate audio renditions (issue 14, not done).
+    audio_per_language = True
 
     def write(self, job: Job) -> TsOutput:
         segments = self._encode(job)
@@ -69,10 +72,24 @@ class TsWriter:
         ref = job.overlay_ref()
         frames = job.frames(ref)
 
+        languages = list(dict.fromkeys(i.language for i in job.infos))
+        alternates = languages[1:] if self.audio_per_language else []
+        tracks: dict[str, Any] = {}
+
         def plan() -> tuple[Any, int]:
             audio, num_frames = job.planned()
-            ref.overlay = with_speech(ref.overlay, audio)
-            return audio.samples, num_frames
+            ref.overlay = with_speech(ref.overlay, audio)  # the pages follow the first language, read first
+            if not alternates:
+                return audio.samples, num_frames
+            from cinealert.broadcast.audio import language_tracks
+
+            s = job.settings
+            tracks.update(language_tracks(audio, target_lkfs=s.loudness_lkfs, ceiling_dbtp=s.true_peak_dbtp))
+            tracks[""] = audio  # a language with nothing spoken of its own keeps the whole programme
+            return tracks.get(languages[0], audio).samples, num_frames
+
+        def alternate_tracks() -> list[Any]:
+            return [tracks.get(lang, tracks[""]).samples for lang in alternates]
 
         def emit(name: str, data: bytes, duration: float) -> None:
             t = time.perf_counter()
@@ -92,6 +109,7 @@ class TsWriter:
                 frames, plan, p, job.seg_frames, emit, job.cancel, prefix=f"{p.name}_seg_", head=head,
                 captions=captions if self.captions_in_video else None,
                 loudness_lkfs=job.settings.loudness_lkfs, language=job.infos[0].language if job.infos else None,
+                alternate_languages=alternates, alternates=alternate_tracks if alternates else None,
             )  # fmt: skip
 
 
@@ -100,6 +118,7 @@ class HlsWriter(TsWriter):
 
     media_suffix = "_media.m3u8"
     captions_in_video = False
+    audio_per_language = False
 
     def _master(self, job: Job, media: str, segments: Sequence[SegmentInfo]) -> str | None:
         from cinealert.broadcast.encode import m3u8_master
