@@ -139,7 +139,7 @@ def bilingual_alert() -> Alert:
 def bilingual(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("p3ts2")
     settings = parse({
-        "broadcast": {"output_dir": str(tmp / "out"), "profiles": ["atsc1"], "languages": ["ko", "en"]},
+        "broadcast": {"output_dir": str(tmp / "out"), "profiles": ["atsc1", "hls"], "languages": ["ko", "en"]},
         "render": {"cache_dir": str(tmp / "cache")},
     })  # fmt: skip
     alert = bilingual_alert()
@@ -170,7 +170,6 @@ def test_atsc1_has_one_audio_pid_per_language(bilingual: Path, tmp_path: Path) -
     """Issue 14: the bilingual alert had one AC-3 track labelled kor with the English read after the Korean.
     Now one AC-3 PID per language, each with its ISO 639 and AC-3 audio descriptor language (our PMT parser),
     tagged so by ffprobe, each decoding to its own language's speech from the start at -24 LUFS (ebur128)."""
-    from test_broadcast_audio import ebur128
 
     doc = json.loads((bilingual / "result.json").read_text())
     data = b"".join((bilingual / s["name"]).read_bytes() for s in doc["outputs"]["atsc1"]["segments"])
@@ -190,16 +189,70 @@ def test_atsc1_has_one_audio_pid_per_language(bilingual: Path, tmp_path: Path) -
                             "stream=index,codec_name:stream_tags=language", "-of", "json", str(joined)))  # fmt: skip
     streams = probed["streams"]
     assert [(s["codec_name"], s["tags"]["language"]) for s in streams] == [("ac3", "kor"), ("ac3", "eng")]
+    for n, lang in enumerate(("ko-KR", "en-US")):
+        _check_track(bilingual, joined, f"0:a:{n}", lang, tmp_path)
+
+
+def _check_track(folder: Path, media: Path, mapping: str, lang: str, tmp_path: Path) -> None:
+    """The audio ``mapping`` of ``media``, decoded by FFmpeg: speech from just after the lead-in, as long as
+    ``lang``'s captions (not the whole bilingual reading), at -24 LUFS by FFmpeg's ebur128."""
+    from test_broadcast_audio import ebur128
+
     lead = 1.5 + 0.6  # tone + gap: speech starts after it on every track
     rate = 48000
-    for n, lang in enumerate(("ko-KR", "en-US")):
-        pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(joined), "-map", f"0:a:{n}", "-f", "f32le",
-                              "-ac", "1", "-ar", str(rate), "-"], capture_output=True, check=True).stdout  # fmt: skip
-        x = np.frombuffer(pcm, "<f4")
-        assert _voiced_s(x[: int((lead + 1.0) * rate)], rate, lead) > 0.5, lang  # speech from the start
-        spoken, voiced = _vtt_spoken_s(bilingual / f"captions_{lang}.vtt"), _voiced_s(x, rate, lead)
-        assert 0.6 * spoken <= voiced <= 1.1 * spoken, (lang, voiced, spoken)  # its own language's length
-        wav = tmp_path / f"{lang}.wav"
-        run("ffmpeg", "-v", "error", "-y", "-i", str(joined), "-map", f"0:a:{n}", str(wav))
-        lufs, _peak = ebur128(wav)
-        assert abs(lufs + 24) <= 1.0, (lang, lufs)
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", str(media), "-map", mapping, "-f", "f32le",
+                          "-ac", "1", "-ar", str(rate), "-"], capture_output=True, check=True).stdout  # fmt: skip
+    x = np.frombuffer(pcm, "<f4")
+    assert _voiced_s(x[: int((lead + 1.0) * rate)], rate, lead) > 0.5, lang  # speech from the start
+    spoken, voiced = _vtt_spoken_s(folder / f"captions_{lang}.vtt"), _voiced_s(x, rate, lead)
+    assert 0.6 * spoken <= voiced <= 1.1 * spoken, (lang, voiced, spoken)  # its own language's length
+    wav = tmp_path / f"{media.stem}_{lang}.wav"
+    run("ffmpeg", "-v", "error", "-y", "-i", str(media), "-map", mapping, str(wav))
+    lufs, _peak = ebur128(wav)
+    assert abs(lufs + 24) <= 1.0, (lang, lufs)
+
+
+def test_hls_has_an_audio_rendition_per_language(bilingual: Path, tmp_path: Path) -> None:
+    """HLS: EXT-X-MEDIA TYPE=AUDIO per language (the first muxed in the main segments, the default; the others
+    audio-only TS renditions on the same segment boundaries), each carrying its own language's speech."""
+    master = (bilingual / "hls_master.m3u8").read_text()
+    media = [dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1]))
+             for line in master.splitlines() if line.startswith("#EXT-X-MEDIA:TYPE=AUDIO")]  # fmt: skip
+    assert [(m["LANGUAGE"], m["GROUP-ID"], m["DEFAULT"], m["AUTOSELECT"]) for m in media] == [
+        ('"ko-KR"', '"aud"', "YES", "YES"),
+        ('"en-US"', '"aud"', "NO", "YES"),
+    ]
+    assert "URI" not in media[0] and media[1]["URI"] == '"hls_audio_en-US.m3u8"'
+    assert all(m.get("NAME") for m in media)
+    stream_inf = next(line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF"))
+    assert 'AUDIO="aud"' in stream_inf
+    main = (bilingual / "hls_media.m3u8").read_text()
+    alt = (bilingual / "hls_audio_en-US.m3u8").read_text()
+    durations = [re.findall(r"#EXTINF:([\d.]+),", text) for text in (main, alt)]
+    assert durations[0] == durations[1]  # same boundaries: the player switches at any segment
+    names = {key: [line for line in text.splitlines() if line.endswith(".ts")] for key, text in
+             (("main", main), ("alt", alt))}  # fmt: skip
+    joined = {}
+    for key, files in names.items():
+        joined[key] = tmp_path / f"hls_{key}.ts"
+        joined[key].write_bytes(b"".join((bilingual / f).read_bytes() for f in files))
+        assert continuity_errors(joined[key].read_bytes()) == []
+    probed = json.loads(
+        run(
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name:stream_tags=language",
+            "-of",
+            "json",
+            str(joined["alt"]),
+        )
+    )
+    assert [(s["codec_type"], s["codec_name"], s["tags"]["language"]) for s in probed["streams"]] == [
+        ("audio", "aac", "eng")
+    ]  # fmt: skip
+    listed = set(json.loads((bilingual / "result.json").read_text())["files"])
+    assert {"hls_audio_en-US.m3u8", *names["alt"]} <= listed  # result.json lists the rendition
+    _check_track(bilingual, joined["main"], "0:a:0", "ko-KR", tmp_path)
+    _check_track(bilingual, joined["alt"], "0:a:0", "en-US", tmp_path)

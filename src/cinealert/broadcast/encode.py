@@ -613,6 +613,49 @@ def encode_ts(
     return out
 
 
+def encode_audio_ts(
+    samples: Samples,
+    profile: Profile,
+    segments: Sequence[SegmentInfo],
+    prefix: str,
+    *,
+    language: str | None = None,
+) -> list[tuple[SegmentInfo, bytes]]:
+    """An audio-only TS rendition (HLS ``EXT-X-MEDIA:TYPE=AUDIO``) cut at the video's segment boundaries, on
+    the same clock as ``encode_ts`` (same offset, packets split at the same ends), continuity across segments.
+    """
+    import av
+
+    from cinealert.broadcast.mpegts import TsRewriter, iso639_2
+
+    encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps)
+    packets = encoder.feed(samples) + encoder.finish()
+    rewriter = TsRewriter()
+    out: list[tuple[SegmentInfo, bytes]] = []
+    pos = 0
+    for k, seg in enumerate(segments):
+        is_last = k == len(segments) - 1
+        t_end = Fraction(round((seg.start_s + seg.duration_s) * AUDIO_RATE), AUDIO_RATE)
+        buf = io.BytesIO()
+        try:
+            container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
+            stream = _add_audio_stream(container, profile)
+            if language is not None:
+                stream.metadata["language"] = iso639_2(language)
+            while pos < len(packets) and (is_last or Fraction(packets[pos].pts, AUDIO_RATE) < t_end):
+                packet = packets[pos]
+                packet.stream = stream
+                container.mux(packet)
+                pos += 1
+            container.close()
+        except av.FFmpegError as exc:
+            raise EncodeError(f"{profile.name}: audio segment {k}: {exc}") from exc
+        data = rewriter.segment(buf.getvalue())
+        name = f"{prefix}{k:05d}.ts"
+        out.append((SegmentInfo(name, seg.start_s, seg.duration_s, len(data)), data))
+    return out
+
+
 def m3u8_media(segments: Iterable[SegmentInfo], target_s: float) -> str:
     segs = list(segments)
     target = math.ceil(max([target_s, *(s.duration_s for s in segs)]))
@@ -648,6 +691,7 @@ def m3u8_master(
     *,
     segments: Iterable[SegmentInfo],
     closed_captions: bool = False,
+    audio: Sequence[tuple[str, str | None]] = (),
 ) -> str:
     """The master playlist of one rendition; its bandwidth figures are measured from ``segments``.
 
@@ -663,6 +707,15 @@ def m3u8_master(
             f'AUTOSELECT=YES,DEFAULT=NO,URI="{uri}"'
         )
         sub_attr = ',SUBTITLES="subs"'
+    audio_attr = ""
+    for i, (lang, audio_uri) in enumerate(audio):
+        default = "YES" if i == 0 else "NO"
+        uri_attr = f',URI="{audio_uri}"' if audio_uri is not None else ""
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="{lang}",LANGUAGE="{lang}",'
+            f"AUTOSELECT=YES,DEFAULT={default}{uri_attr}"
+        )
+        audio_attr = ',AUDIO="aud"'
     cc_attr = ',CLOSED-CAPTIONS="cc"' if closed_captions else ",CLOSED-CAPTIONS=NONE"
     if closed_captions:
         lines.append(
@@ -670,7 +723,7 @@ def m3u8_master(
         )
     lines.append(
         f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},RESOLUTION={profile.width}x{profile.height},"
-        f'FRAME-RATE={float(profile.fps):.3f},CODECS="{codecs}"{sub_attr}{cc_attr}'
+        f'FRAME-RATE={float(profile.fps):.3f},CODECS="{codecs}"{audio_attr}{sub_attr}{cc_attr}'
     )
     lines.append(media)
     return "\n".join(lines) + "\n"

@@ -15,12 +15,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cinealert.media.captions import hls_subtitles
+from cinealert.media.captions import hls_subtitles, lang_tag
 from cinealert.media.job import Job
 from cinealert.media.outputs import Segment, TsOutput
 from cinealert.media.overlay import with_speech
 
 if TYPE_CHECKING:
+    from cinealert.broadcast.audio import AlertAudio
     from cinealert.broadcast.captions import Cue
     from cinealert.broadcast.encode import SegmentInfo
 
@@ -35,8 +36,8 @@ class TsWriter:
     media_suffix = ".m3u8"
     #: A/53 captions in the video (``atsc1`` only: see the module docstring).
     captions_in_video = True
-    #: One audio PID per language (``broadcast.audio.language_tracks``). Not for ``hls`` yet: hls.js plays only
-    #: the first audio PID of a TS, so HLS needs separate audio renditions (issue 14, not done).
+    #: One audio PID per language in the TS (``broadcast.audio.language_tracks``). Not for ``hls``: hls.js plays
+    #: only the first audio PID of a TS, so there the other languages are audio-only renditions.
     audio_per_language = True
 
     def write(self, job: Job) -> TsOutput:
@@ -72,20 +73,16 @@ class TsWriter:
         ref = job.overlay_ref()
         frames = job.frames(ref)
 
-        languages = list(dict.fromkeys(i.language for i in job.infos))
+        languages = _languages(job)
         alternates = languages[1:] if self.audio_per_language else []
         tracks: dict[str, Any] = {}
 
         def plan() -> tuple[Any, int]:
             audio, num_frames = job.planned()
             ref.overlay = with_speech(ref.overlay, audio)  # the pages follow the first language, read first
-            if not alternates:
+            if len(languages) < 2:
                 return audio.samples, num_frames
-            from cinealert.broadcast.audio import language_tracks
-
-            s = job.settings
-            tracks.update(language_tracks(audio, target_lkfs=s.loudness_lkfs, ceiling_dbtp=s.true_peak_dbtp))
-            tracks[""] = audio  # a language with nothing spoken of its own keeps the whole programme
+            tracks.update(_tracks(job, audio))
             return tracks.get(languages[0], audio).samples, num_frames
 
         def alternate_tracks() -> list[Any]:
@@ -113,6 +110,20 @@ class TsWriter:
             )  # fmt: skip
 
 
+def _languages(job: Job) -> list[str]:
+    return list(dict.fromkeys(i.language for i in job.infos))
+
+
+def _tracks(job: Job, audio: AlertAudio) -> dict[str, AlertAudio]:
+    """Each language's own programme; ``""`` the mixed one, for a language with nothing spoken of its own."""
+    from cinealert.broadcast.audio import language_tracks
+
+    s = job.settings
+    tracks = language_tracks(audio, target_lkfs=s.loudness_lkfs, ceiling_dbtp=s.true_peak_dbtp)
+    tracks[""] = audio
+    return tracks
+
+
 class HlsWriter(TsWriter):
     """``hls``: also a WebVTT rendition per language and a master playlist naming them."""
 
@@ -125,9 +136,43 @@ class HlsWriter(TsWriter):
 
         name = job.profile.name
         subtitles = hls_subtitles(job.out, name, segments, job.audio.result())
+        audio = self._audio_renditions(job, segments)
         master = f"{name}_master.m3u8"
         playlist = m3u8_master(
-            media, job.profile, subtitles, segments=segments, closed_captions=self.captions_in_video
-        )
+            media, job.profile, subtitles, segments=segments, closed_captions=self.captions_in_video,
+            audio=audio,
+        )  # fmt: skip
         job.out.write(master, playlist.encode(), sync_dir=True)
         return master
+
+    def _audio_renditions(self, job: Job, segments: Sequence[SegmentInfo]) -> list[tuple[str, str | None]]:
+        """A bilingual alert: the first language's audio is the one muxed in the main segments (an
+        ``EXT-X-MEDIA`` without ``URI``), every other language an audio-only TS rendition on the same segment
+        boundaries (hls.js switches between them; it would play only the first of several audio PIDs)."""
+        from cinealert.broadcast.encode import encode_audio_ts, m3u8_media
+
+        languages = _languages(job)
+        if len(languages) < 2:
+            return []
+        audio, _num_frames = job.planned()
+        tracks = _tracks(job, audio)
+        name = job.profile.name
+        out: list[tuple[str, str | None]] = [(lang_tag(languages[0]), None)]
+        playlists: list[tuple[str, bytes]] = []
+        for lang in languages[1:]:
+            tag = lang_tag(lang)
+            cut = encode_audio_ts(
+                tracks.get(lang, tracks[""]).samples,
+                job.profile,
+                segments,
+                f"{name}_audio_{tag}_",
+                language=lang,
+            )
+            job.out.write_many([(info.name, data) for info, data in cut])
+            uri = f"{name}_audio_{tag}.m3u8"
+            playlists.append((uri, m3u8_media([info for info, _d in cut], job.settings.segment_s).encode()))
+            out.append((tag, uri))
+        job.out.commit_dir()  # the audio segments durable before their playlists name them
+        for uri, text in playlists:
+            job.out.write(uri, text, sync_dir=True)
+        return out
