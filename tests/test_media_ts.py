@@ -252,6 +252,13 @@ def test_hls_has_an_audio_rendition_per_language(bilingual: Path, tmp_path: Path
     assert [(s["codec_type"], s["codec_name"], s["tags"]["language"]) for s in probed["streams"]] == [
         ("audio", "aac", "eng")
     ]  # fmt: skip
+    # BANDWIDTH covers the main segment plus the alternate audio segment at each position, measured on disk.
+    both = [
+        ((bilingual / m).stat().st_size + (bilingual / a).stat().st_size) * 8 / float(d)
+        for m, a, d in zip(names["main"], names["alt"], durations[0], strict=True)
+    ]
+    declared = int(re.search(r"[:,]BANDWIDTH=(\d+)", stream_inf).group(1))  # type: ignore[union-attr]
+    assert max(both) * 0.999 <= declared <= max(both) * 1.01 + 1
     listed = set(json.loads((bilingual / "result.json").read_text())["files"])
     assert {"hls_audio_en-US.m3u8", *names["alt"]} <= listed  # result.json lists the rendition
     _check_track(bilingual, joined["main"], "0:a:0", "ko-KR", tmp_path)

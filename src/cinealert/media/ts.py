@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cinealert.media.captions import hls_subtitles, lang_tag
@@ -136,24 +137,29 @@ class HlsWriter(TsWriter):
 
         name = job.profile.name
         subtitles = hls_subtitles(job.out, name, segments, job.audio.result())
-        audio = self._audio_renditions(job, segments)
+        audio, extra = self._audio_renditions(job, segments)
+        # BANDWIDTH covers the main segments plus the largest alternate audio segment at the same position.
+        declared = [replace(seg, size=seg.size + more) for seg, more in zip(segments, extra, strict=True)]
         master = f"{name}_master.m3u8"
         playlist = m3u8_master(
-            media, job.profile, subtitles, segments=segments, closed_captions=self.captions_in_video,
+            media, job.profile, subtitles, segments=declared, closed_captions=self.captions_in_video,
             audio=audio,
         )  # fmt: skip
         job.out.write(master, playlist.encode(), sync_dir=True)
         return master
 
-    def _audio_renditions(self, job: Job, segments: Sequence[SegmentInfo]) -> list[tuple[str, str | None]]:
+    def _audio_renditions(
+        self, job: Job, segments: Sequence[SegmentInfo]
+    ) -> tuple[list[tuple[str, str | None]], list[int]]:
         """A bilingual alert: the first language's audio is the one muxed in the main segments (an
         ``EXT-X-MEDIA`` without ``URI``), every other language an audio-only TS rendition on the same segment
         boundaries (hls.js switches between them; it would play only the first of several audio PIDs)."""
         from cinealert.broadcast.encode import encode_audio_ts, m3u8_media
 
         languages = _languages(job)
+        extra = [0] * len(segments)
         if len(languages) < 2:
-            return []
+            return [], extra
         audio, _num_frames = job.planned()
         tracks = _tracks(job, audio)
         name = job.profile.name
@@ -169,10 +175,11 @@ class HlsWriter(TsWriter):
                 language=lang,
             )
             job.out.write_many([(info.name, data) for info, data in cut])
+            extra = [max(e, info.size) for e, (info, _d) in zip(extra, cut, strict=True)]
             uri = f"{name}_audio_{tag}.m3u8"
             playlists.append((uri, m3u8_media([info for info, _d in cut], job.settings.segment_s).encode()))
             out.append((tag, uri))
         job.out.commit_dir()  # the audio segments durable before their playlists name them
         for uri, text in playlists:
             job.out.write(uri, text, sync_dir=True)
-        return out
+        return out, extra
