@@ -212,13 +212,16 @@ def test_severity_band_colour_follows_cap_severity() -> None:
         assert tuple(int(c) for c in frame[y, x]) == band, severity
 
 
-def test_expiry_is_shown_in_local_time() -> None:
+def test_expiry_is_shown_in_the_configured_zone_when_its_offset_is_the_alerts() -> None:
     from zoneinfo import ZoneInfo
 
-    expires = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-    assert format_expiry(expires, "ko-KR", ZoneInfo("Asia/Seoul")) == "11월 26일 18:00 KST 까지"
-    assert format_expiry(expires, "en-US", ZoneInfo("Asia/Seoul")) == "until 26 Nov 18:00 KST"
-    assert "04:00" in format_expiry(expires, "en", ZoneInfo("America/New_York"))
+    expires = datetime.fromisoformat("2026-11-26T18:00:00+09:00")
+    assert format_expiry(expires, "ko-KR", ZoneInfo("Asia/Seoul"), now=NOW) == "11월 26일 18:00 KST 까지"
+    assert format_expiry(expires, "en-US", ZoneInfo("Asia/Seoul"), now=NOW) == "until 26 Nov 18:00 KST"
+    # A zone whose offset differs at that instant does not move the time: the alert's own offset is shown.
+    assert (
+        format_expiry(expires, "en", ZoneInfo("America/New_York"), now=NOW) == "until 26 Nov 18:00 UTC+09:00"
+    )
 
 
 # --- per-frame behaviour -------------------------------------------------------------------------------------

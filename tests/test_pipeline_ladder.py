@@ -139,9 +139,10 @@ def test_dates_past_what_a_zone_holds_air_full_as_written(tmp_path: Path) -> Non
     published = st.publish(alert, FLOOD, threading.Event())
     assert (published.rung, published.degraded) == ("full", ())
     doc = check_playable(published)
-    # Seoul is 9 hours past year 9999's last second: the overlay shows the expiry as the alert wrote it.
+    # No zone configured: the overlay shows the expiry at the alert's own offset, as it wrote it.
     shown = doc["picture"]["pages"]
-    assert [p["expiry"] for p in shown] == ["until 9999-12-31T23:59:59+00:00"]
+    assert [p["expiry"] for p in shown] == ["until 31 Dec 9999 23:59 UTC+00:00"]
+    # A channel in Seoul: 9 hours past year 9999's last second, so the ISO text the alert wrote is shown.
     tz = ZoneInfo(st.settings.broadcast.timezone)
     assert format_expiry(alert.expires, "ko-KR", tz) == "9999-12-31T23:59:59+00:00 까지"
     # The AEAT is valid A/331: xs:dateTime with four-digit years.

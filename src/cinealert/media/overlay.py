@@ -73,6 +73,15 @@ def with_speech(overlay: Overlay | None, audio: AlertAudio) -> Overlay | None:
     return with_schedule(overlay, [(u.language, u.start_s) for u in audio.utterances if u.kind == "headline"])
 
 
+def channel_zone(settings: BroadcastSettings) -> str | None:
+    """``broadcast.timezone`` where the configuration set it, ``None`` where it is only the default.
+
+    The default (Asia/Seoul) names no channel's real zone: a US alert shown in KST misleads everyone, so an
+    unset zone lets each alert's expiry be shown at its own offset (``render.compose.format_expiry``).
+    """
+    return settings.timezone if "timezone" in settings.model_fields_set else None
+
+
 def page_infos(alert: Alert, languages: Sequence[str]) -> list[Info]:
     """The infos the overlay and the speech present, one page each, in the configured language order."""
     from cinealert.render.compose import page_languages
@@ -102,7 +111,7 @@ class Overlays:
             t = time.perf_counter()
             try:
                 overlay = build_overlay(
-                    alert, disaster, size[0], size[1], fps=fps, timezone=self.settings.timezone,
+                    alert, disaster, size[0], size[1], fps=fps, timezone=channel_zone(self.settings),
                     languages=self.settings.languages,
                 )  # fmt: skip
             except Exception as exc:  # whatever the layout tripped on, the slate (its own text) can still air
@@ -119,17 +128,18 @@ class Overlays:
         """The overlay's text per page for ``result.json``: what viewers read, the expiry as it was shown."""
         from zoneinfo import ZoneInfo
 
-        from cinealert.render.compose import format_expiry
+        from cinealert.render.compose import shown_expiry
 
         if clock.shown:
             return
-        tz = ZoneInfo(self.settings.timezone)
+        zone = channel_zone(self.settings)
+        tz = ZoneInfo(zone) if zone else None
         clock.shown = [
             {
                 "language": page.language,
                 "lines": list(page.lines),
                 "crawl": page.crawl_text,
-                "expiry": format_expiry(info.expires or alert.expires, info.language, tz),
+                "expiry": shown_expiry(alert, info, tz),
             }
             for page, info in zip(overlay.pages, infos, strict=False)
         ]

@@ -97,6 +97,17 @@ class Source:
     note: str = ""  # why it is less than asked for (a still that could not be had: a plain background)
 
 
+def scene_for(alert: Alert, disaster: DisasterType) -> DisasterType:
+    """The scene behind the text: the disaster's, except for a Cancel, which gets the neutral scene.
+
+    A Cancel says the danger is over; rain over a flooded street under "CANCELLED" would say the opposite. The
+    neutral ``other`` scene (a calm skyline, only clouds drifting) is the all-clear picture; the overlay's
+    pictogram still names the disaster that was called off. The daemon never renders a Cancel (it withdraws
+    the alerts it references), so this is what ``cinealert render`` of a Cancel shows.
+    """
+    return DisasterType.OTHER if alert.msg_type == "Cancel" else disaster
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pictures:
     """Where one render's pictures come from (the stage's providers, read when the render starts)."""
@@ -106,16 +117,17 @@ class Pictures:
     size: tuple[int, int] | None
     settings: RenderSettings
     variant: int
-    timezone: str
+    timezone: str | None  # the channel's zone where set explicitly (media.overlay.channel_zone)
 
     def source(
         self, picture: Picture, alert: Alert, infos: Sequence[Info], disaster: DisasterType,
         cancel: threading.Event, clock: Clock,
     ) -> Source:  # fmt: skip
+        scene = scene_for(alert, disaster)
         if picture == "loop":
-            return self._loop(disaster, cancel, clock)
+            return self._loop(scene, cancel, clock)
         if picture == "still":
-            return self._still(alert, disaster, cancel, clock)
+            return self._still(alert, scene, cancel, clock)
         return self._slate(alert, infos, clock)
 
     @property

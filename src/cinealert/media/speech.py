@@ -88,6 +88,22 @@ def voiceless(speaker: Speaker, infos: Sequence[Info]) -> frozenset[str]:
     return frozenset(i.language for i in infos if espeak_has_voice(i.language, speaker.binary) is False)
 
 
+#: Said before the headline of an Update, by primary language (English for the others): a listener cannot see
+#: the band's UPDATED tag, and an Update otherwise sounds exactly like a new alert. A Cancel gets none: its
+#: headline already says what was lifted, and its clip stays as short as its text.
+SPOKEN_PREFIXES: dict[str, dict[str, str]] = {
+    "Update": {"ko": "갱신된 경보. ", "ja": "更新された警報。", "en": "Updated alert. "},
+}
+
+
+def spoken_prefix(alert: Alert, info: Info) -> str:
+    """The words said before ``info``'s headline: "Updated alert." for an Update, nothing otherwise."""
+    prefixes = SPOKEN_PREFIXES.get(alert.msg_type)
+    if prefixes is None:
+        return ""
+    return prefixes.get(info.language.lower().split("-")[0], prefixes["en"])
+
+
 def synthesise(
     alert: Alert,
     infos: Sequence[Info],
@@ -109,7 +125,7 @@ def synthesise(
     t = time.perf_counter()
     texts: list[tuple[str, str, str]] = []
     for info in infos:
-        texts.append((info.language, "headline", info.headline or info.event))
+        texts.append((info.language, "headline", spoken_prefix(alert, info) + (info.headline or info.event)))
         texts.append((info.language, "instruction", info.instruction or ""))
     speech = clock.speech
 

@@ -30,7 +30,7 @@ from cinealert.media.errors import MediaError, RungError, describe
 from cinealert.media.job import Mode, ProfileName, Request
 from cinealert.media.ladder import Picture, aired, descend
 from cinealert.media.outputs import Output
-from cinealert.media.overlay import Overlays, page_infos
+from cinealert.media.overlay import Overlays, channel_zone, page_infos
 from cinealert.media.picture import (
     LoopProvider,
     Pictures,
@@ -203,7 +203,8 @@ class MediaStage:
             render_settings = render_settings.model_copy(update={"resolution": resolution})
         return Pictures(
             loop=self.loop_provider, still=self.still_provider, size=self.size, settings=render_settings,
-            variant=variant_for(alert.key, self.settings.render.variants), timezone=self.settings.broadcast.timezone,
+            variant=variant_for(alert.key, self.settings.render.variants),
+            timezone=channel_zone(self.settings.broadcast),
         )  # fmt: skip
 
     def _request(

@@ -28,6 +28,7 @@ Pages switch with the speech: while the Korean utterance plays the Korean page i
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import threading
@@ -35,8 +36,9 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import TZPATH, ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -127,8 +129,105 @@ def _lang_key(language: str) -> str:
     return "ko" if language.lower().startswith("ko") else "en"
 
 
-def format_expiry(expires: datetime | None, language: str, tz: ZoneInfo) -> str:
-    """The expiry in the station's zone; one the zone cannot hold is shown as the alert wrote it.
+#: The band colour of a Cancel: a calm green, not a severity colour, so an all-clear never reads as a warning.
+#: White on it has a contrast ratio of 7.3:1 (``contrast_ratio``), like the severity pairs.
+ALL_CLEAR_COLORS: tuple[RGB, RGB] = ((0, 100, 45), (255, 255, 255))
+#: The band tag of an Update / a Cancel, by language (English for languages not listed).
+MSG_TAGS: dict[str, dict[str, str]] = {
+    "Update": {"ko": "갱신", "ja": "更新", "en": "UPDATED"},
+    "Cancel": {"ko": "해제", "ja": "解除", "en": "CANCELLED"},
+}
+#: A language without a region subtag whose country is nonetheless plain (for naming a zone abbreviation).
+_LANGUAGE_COUNTRY = {"ko": "KR", "ja": "JP"}
+
+
+def band_style(alert: Alert, severity: str) -> tuple[RGB, RGB]:
+    """The band colours: the severity's, or the all-clear green for a Cancel (whatever severity it repeats)."""
+    return ALL_CLEAR_COLORS if alert.msg_type == "Cancel" else severity_style(severity)
+
+
+def band_label(alert: Alert, info: Info) -> str:
+    """What the band starts with: the severity word, or for an Update / a Cancel its tag first.
+
+    An Update otherwise looks exactly like a new alert, and a Cancel like a warning still in force; the tag is
+    the one thing that tells the viewer. A Cancel drops the severity word (it no longer applies).
+    """
+    lang = _lang_key(info.language)
+    severity = SEVERITY_LABELS[lang].get(info.severity, SEVERITY_LABELS[lang]["Unknown"])
+    tags = MSG_TAGS.get(alert.msg_type)
+    if tags is None:
+        return severity
+    primary = info.language.lower().split("-")[0]
+    tag = tags.get(primary, tags["en"])
+    return tag if alert.msg_type == "Cancel" else f"{tag} · {severity}"
+
+
+@functools.cache
+def _country_zones(country: str) -> tuple[str, ...]:
+    """The IANA zones of a country, from the system's ``zone.tab`` (none where it cannot be read)."""
+    for base in TZPATH:
+        path = Path(base) / "zone.tab"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        return tuple(
+            parts[2] for parts in (line.split("\t") for line in lines)
+            if len(parts) >= 3 and parts[0] == country
+        )  # fmt: skip
+    return ()
+
+
+def _country(language: str) -> str:
+    parts = language.replace("_", "-").split("-")
+    for part in parts[1:]:
+        if len(part) == 2 and part.isalpha():
+            return part.upper()
+    return _LANGUAGE_COUNTRY.get(parts[0].lower(), "")
+
+
+def _abbreviation(when: datetime, language: str) -> str:
+    """The zone abbreviation of ``when``'s offset, if exactly one is in use there then; else ``""``.
+
+    "There" is the country of the info's language tag (``en-US`` -> US, ``ko`` -> KR): at -05:00 on a winter
+    day every US zone at that offset says EST, on a summer day CDT; at -07:00 in summer Phoenix (MST) and Los
+    Angeles (PDT) share the offset, so no name is given. Numeric names (``+03``) do not count as names.
+    """
+    offset = when.utcoffset()
+    names: set[str] = set()
+    for name in _country_zones(_country(language)):
+        try:
+            local = when.astimezone(ZoneInfo(name))
+        except (OverflowError, ValueError, OSError):
+            continue
+        abbr = local.tzname() or ""
+        if local.utcoffset() == offset and abbr.isalpha():
+            names.add(abbr)
+    return names.pop() if len(names) == 1 else ""
+
+
+def _utc_offset(when: datetime) -> str:
+    offset = when.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def format_expiry(
+    expires: datetime | None, language: str, tz: ZoneInfo | None, *, now: datetime | None = None
+) -> str:
+    """The expiry in the time the alert's area keeps, named so a viewer anywhere reads it right.
+
+    The rule (issue 14: a US alert shown in KST, the default zone, misleads everyone):
+
+    * ``tz`` is the channel's ``broadcast.timezone`` only where it was set explicitly (``None`` otherwise).
+      It is used when its UTC offset at that instant equals the offset the alert wrote (``-05:00`` in
+      ``expires``): the channel's own zone then names the time (``KST``, ``EST``).
+    * Otherwise the expiry is shown at the alert's own offset, as the issuer wrote it (a viewer of a US
+      alert on a Korean channel reads the US time the alert speaks of), named by the abbreviation in use at that
+      offset in the country of the info's language if exactly one is (``_abbreviation``), else ``UTC-05:00``.
+      A ``Z``/``+00:00`` expiry with no country name reads ``UTC+00:00``.
+    * The year is shown when it is not the current year in the zone shown (``now``: the present, for tests).
 
     CAP allows any year: ``9999-12-31T23:59:59+00:00`` ("until further notice") is past what a ``datetime``
     can hold once moved to +09:00, and ``0001-01-01`` before it to a zone west of UTC. Such an alert is valid
@@ -137,15 +236,26 @@ def format_expiry(expires: datetime | None, language: str, tz: ZoneInfo) -> str:
     """
     if expires is None:
         return ""
+    lang = _lang_key(language)
     try:
-        local = expires.astimezone(tz)
-        if _lang_key(language) == "ko":
-            stamp = f"{local.month}월 {local.day}일 {local:%H:%M} {local.tzname() or ''}".strip()
+        local = expires
+        name = ""
+        if tz is not None:
+            moved = expires.astimezone(tz)
+            if moved.utcoffset() == expires.utcoffset():
+                local, name = moved, moved.tzname() or ""
+        if not name:
+            name = _abbreviation(expires, language) or _utc_offset(expires)
+        current = (now or datetime.now(UTC)).astimezone(local.tzinfo)
+        if lang == "ko":
+            year = f"{local.year}년 " if local.year != current.year else ""
+            stamp = f"{year}{local.month}월 {local.day}일 {local:%H:%M} {name}"
         else:
-            stamp = f"{local.day} {local:%b %H:%M} {local.tzname() or ''}".strip()
+            year = f" {local.year}" if local.year != current.year else ""
+            stamp = f"{local.day} {local:%b}{year} {local:%H:%M} {name}"
     except (OverflowError, ValueError):
         stamp = expires.isoformat()
-    return _UNTIL[_lang_key(language)].format(t=stamp)
+    return _UNTIL[lang].format(t=stamp.strip())
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -439,6 +549,13 @@ def _area(info: Info) -> str:
     return bounded(", ".join(names), AREA_CELLS)
 
 
+def shown_expiry(alert: Alert, info: Info, tz: ZoneInfo | None, *, now: datetime | None = None) -> str:
+    """The band's "until ..." text; none for a Cancel (nothing is in force any more, so nothing expires)."""
+    if alert.msg_type == "Cancel":
+        return ""
+    return format_expiry(info.expires or alert.expires, info.language, tz, now=now)
+
+
 def _page(
     alert: Alert,
     info: Info,
@@ -446,7 +563,7 @@ def _page(
     width: int,
     height: int,
     fps: float,
-    tz: ZoneInfo,
+    tz: ZoneInfo | None,
 ) -> Page:
     u = height / 1080.0
     lang = _lang_key(info.language)
@@ -455,7 +572,7 @@ def _page(
     limit_top = math.ceil(height * 2 / 3)
     pad = max(2, round(_PAD * u))
     band_h = round(_BAND_H * u)
-    band_bg, band_fg = severity_style(info.severity)
+    band_bg, band_fg = band_style(alert, info.severity)
 
     headline = bounded(info.headline or info.event, HEADLINE_CELLS)
     instruction = bounded(info.instruction or "", INSTRUCTION_CELLS)
@@ -519,9 +636,9 @@ def _page(
     img = Image.new("RGBA", (plate_w, plate_h), (*PLATE_RGB, PLATE_ALPHA))
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, 0, plate_w, band_h - 1), fill=(*band_bg, 255))
-    label = SEVERITY_LABELS[lang].get(info.severity, SEVERITY_LABELS[lang]["Unknown"])
+    label = band_label(alert, info)
     band_face = font(round(_BAND_FONT * u))
-    expiry = format_expiry(info.expires or alert.expires, info.language, tz)
+    expiry = shown_expiry(alert, info, tz)
     room = plate_w - 3 * pad - (text_width(expiry, band_face) if expiry else 0)
     band_text = ellipsize(f"{label} · {bounded(info.event, EVENT_CELLS)}", band_face, room)
     draw.text((pad, band_h / 2), band_text, font=band_face, fill=(*band_fg, 255), anchor="lm")
@@ -573,15 +690,16 @@ def build_overlay(
     height: int,
     *,
     fps: float = 30000 / 1001,
-    timezone: str = "Asia/Seoul",
+    timezone: str | None = None,
     languages: Sequence[str] = ("ko", "en"),
     speech: Sequence[tuple[str, float]] = (),
     page_s: float = 6.0,
 ) -> Overlay:
     """Lay out the alert once. ``speech`` is ``(language, start seconds)`` per utterance: pages follow it;
-    without it pages alternate every ``page_s`` seconds."""
+    without it pages alternate every ``page_s`` seconds. ``timezone`` is the channel's zone where it was set
+    explicitly, ``None`` otherwise (``format_expiry`` says how the expiry is then shown)."""
     infos = page_languages(alert, languages)
-    tz = ZoneInfo(timezone)
+    tz = ZoneInfo(timezone) if timezone else None
     pages = tuple(_page(alert, info, disaster, width, height, fps, tz) for info in infos)
     overlay = Overlay(width, height, fps, pages, ((0, 0),))
     if speech:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cinealert.cap.model import Alert, Info
-from cinealert.render.compose import SEVERITY_LABELS, format_expiry, severity_style
+from cinealert.render.compose import SEVERITY_LABELS, band_label, band_style, shown_expiry
 from cinealert.render.loop import Frame
 from cinealert.render.text import FontNotFoundError, font, wrap
 
@@ -90,7 +90,7 @@ def _fit(text: str, face: Face, width: float, max_lines: int) -> list[str]:
 
 
 def slate(
-    alert: Alert, infos: Sequence[Info], width: int, height: int, *, timezone: str = "Asia/Seoul"
+    alert: Alert, infos: Sequence[Info], width: int, height: int, *, timezone: str | None = None
 ) -> Slate:
     """The slate picture for ``infos`` (one stacked block per language, at most ``MAX_PAGES``)."""
     shown = list(infos[:MAX_PAGES]) or list(alert.infos[:1])
@@ -98,16 +98,15 @@ def slate(
     draw = ImageDraw.Draw(img)
     margin_x, margin_y = max(1, round(width * 0.05)), max(1, round(height * 0.05))
     text_w = width - 2 * margin_x
-    tz = ZoneInfo(timezone)
+    tz = ZoneInfo(timezone) if timezone else None
 
     first = shown[0] if shown else None
     severity = first.severity if first is not None else "Unknown"
-    band_bg, band_fg = severity_style(severity)
+    band_bg, band_fg = band_style(alert, severity)
     band_h = max(4, round(height * 0.12))
     draw.rectangle((0, 0, width - 1, band_h - 1), fill=band_bg)
     band_face = _face(round(band_h * 0.6))
-    labels = SEVERITY_LABELS["ko" if first is not None and first.language.lower().startswith("ko") else "en"]
-    label = labels.get(severity, labels["Unknown"])
+    label = band_label(alert, first) if first is not None else SEVERITY_LABELS["en"]["Unknown"]
     band = _fit(f"{label} · {first.event}" if first is not None else label, band_face, text_w, 1)
     if band:
         draw.text((margin_x, max(0, (band_h - _size(band_face)) // 2)), band[0], font=band_face, fill=band_fg)
@@ -121,7 +120,7 @@ def slate(
     expiry_line = round(_size(expiry_face) * 1.3)
     for i, info in enumerate(shown):
         y = top + i * block_h
-        expiry = format_expiry(info.expires or alert.expires, info.language, tz)
+        expiry = shown_expiry(alert, info, tz)
         room = block_h - (expiry_line if expiry else 0)
         lines = _fit(
             info.headline or info.event, head_face, text_w, max(1, min(3, room // max(1, head_line)))
