@@ -259,6 +259,12 @@ def test_hls_has_an_audio_rendition_per_language(bilingual: Path, tmp_path: Path
     ]
     declared = int(re.search(r"[:,]BANDWIDTH=(\d+)", stream_inf).group(1))  # type: ignore[union-attr]
     assert max(both) * 0.999 <= declared <= max(both) * 1.01 + 1
+    # Each language's subtitles follow its own audio: both start right after the lead-in, where each speaks.
+    firsts = [
+        re.search(r"([\d:.]+) -->", (bilingual / f"hls_subs_{t}.vtt").read_text()) for t in ("ko-KR", "en-US")
+    ]
+    assert firsts[0] is not None and firsts[1] is not None
+    assert firsts[0].group(1) == firsts[1].group(1)
     listed = set(json.loads((bilingual / "result.json").read_text())["files"])
     assert {"hls_audio_en-US.m3u8", *names["alt"]} <= listed  # result.json lists the rendition
     _check_track(bilingual, joined["main"], "0:a:0", "ko-KR", tmp_path)

@@ -136,8 +136,14 @@ class HlsWriter(TsWriter):
         from cinealert.broadcast.encode import m3u8_master
 
         name = job.profile.name
-        subtitles = hls_subtitles(job.out, name, segments, job.audio.result())
-        audio, extra = self._audio_renditions(job, segments)
+        planned, _num_frames = job.planned()
+        tracks = _tracks(job, planned)
+        # Each language's subtitles on its own audio rendition's timing (as DASH's caption segments).
+        timed = replace(
+            planned, utterances=tuple(u for lang, t in tracks.items() if lang for u in t.utterances)
+        )
+        subtitles = hls_subtitles(job.out, name, segments, timed)
+        audio, extra = self._audio_renditions(job, segments, tracks)
         # BANDWIDTH covers the main segments plus the largest alternate audio segment at the same position.
         declared = [replace(seg, size=seg.size + more) for seg, more in zip(segments, extra, strict=True)]
         master = f"{name}_master.m3u8"
@@ -149,7 +155,7 @@ class HlsWriter(TsWriter):
         return master
 
     def _audio_renditions(
-        self, job: Job, segments: Sequence[SegmentInfo]
+        self, job: Job, segments: Sequence[SegmentInfo], tracks: dict[str, AlertAudio]
     ) -> tuple[list[tuple[str, str | None]], list[int]]:
         """A bilingual alert: the first language's audio is the one muxed in the main segments (an
         ``EXT-X-MEDIA`` without ``URI``), every other language an audio-only TS rendition on the same segment
@@ -160,8 +166,6 @@ class HlsWriter(TsWriter):
         extra = [0] * len(segments)
         if len(languages) < 2:
             return [], extra
-        audio, _num_frames = job.planned()
-        tracks = _tracks(job, audio)
         name = job.profile.name
         out: list[tuple[str, str | None]] = [(lang_tag(languages[0]), None)]
         playlists: list[tuple[str, bytes]] = []
