@@ -70,7 +70,7 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     from cinealert.broadcast.audio import language_tracks
     from cinealert.broadcast.dash import mpd
     from cinealert.broadcast.encode import encode_audio, encode_fmp4_audio
-    from cinealert.media.richmedia import publish_aea  # the AEA module builds on this one
+    from cinealert.media.aea import publish_aea
 
     p, clock, audio = job.profile, job.clock, parts.audio
     seg = Fraction(job.seg_frames) / p.fps

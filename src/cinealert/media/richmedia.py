@@ -9,21 +9,16 @@ synthesised (how many are needed is known only then; any written beyond that are
 from __future__ import annotations
 
 import dataclasses
-import functools
-import io
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from cinealert.cap.model import DisasterType
 from cinealert.media.captions import dash_captions, sidecars
 from cinealert.media.dash import DashParts, publish_dash
 from cinealert.media.job import Job
-from cinealert.media.outputs import AeaMedia, DashOutput, VideoCacheUse
+from cinealert.media.outputs import DashOutput, VideoCacheUse
 from cinealert.media.videocache import CachedVideo, VideoWriter
 
 if TYPE_CHECKING:
-    from cinealert.broadcast.aeat import MediaRef
     from cinealert.broadcast.audio import AlertAudio
     from cinealert.broadcast.dash import TextRef
     from cinealert.broadcast.encode import FragmentedTrack
@@ -31,19 +26,6 @@ if TYPE_CHECKING:
 _AAC_PARTS = 2  # concurrent AAC encodes of one alert's audio (the cores)
 #: Cached video segments published ahead of the speech at most (16 s; a bilingual alert runs longer).
 _SPECULATIVE_SEGMENTS = 8
-SYMBOL, SPOKEN, AEAT = "event_symbol.png", "spoken_alert.aac", "aeat.xml"
-
-
-@functools.lru_cache(maxsize=64)
-def event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
-    """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
-    from cinealert.render.compose import severity_style
-    from cinealert.render.pictogram import pictogram
-
-    band_bg, band_fg = severity_style(severity)
-    buf = io.BytesIO()
-    pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class RichMediaWriter:
@@ -90,35 +72,6 @@ class RichMediaWriter:
                 return packets.result(), texts
             finally:
                 encoder.shutdown(wait=True)
-
-
-def publish_aea(job: Job, audio: AlertAudio, packets: Sequence[Any]) -> AeaMedia:
-    """The A/331 AEA files of an ``atsc3`` output, rich-media and burned-in alike (a receiver presents the
-    alert from the AEAT whatever the picture carries): the pictogram, the spoken alert, then the AEAT naming
-    them with their sizes, each durable before the AEAT names it."""
-    from cinealert.broadcast.aeat import MediaRef, aeat
-    from cinealert.broadcast.encode import adts_audio
-
-    p = job.profile
-    severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
-    items = [(SYMBOL, event_symbol_png(job.disaster, severity))]
-    # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
-    spoken = job.clock.speech.spoken > 0
-    if spoken:
-        items.append((SPOKEN, adts_audio(audio.samples, p.audio_kbps, list(packets))))
-    job.out.write_many(items)
-    job.out.commit_dir()
-
-    def ref(name: str, content_type: str, kind: str, desc: str, lang: str = "") -> MediaRef:
-        return MediaRef(job.url(name), content_type, (job.out.path / name).stat().st_size, kind, desc, lang)
-
-    media = [ref(SYMBOL, "image/png", "EventSymbol", "disaster pictogram")]
-    if spoken:
-        languages = {u.language for u in audio.utterances}
-        lang = next(iter(languages)) if len(languages) == 1 else ""  # one file speaks every language in turn
-        media.insert(0, ref(SPOKEN, "audio/aac", "AEAtextAudio", "spoken alert text", lang))
-    job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
-    return AeaMedia(AEAT, SYMBOL, SPOKEN if spoken else None)
 
 
 def _published_video(cached: CachedVideo, seg_ticks: int, nseg: int) -> FragmentedTrack:

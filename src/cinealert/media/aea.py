@@ -1,0 +1,63 @@
+"""The A/331 AEA files of an ``atsc3`` output: the pictogram, the spoken alert and the AEAT naming them.
+
+Shared by the burned-in DASH writer and the rich-media writer (a receiver presents the alert from the AEAT
+whatever the picture carries), so it sits below both.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from cinealert.cap.model import DisasterType
+from cinealert.media.job import Job
+from cinealert.media.outputs import AeaMedia
+
+if TYPE_CHECKING:
+    from cinealert.broadcast.aeat import MediaRef
+    from cinealert.broadcast.audio import AlertAudio
+
+SYMBOL, SPOKEN, AEAT = "event_symbol.png", "spoken_alert.aac", "aeat.xml"
+
+
+@functools.lru_cache(maxsize=64)
+def event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
+    """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
+    from cinealert.render.compose import severity_style
+    from cinealert.render.pictogram import pictogram
+
+    band_bg, band_fg = severity_style(severity)
+    buf = io.BytesIO()
+    pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def publish_aea(job: Job, audio: AlertAudio, packets: Sequence[Any]) -> AeaMedia:
+    """The A/331 AEA files of an ``atsc3`` output, rich-media and burned-in alike (a receiver presents the
+    alert from the AEAT whatever the picture carries): the pictogram, the spoken alert, then the AEAT naming
+    them with their sizes, each durable before the AEAT names it."""
+    from cinealert.broadcast.aeat import MediaRef, aeat
+    from cinealert.broadcast.encode import adts_audio
+
+    p = job.profile
+    severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
+    items = [(SYMBOL, event_symbol_png(job.disaster, severity))]
+    # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
+    spoken = job.clock.speech.spoken > 0
+    if spoken:
+        items.append((SPOKEN, adts_audio(audio.samples, p.audio_kbps, list(packets))))
+    job.out.write_many(items)
+    job.out.commit_dir()
+
+    def ref(name: str, content_type: str, kind: str, desc: str, lang: str = "") -> MediaRef:
+        return MediaRef(job.url(name), content_type, (job.out.path / name).stat().st_size, kind, desc, lang)
+
+    media = [ref(SYMBOL, "image/png", "EventSymbol", "disaster pictogram")]
+    if spoken:
+        languages = {u.language for u in audio.utterances}
+        lang = next(iter(languages)) if len(languages) == 1 else ""  # one file speaks every language in turn
+        media.insert(0, ref(SPOKEN, "audio/aac", "AEAtextAudio", "spoken alert text", lang))
+    job.out.write(AEAT, aeat(job.alert, media, languages=job.settings.languages), sync_dir=True)
+    return AeaMedia(AEAT, SYMBOL, SPOKEN if spoken else None)
