@@ -18,14 +18,9 @@ import numpy as np
 import pytest
 
 from cinealert.cap.model import Alert, Area, DisasterType, Info
-from cinealert.render import compose
-from cinealert.render.compose import (
-    AREA_CELLS,
-    EVENT_CELLS,
-    HEADLINE_CELLS,
-    INSTRUCTION_CELLS,
-    build_overlay,
-)
+from cinealert.render import crawl as crawl_module
+from cinealert.render import labels
+from cinealert.render.compose import AREA_CELLS, EVENT_CELLS, HEADLINE_CELLS, INSTRUCTION_CELLS, build_overlay
 from cinealert.render.text import ELLIPSIS, bounded, cluster_cells, graphemes
 
 
@@ -185,7 +180,7 @@ def test_625kb_alert_draws_bounded_text(headline: str, instruction: str) -> None
         frame = overlay.apply(np.zeros((height, width, 3), np.uint8), 0)
         band_h, pad, x1 = 50, 12, round(width * 0.95)
         head_rows = frame[page.block.y0 + band_h + pad : page.block.y0 + band_h + pad + 2 * 76]
-        assert (head_rows[:, x1 - pad : x1] == compose.PLATE_RGB).all()
+        assert (head_rows[:, x1 - pad : x1] == labels.PLATE_RGB).all()
     assert cells(bounded("호우경보 " * 20_000, EVENT_CELLS)) <= EVENT_CELLS
 
 
@@ -194,13 +189,13 @@ def test_625kb_alert_crawl_memory_follows_the_frame_width_not_the_text() -> None
     overlay = build_overlay(giant_alert(GIANT[:SPLIT], GIANT[SPLIT:]), DisasterType.FLOOD, width, height)
     crawl = overlay.pages[0].crawl
     assert crawl is not None
-    tiles_in_period = math.ceil(crawl.period_px / compose._CRAWL_TILE)
+    tiles_in_period = math.ceil(crawl.period_px / crawl_module._CRAWL_TILE)
     assert tiles_in_period > crawl.capacity  # the cache cannot simply hold the whole line
     out = np.zeros((height, width, 3), np.uint8)
-    step = max(1, int(compose._CRAWL_TILE * 0.75 / crawl.px_per_frame))  # visits every tile of a period
+    step = max(1, int(crawl_module._CRAWL_TILE * 0.75 / crawl.px_per_frame))  # visits every tile of a period
     tracemalloc.start()
     try:
-        rebuilt = compose._crawl(
+        rebuilt = crawl_module._crawl(
             overlay.pages[0].crawl_text, 1.0, crawl.y0, crawl.x0, crawl.window_w, overlay.fps
         )
         for index in range(0, math.ceil(crawl.period_px / crawl.px_per_frame) + step, step):
@@ -211,8 +206,8 @@ def test_625kb_alert_crawl_memory_follows_the_frame_width_not_the_text() -> None
     assert rebuilt.tiles_rendered >= tiles_in_period
     tiles = rebuilt.cached_tiles
     assert len(tiles) <= rebuilt.capacity
-    assert all(t.shape[1] <= compose._CRAWL_TILE and t.shape[0] == rebuilt.height for t in tiles)
-    tile_bytes = compose._CRAWL_TILE * rebuilt.height * (3 * 2 + 2 + 3 + 4)  # premul, inv, opaque, RGBA
+    assert all(t.shape[1] <= crawl_module._CRAWL_TILE and t.shape[0] == rebuilt.height for t in tiles)
+    tile_bytes = crawl_module._CRAWL_TILE * rebuilt.height * (3 * 2 + 2 + 3 + 4)  # premul, inv, opaque, RGBA
     # Everything the crawl ever allocated: its tile cache plus one tile being drawn, O(frame width). One strip
     # of the whole period (what it used to build) is several times that even for this bounded text.
     assert peak <= (rebuilt.capacity + 2) * tile_bytes + 256 * 1024, peak
@@ -224,7 +219,7 @@ def test_crawl_tiles_stay_small_for_unbounded_text() -> None:
     """The tiler alone, no text limit in front of it: a line of 4000 words, over 50 windows wide."""
     rng = random.Random(3)
     text = " ".join(rng.choice((*WORDS_EN, *WORDS_KO)) for _ in range(4000))
-    crawl = compose._crawl(text, 1.0, 900, 96, 1728, 30000 / 1001)
+    crawl = crawl_module._crawl(text, 1.0, 900, 96, 1728, 30000 / 1001)
     assert crawl.period_px > 50 * crawl.window_w
     out = np.zeros((1080, 1920, 3), np.uint8)
     tracemalloc.start()
@@ -234,7 +229,7 @@ def test_crawl_tiles_stay_small_for_unbounded_text() -> None:
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert all(t.shape[1] <= compose._CRAWL_TILE for t in crawl.cached_tiles)
+    assert all(t.shape[1] <= crawl_module._CRAWL_TILE for t in crawl.cached_tiles)
     assert peak < 4 * 1024 * 1024, peak
     assert (out[900 : 900 + crawl.height, 96 : 96 + 1728] != 0).any()
 
@@ -264,7 +259,7 @@ def test_right_to_left_text_is_bounded_and_drawn_whole_per_tile() -> None:
     for index in range(0, 2000, 97):
         out = overlay.apply(frame, index)
         assert (out[crawl.y0 : crawl.y0 + crawl.height, crawl.x0 : crawl.x0 + crawl.window_w] != 0).any()
-    assert all(t.shape[1] <= compose._CRAWL_TILE for t in crawl.cached_tiles)
+    assert all(t.shape[1] <= crawl_module._CRAWL_TILE for t in crawl.cached_tiles)
 
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080)])

@@ -11,18 +11,15 @@ from PIL import Image, ImageDraw
 
 from cinealert.cap.model import Alert, Area, DisasterType, Info
 from cinealert.render import text as text_mod
-from cinealert.render.compose import (
+from cinealert.render.compose import TITLE_SAFE, build_overlay, compose, with_schedule
+from cinealert.render.labels import (
     DETAIL_RGB,
     PLATE_ALPHA,
     PLATE_RGB,
     SEVERITY_COLORS,
-    TITLE_SAFE,
-    build_overlay,
-    compose,
     contrast_ratio,
     format_expiry,
     relative_luminance,
-    with_schedule,
 )
 from cinealert.render.loop import Loop
 from cinealert.render.pictogram import pictogram
@@ -176,7 +173,7 @@ def test_headline_is_tall_enough_for_tv_viewing_distance() -> None:
 
 def test_text_contrast_against_its_plate_is_at_least_7_to_1() -> None:
     # The plate is translucent: check it composited over the worst background (white) and over black.
-    from cinealert.render.compose import DETAIL_RGB, HEADLINE_RGB, INSTRUCTION_RGB
+    from cinealert.render.labels import DETAIL_RGB, HEADLINE_RGB, INSTRUCTION_RGB
 
     a = PLATE_ALPHA / 255
     for bg in ((255, 255, 255), (0, 0, 0)):
@@ -334,7 +331,7 @@ def test_every_disaster_has_a_distinct_pictogram(disaster: DisasterType) -> None
 
 
 def test_translucent_blocks_blend_exactly() -> None:
-    from cinealert.render.compose import _Block
+    from cinealert.render.crawl import _Block
 
     rgba = np.zeros((4, 5, 4), np.uint8)
     rgba[..., :3] = (200, 100, 0)

@@ -35,7 +35,7 @@ from cinealert.handlers.pipeline import (
 from cinealert.handlers.process import disk_full
 from cinealert.handlers.stage import RUNGS, GateClosed, Published, StageCancelled
 from cinealert.render.backends import BackendError
-from cinealert.render.compose import format_expiry
+from cinealert.render.labels import format_expiry
 from cinealert.render.loop import Loop
 from cinealert.render.slate import plain_background
 from conftest import cap_xml

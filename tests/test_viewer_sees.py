@@ -17,12 +17,12 @@ from cinealert.config.settings import parse
 from cinealert.media.overlay import channel_zone
 from cinealert.media.picture import scene_for
 from cinealert.media.speech import spoken_prefix
-from cinealert.render.compose import (
+from cinealert.render.compose import build_overlay
+from cinealert.render.labels import (
     ALL_CLEAR_COLORS,
     SEVERITY_COLORS,
     band_label,
     band_style,
-    build_overlay,
     contrast_ratio,
     format_expiry,
     shown_expiry,

@@ -25,7 +25,7 @@ SYMBOL, SPOKEN, AEAT = "event_symbol.png", "spoken_alert.aac", "aeat.xml"
 @functools.lru_cache(maxsize=64)
 def event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
     """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
-    from cinealert.render.compose import severity_style
+    from cinealert.render.labels import severity_style
     from cinealert.render.pictogram import pictogram
 
     band_bg, band_fg = severity_style(severity)

@@ -128,7 +128,7 @@ class Overlays:
         """The overlay's text per page for ``result.json``: what viewers read, the expiry as it was shown."""
         from zoneinfo import ZoneInfo
 
-        from cinealert.render.compose import shown_expiry
+        from cinealert.render.labels import shown_expiry
 
         if clock.shown:
             return

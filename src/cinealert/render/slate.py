@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cinealert.cap.model import Alert, Info
-from cinealert.render.compose import SEVERITY_LABELS, band_label, band_style, shown_expiry
+from cinealert.render.labels import SEVERITY_LABELS, band_label, band_style, shown_expiry
 from cinealert.render.loop import Frame
 from cinealert.render.text import FontNotFoundError, font, wrap
 
