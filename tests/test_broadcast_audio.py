@@ -19,11 +19,9 @@ from cinealert.broadcast.audio import (
     TTSError,
     attention_tone,
     build_audio,
-    integrated_loudness,
     language_tracks,
-    normalize,
-    true_peak_dbtp,
 )
+from cinealert.broadcast.loudness import integrated_loudness, normalize, true_peak_dbtp
 
 TEXTS = [
     ("ko-KR", "headline", "제주도 태풍경보 발효"),

@@ -9,8 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from cinealert.broadcast.audio import RATE, lead_in, oversampled_abs, true_peak
+from cinealert.broadcast.audio import RATE, lead_in
 from cinealert.broadcast.encode import encode_audio, encode_audio_spliced, silent_cuts
+from cinealert.broadcast.loudness import oversampled_abs, true_peak
 from cinealert.broadcast.publish import OutputDir
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cinealert.broadcast.audio import RATE, EspeakSpeaker, attention_tone, integrated_loudness, true_peak_dbtp
+from cinealert.broadcast.audio import RATE, EspeakSpeaker, attention_tone
+from cinealert.broadcast.loudness import integrated_loudness, true_peak_dbtp
 from test_broadcast_audio import ebur128, write_wav
 
 
