@@ -65,6 +65,7 @@ class Dispatcher:
         dead_letter: DeadLetter,
         metrics: Metrics,
         cancel: threading.Event,
+        backoff: Backoff,
         on_outcome: OutcomeObserver | None = None,
     ) -> None:
         self.settings = settings
@@ -74,7 +75,7 @@ class Dispatcher:
         self.metrics = metrics
         self.cancel = cancel
         self.on_outcome = on_outcome  # observers (``cinealert demo``): None outcome = internal error
-        self.backoff = Backoff(self.k.reconnect_backoff_initial_s, self.k.reconnect_backoff_max_s)
+        self.backoff = backoff  # the Sender's: one policy for every wait on the broker
         self.offsets = PartitionOffsets()
         self.consumer: AIOKafkaConsumer | None = None
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}

@@ -90,7 +90,13 @@ class Daemon:
             broadcast=settings.broadcast,
         )
         self.dispatcher = Dispatcher(
-            settings, self.processor, self.dead_letters, self.metrics, self.cancel, on_outcome
+            settings,
+            self.processor,
+            self.dead_letters,
+            self.metrics,
+            self.cancel,
+            self.sender.backoff,
+            on_outcome,
         )
         self._broker_up: bool | None = None
 
