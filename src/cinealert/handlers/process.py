@@ -34,11 +34,10 @@ Errors::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +54,7 @@ from cinealert.handlers.policy import Decision, decide, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
+from cinealert.keylocks import AsyncKeyLocks
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -172,7 +172,7 @@ class Processor:
         self.ledger = ReferenceLedger(handlers.dedup_state_dir)
         #: Announcement markers of alerts that never got an output directory (superseded before publishing).
         self.unpublished_dir = handlers.dedup_state_dir / "unpublished"
-        self._locks = _KeyLocks()
+        self._locks: AsyncKeyLocks[AlertKey] = AsyncKeyLocks()
 
     # -- entry point ---------------------------------------------------------------------------------------
     async def handle(
@@ -446,28 +446,3 @@ async def _pause(seconds: float, cancel: threading.Event, why: str, exc: BaseExc
         if cancel.is_set():
             raise StageCancelled(why) from exc
         await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
-
-
-class _KeyLocks:
-    """One asyncio lock per alert key while anyone holds or waits for it (counted, so the table never grows)."""
-
-    def __init__(self) -> None:
-        self._table: dict[AlertKey, tuple[asyncio.Lock, int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: AlertKey) -> AsyncIterator[None]:
-        lock, users = self._table.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._table[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            _lock, users = self._table[key]
-            if users == 1:
-                del self._table[key]
-            else:
-                self._table[key] = (lock, users - 1)

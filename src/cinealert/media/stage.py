@@ -12,10 +12,9 @@ the scene's cached clean video (``richmedia``), other profiles in that mode are 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cinealert.cap.model import Alert, AlertKey, Classification
+from cinealert.keylocks import KeyLocks
 from cinealert.media.captions import sidecars
 from cinealert.media.clock import Clock
 from cinealert.media.contract import Gate, Published, StageCancelled
@@ -52,36 +52,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class KeyLocks:
-    """A lock per alert key, held while rendering it: a redelivery racing the original waits, then finds the
-    first one's result instead of clearing its directory. An entry lives only while a thread holds or awaits
-    it, so the table is as large as the renders in flight, not as the alerts ever seen."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._locks: dict[str, tuple[threading.Lock, int]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        with self._lock:
-            lock, users = self._locks.get(key, (threading.Lock(), 0))
-            self._locks[key] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            with self._lock:
-                lock, users = self._locks[key]
-                if users == 1:
-                    del self._locks[key]
-                else:
-                    self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._locks)
-
-
 class MediaStage:
     """Implements ``cinealert.handlers.stage.Stage`` on top of render + broadcast."""
 
@@ -101,7 +71,7 @@ class MediaStage:
         self.size = size  # picture size override for every profile (tests use small frames)
         self._overlays = Overlays(settings.broadcast)
         self._videos = VideoCache(settings.render.cache_dir / "broadcast")
-        self._keys = KeyLocks()
+        self._keys: KeyLocks[str] = KeyLocks()
 
     # Stage protocol ------------------------------------------------------------------------------------------
 
