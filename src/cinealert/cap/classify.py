@@ -8,7 +8,7 @@ Every info block (all languages) contributes evidence; each piece is
   ``<event>`` (6), ``<headline>`` (4), ``<description>`` (2), ``<instruction>`` (1); ``<category>`` only nudges
   hazards already in evidence, except the clearly non-natural categories (CBRNE, Security, Rescue, Health,
   Transport, Infra), which count for ``other``;
-- term strength comes from :mod:`cinealert.cap.vocabulary` ("flash flood" 1.0, "rain" 0.4);
+- term strength comes from :mod:`cinealert.cap.lexicon` ("flash flood" 1.0, "rain" 0.4);
 - position: the first words of a text name the main event, later ones its consequences, so a match decays with
   its offset (floor 0.35);
 - cues: "no tsunami threat" is negated (x0.15); "may cause flooding", "태풍으로 인한 침수", "산사태 우려" mark side
@@ -18,7 +18,7 @@ Every info block (all languages) contributes evidence; each piece is
 Per field only the best match of each class counts in full (further distinct mentions add a little), so a long
 description cannot outvote the event code. The class with the highest total wins; the confidence comes from the
 most trusted field that supports it, scaled by the term strength and by the winner's share of all evidence.
-Unqualified "fire" is resolved by context across the whole alert (see the vocabulary module docstring).
+Unqualified "fire" is resolved by context across the whole alert (see the lexicon module docstring).
 """
 
 from __future__ import annotations
