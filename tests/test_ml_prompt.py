@@ -137,7 +137,7 @@ def test_vocabulary_covers_every_type() -> None:
 
 def test_importing_the_ml_package_imports_no_heavy_library() -> None:
     code = (
-        "import sys, cinealert.render.ml, cinealert.render.prompt, cinealert.render.ml.cli;"
+        "import sys, cinealert.render.ml, cinealert.render.prompt, cinealert.render.ml.evaluate, cinealert.commands.ml;"
         "heavy = [m for m in ('torch', 'transformers', 'diffusers', 'peft', 'cv2') if m in sys.modules];"
         "print(heavy); sys.exit(1 if heavy else 0)"
     )

@@ -2,159 +2,63 @@
 
 Each command imports its stage lazily, so ``validate`` and ``classify`` never import torch or PyAV.
 Exit codes: 0 success, 2 invalid input or configuration, 1 runtime failure.
+
+This module is the parser and the dispatch; every command's body is in ``cinealert.commands``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_INVALID = 2
+from cinealert.commands import EXIT_INVALID, cap, config, daemon, media, ml
 
 Command = Callable[[argparse.Namespace], int]
+Add = Callable[..., argparse.ArgumentParser]
+
+HAZARDS = ["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake", "other"]
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # returns Settings; lazy import
-    from cinealert.config import load
-
-    return load(getattr(args, "config", None))
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
 
 
-def cmd_validate_config(args: argparse.Namespace) -> int:
-    from cinealert.config import ConfigError, load
-
-    try:
-        load(args.file)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{exc.source}: {problem}", file=sys.stderr)
-        return EXIT_INVALID
-    print(f"OK {args.file or 'defaults'}")
-    return EXIT_OK
-
-
-def cmd_config_example(args: argparse.Namespace) -> int:
-    from cinealert.config.example import render_example
-
-    sys.stdout.write(render_example())
-    return EXIT_OK
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from cinealert.cap import CapError, parse_alert
-
-    settings = _settings(args)
-    status = EXIT_OK
-    for path in args.files:
-        try:
-            alert = parse_alert(_read(path, settings.cap.max_bytes), settings=settings.cap)
-        except CapError as exc:
-            print(f"INVALID {path}: {exc.reason}")
-            status = EXIT_INVALID
-            continue
-        print(f"OK {path}")
-        if args.profile:
-            for warning in alert.warnings:
-                print(f"WARNING {path}: {warning}")
-    return status
-
-
-def cmd_classify(args: argparse.Namespace) -> int:
-    from cinealert.cap import CapError, classify, parse_alert
-
-    settings = _settings(args)
-    try:
-        alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
-    except CapError as exc:
-        print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
-        return EXIT_INVALID
-    result = classify(alert)
-    now = datetime.now(UTC)
-    doc = {
-        "identifier": alert.identifier,
-        "sender": alert.sender,
-        "sent": alert.sent_text,
-        "msg_type": alert.msg_type,
-        "status": alert.status,
-        "disaster": result.disaster.value,
-        "confidence": round(result.confidence, 3),
-        "reason": result.reason,
-        "languages": list(alert.languages),
-        "headline": {i.language: i.headline for i in alert.infos if i.headline},
-        "expires": alert.expires.isoformat() if alert.expires else None,
-        "expired": alert.is_expired(now),
-        "references": [str(r.key) for r in alert.references],
-        "warnings": list(alert.warnings),
-    }
-    if args.json:
-        print(json.dumps(doc, ensure_ascii=False))
-    else:
-        print(f"{args.file}: {doc['disaster']} ({doc['confidence']}) — {doc['reason']}")
-    return EXIT_OK
-
-
-def _read(path: Path, max_bytes: int) -> bytes:
-    """Read at most ``max_bytes + 1`` so an oversized file is rejected without loading it whole."""
-    from cinealert.cap import CapError
-
-    try:
-        with path.open("rb") as fh:
-            return fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise CapError(f"cannot read file: {exc.strerror or exc}") from None
-
-
-def _lazy(module: str, name: str) -> Command:
-    """A command implemented in a stage module, imported only when that command runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        func: Command = getattr(importlib.import_module(module), name)
-        return func(args)
-
-    return run
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cinealert", description=__doc__.splitlines()[0] if __doc__ else None
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _adder(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Add:
     def add(name: str, func: Command, help_text: str, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if config:
-            p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+            _config_arg(p)
         p.set_defaults(func=func)
         return p
 
+    return add
+
+
+def _add_config_commands(add: Add) -> None:
     p = add(
         "validate-config",
-        cmd_validate_config,
+        config.cmd_validate_config,
         "check a settings file; every problem with its key path",
         False,
     )
     p.add_argument("file", type=Path, nargs="?", default=None)
+    add("config-example", config.cmd_config_example, "print the documented example settings file", False)
 
-    add("config-example", cmd_config_example, "print the documented example settings file", False)
 
-    p = add("validate", cmd_validate, "validate CAP files: one line per file, exit 2 if any is invalid")
+def _add_cap_commands(add: Add) -> None:
+    p = add("validate", cap.cmd_validate, "validate CAP files: one line per file, exit 2 if any is invalid")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")
     p.add_argument("--profile", action="store_true", help="also print IPAWS-style profile warnings")
-
-    p = add("classify", cmd_classify, "classify a CAP alert to a disaster type")
+    p = add("classify", cap.cmd_classify, "classify a CAP alert to a disaster type")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true")
 
-    # -- media: overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (cinealert.media) --
-    p = add("render", _lazy("cinealert.media.cli", "cmd_render"), "render a CAP alert to broadcast media")
+
+def _add_render_command(add: Add) -> None:
+    """Overlay, speech, captions, ATSC 1.0/3.0 and HLS segments (``cinealert.media``)."""
+    p = add("render", media.cmd_render, "render a CAP alert to broadcast media")
     p.add_argument("file", type=Path, metavar="FILE", help="CAP alert XML")
     p.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help="output directory (result.json last)"
@@ -166,28 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--duration", type=float, default=None, metavar="S", help="scene loop seconds")
 
-    # -- daemon commands (cinealert.daemon) --
-    add("run", _lazy("cinealert.daemon.service", "cmd_run"), "the daemon: Kafka in, media and events out")
-    p = add("send", _lazy("cinealert.daemon.send", "cmd_send"), "send CAP files to the alerts topic")
+
+def _add_daemon_commands(add: Add) -> None:
+    add("run", daemon.cmd_run, "the daemon: Kafka in, media and events out")
+    p = add("send", daemon.cmd_send, "send CAP files to the alerts topic")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")
     p.add_argument("--bootstrap", default=None, help="host:port (default: kafka.bootstrap)")
     p.add_argument("--topic", default=None, help="default: kafka.alerts_topic")
-    p = add("demo", _lazy("cinealert.daemon.demo", "cmd_demo"), "embedded broker + daemon + bundled samples")
+    p = add("demo", daemon.cmd_demo, "embedded broker + daemon + bundled samples")
     p.add_argument("--samples", type=Path, default=None, help="*.xml and hostile/* (default: samples)")
     p.add_argument("--stage", choices=("media", "summary"), default=None, help="override handlers.stage")
     p.add_argument("--output-dir", type=Path, default=None, help="default: <output_dir>/demo/<time>")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the daemon")
     p.add_argument("--verbose", action="store_true", help="show the daemon's log")
     p.add_argument("--quick", action="store_true", help="720p, 2 s loops, 1 variant: a fast preview")
-    p = add("broker", _lazy("cinealert.daemon.broker", "cmd_broker"), "run the embedded Kafka broker alone")
+    p = add("broker", daemon.cmd_broker, "run the embedded Kafka broker alone")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")
     p.add_argument("--port-file", type=Path, default=None, help="write the bound port here")
 
-    # -- scenes and the scene cache (cinealert.render.cli) --
-    hazards = ["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake", "other"]
-    p = add("scene", _lazy("cinealert.render.cli", "cmd_scene"), "render a scene: layers, masks, MP4, sheet")
-    p.add_argument("type", choices=hazards, metavar="TYPE", help=", ".join(hazards))
+
+def _add_scene_commands(add: Add) -> None:
+    """Scenes and the scene cache."""
+    p = add("scene", media.cmd_scene, "render a scene: layers, masks, MP4, sheet")
+    p.add_argument("type", choices=HAZARDS, metavar="TYPE", help=", ".join(HAZARDS))
     p.add_argument("--variant", type=int, default=0)
     p.add_argument("--camera", choices=("static", "circular", "up-down", "dolly"), default=None)
     p.add_argument("--amplitude", type=float, default=None, help="camera amplitude 0..2 (default: settings)")
@@ -200,23 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="scene backend (default: render.backend)",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p = add("prewarm", _lazy("cinealert.render.cli", "cmd_prewarm"), "fill the scene cache (progress bar)")
-    p.add_argument("--types", nargs="+", choices=hazards, default=None, help="default: render.prewarm")
+    p = add("prewarm", media.cmd_prewarm, "fill the scene cache (progress bar)")
+    p.add_argument("--types", nargs="+", choices=HAZARDS, default=None, help="default: render.prewarm")
     p.add_argument("--resolution", default=None, help="720p, 1080p, 2160p or WxH (default: settings)")
 
-    # -- ML pipeline: prompt-writer training and evaluation (cinealert.render.ml.cli) --
-    ml_cli = "cinealert.render.ml.cli"
+
+def _add_ml_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Add) -> None:
+    """The ML pipeline: prompt-writer training and evaluation."""
     prompter = sub.add_parser("prompter", help="build the prompt writer's dataset and train its LoRA adapter")
     psub = prompter.add_subparsers(dest="prompter_command", required=True, metavar="STEP")
     p = psub.add_parser("dataset", help="caption DIR/<type>/*.png|jpg with BLIP into a JSONL (resumable)")
-    p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+    _config_arg(p)
     p.add_argument("--images", type=Path, required=True, metavar="DIR")
     p.add_argument("--out", type=Path, required=True, metavar="JSONL")
     p.add_argument("--blip", type=Path, default=None, metavar="DIR", help="default: ml.blip_model_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_lazy(ml_cli, "cmd_prompter_dataset"))
+    p.set_defaults(func=ml.cmd_prompter_dataset)
     p = psub.add_parser("train", help="fine-tune a causal LM with LoRA on a dataset JSONL (resumable)")
-    p.add_argument("--config", type=Path, default=None, help="TOML settings file ($CINEALERT_CONFIG)")
+    _config_arg(p)
     p.add_argument("--data", type=Path, required=True, metavar="JSONL")
     p.add_argument("--model", type=Path, default=None, metavar="DIR", help="default: ml.prompt_model_dir")
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: ml.prompt_adapter_dir")
@@ -229,13 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-every", type=int, default=50, help="checkpoint (adapter + optimizer) every N steps"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_lazy(ml_cli, "cmd_prompter_train"))
-    p = add("eval", _lazy(ml_cli, "cmd_eval"), "Table 1 metrics per disaster type: FID, CLIP, LPIPS, SSIM")
+    p.set_defaults(func=ml.cmd_prompter_train)
+    p = add("eval", ml.cmd_eval, "Table 1 metrics per disaster type: FID, CLIP, LPIPS, SSIM")
     p.add_argument("--generated", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
     p.add_argument("--reference", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
     p.add_argument("--clip", type=Path, default=None, metavar="DIR", help="default: ml.clip_model_dir")
     p.add_argument("--size", type=int, default=256, help="images are compared at SIZE x SIZE")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cinealert", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = _adder(sub)
+    _add_config_commands(add)
+    _add_cap_commands(add)
+    _add_render_command(add)
+    _add_daemon_commands(add)
+    _add_scene_commands(add)
+    _add_ml_commands(sub, add)
     return parser
 
 

@@ -9,17 +9,14 @@ a group join takes about half the session timeout, and topics created implicitly
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from types import TracebackType
 
 import structlog
@@ -153,43 +150,3 @@ class EmbeddedBroker:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def cmd_broker(args: argparse.Namespace) -> int:
-    """``cinealert broker``: run the embedded broker in the foreground until SIGINT/SIGTERM."""
-    from cinealert.config import load
-    from cinealert.daemon.logging import configure_logging
-
-    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
-    configure_logging(settings.log)
-    k = settings.kafka
-    port = args.port if args.port is not None else k.embedded_port
-    broker = EmbeddedBroker(
-        port=port,
-        host=args.host,
-        topics=(k.alerts_topic, k.media_topic, k.dead_letter_topic),
-        partitions=k.embedded_partitions,
-    )
-    stopping = threading.Event()
-
-    def _stop(_sig: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        broker.start()
-    except BrokerError as exc:
-        log.error("broker_failed", error=str(exc))
-        return 1
-    print(f"broker listening on {broker.bootstrap} (memory storage; Ctrl-C stops it)", flush=True)
-    if args.port_file is not None:
-        Path(args.port_file).write_text(f"{broker.port}\n", encoding="utf-8")
-    try:
-        while not stopping.wait(0.5):
-            if not broker.running:
-                log.error("broker_exited")
-                return 1
-    finally:
-        broker.stop()
-    return 0

@@ -1,27 +1,35 @@
-"""``cinealert demo``: embedded broker + daemon + the bundled samples, end to end, in one command.
+"""The demo's orchestration (``cinealert demo``): embedded broker + daemon + the bundled samples, end to end.
 
-It sends every ``samples/*.xml`` and ``samples/hostile/*`` file, waits until each message is finished by the
-daemon (published, skipped by policy, or dead-lettered), reads the announcements back from the media topic and
-the refusals from the dead-letter topic to show they really went out, prints a table, and exits 0 only if
-every message was accounted for and every announcement/dead letter arrived.
+``run_demo`` sends every ``samples/*.xml`` and ``samples/hostile/*`` file, waits until each message is finished
+by the daemon (published, skipped by policy, or dead-lettered), and reads the announcements back from the media
+topic and the refusals from the dead-letter topic to show they really went out. What it found comes back as a
+``DemoRun``; ``cinealert.commands.daemon`` prints the table and turns it into an exit code.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import signal
-import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from cinealert.config import Settings
 from cinealert.handlers.process import Outcome
 
+if TYPE_CHECKING:
+    from cinealert.daemon.broker import EmbeddedBroker
+    from cinealert.daemon.service import Daemon
+
 _ORDER = {"Alert": 0, "Update": 1, "Cancel": 2}
+
+Sent = list[tuple[Path, int, int]]  # (file, partition, offset) per message, in the order sent
+Outcomes = dict[tuple[int, int], Outcome | None]  # (partition, offset) -> what the daemon did; None: a bug
 
 
 def _rank(path: Path) -> int:
@@ -72,13 +80,53 @@ async def count_topic(bootstrap: str, settings: Settings, topic: str, want: int,
         await consumer.stop()
 
 
-async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root: Path) -> int:
+@dataclass
+class DemoRun:
+    """What the demo sent, what the daemon made of each message, and what was read back from the topics."""
+
+    sent: Sent
+    outcomes: Outcomes
+    announced: int = 0  # announcements the daemon reported
+    dead: int = 0  # dead letters the daemon reported
+    media_seen: int = 0  # ... of them read back from the media topic
+    dead_seen: int = 0  # ... from the dead-letter topic
+
+    @property
+    def missing(self) -> list[Path]:
+        """Files whose message the daemon never finished."""
+        return [p for p, partition, offset in self.sent if (partition, offset) not in self.outcomes]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and self.media_seen >= self.announced and self.dead_seen >= self.dead
+
+
+@dataclass
+class _Tracker:
+    """The daemon's outcomes as they come (its ``on_outcome``), and a wait for a set of them."""
+
+    outcomes: Outcomes = field(default_factory=dict)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_outcome(self, record: ConsumerRecord[bytes, bytes], outcome: Outcome | None) -> None:
+        self.outcomes[(record.partition, record.offset)] = outcome
+        self.progress.set()
+
+    async def wait_for(
+        self, wanted: set[tuple[int, int]], timeout_s: float, until: Callable[[], bool]
+    ) -> None:
+        """Until every ``wanted`` message is finished, ``timeout_s`` passed, or ``until()`` says stop."""
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= self.outcomes.keys() and time.monotonic() < deadline and not until():
+            self.progress.clear()
+            try:
+                await asyncio.wait_for(self.progress.wait(), 1.0)
+            except TimeoutError:
+                continue
+
+
+def _start_broker(settings: Settings) -> EmbeddedBroker:
     from cinealert.daemon.broker import EmbeddedBroker
-    from cinealert.daemon.metrics import Metrics, serve
-    from cinealert.daemon.send import send_files
-    from cinealert.daemon.service import Daemon
-    from cinealert.daemon.systemd import Notifier
-    from cinealert.handlers.factory import make_stage, prewarm_hook
 
     k = settings.kafka
     broker = EmbeddedBroker(
@@ -87,149 +135,99 @@ async def run_demo(settings: Settings, files: list[Path], timeout_s: float, root
         partitions=k.embedded_partitions,
     )
     broker.start()  # on this thread: the broker is tied to it (dies with it)
+    return broker
+
+
+def _make_daemon(
+    settings: Settings, bootstrap: str, tracker: _Tracker, say: Callable[[str], None]
+) -> tuple[Daemon, Callable[[], None]]:
+    """The daemon on ``bootstrap`` with metrics on a free port; returns it and the metrics server's shutdown."""
+    from cinealert.daemon.metrics import Metrics, serve
+    from cinealert.daemon.service import Daemon
+    from cinealert.daemon.systemd import Notifier
+    from cinealert.handlers.factory import make_stage, prewarm_hook
+
     metrics = Metrics()
     server, port = serve(metrics.registry, settings.metrics.host, 0)
-    outcomes: dict[tuple[int, int], Outcome | None] = {}
-    progress = asyncio.Event()
-
-    def on_outcome(record: ConsumerRecord[bytes, bytes], outcome: Outcome | None) -> None:
-        outcomes[(record.partition, record.offset)] = outcome
-        progress.set()
-
     stage = make_stage(settings)
-    print(
-        f"broker {broker.bootstrap}; stage {type(stage).__name__}; metrics http://{settings.metrics.host}:{port}/"
-    )
+    say(f"broker {bootstrap}; stage {type(stage).__name__}; metrics http://{settings.metrics.host}:{port}/")
     # Prewarm before consuming, as `cinealert run` does by default: the scenes are rendered one after another
     # while nothing else runs. Without it every cold scene was rendered while other alerts were being encoded,
     # and a cold 1080p render (~1 GB, heavy snow ~1.4 GB) on top of two encoders made the demo's 4.5 GB peak.
     prewarm = prewarm_hook(stage, settings)
     if prewarm is not None:
         loops = len(settings.render.prewarm) * settings.render.variants
-        print(f"prewarming the scene cache first: {loops} loops (cached ones are reused) ...", flush=True)
+        say(f"prewarming the scene cache first: {loops} loops (cached ones are reused) ...")
     daemon = Daemon(
         settings,
         stage=stage,
-        bootstrap=broker.bootstrap,
+        bootstrap=bootstrap,
         metrics=metrics,
         notifier=Notifier({}),
-        on_outcome=on_outcome,
+        on_outcome=tracker.on_outcome,
         prewarm=prewarm,
     )
-    stop = asyncio.Event()
+    return daemon, server.shutdown
+
+
+@contextlib.contextmanager
+def _interruptible(loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.Event]:
+    """An event SIGTERM/SIGINT set while the block runs (the demo then stops waiting and reports)."""
     interrupted = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, interrupted.set)
-    task = asyncio.create_task(daemon.run(stop))
     try:
-        sent = await send_files(settings, broker.bootstrap, k.alerts_topic, files)
-        print(f"sent {len(sent)} sample(s) to {k.alerts_topic}; waiting for the daemon ...", flush=True)
-        wanted = {(partition, offset) for _p, partition, offset in sent}
-        deadline = time.monotonic() + timeout_s
-        while (
-            not wanted <= outcomes.keys()
-            and time.monotonic() < deadline
-            and not task.done()
-            and not interrupted.is_set()
-        ):
-            progress.clear()
-            try:
-                await asyncio.wait_for(progress.wait(), 1.0)
-            except TimeoutError:
-                continue
-        announced = sum(len(o.announced) for o in outcomes.values() if o is not None)
-        dead = sum(1 for o in outcomes.values() if o is None or o.status == "rejected")
-        media_seen = await count_topic(broker.bootstrap, settings, k.media_topic, announced, 10)
-        dead_seen = await count_topic(broker.bootstrap, settings, k.dead_letter_topic, dead, 10)
+        yield interrupted
     finally:
-        stop.set()
-        await task
-        server.shutdown()
-        broker.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-    _print_table(sent, outcomes, stage_dir=settings.broadcast.output_dir, root=root)
-    missing = [p for p, partition, offset in sent if (partition, offset) not in outcomes]
-    print(
-        f"\n{len(sent)} sent, {len(sent) - len(missing)} finished; "
-        f"{media_seen}/{announced} announcements on {k.media_topic}, {dead_seen}/{dead} on {k.dead_letter_topic}"
-    )
-    print(f"outputs under {settings.broadcast.output_dir.resolve()}")
-    ok = not missing and media_seen >= announced and dead_seen >= dead
-    if missing:
-        print(f"NOT FINISHED: {', '.join(str(p) for p in missing)}", file=sys.stderr)
-        print(
-            "(renders are slow on this machine? try `cinealert demo --quick` or a larger --timeout)",
-            file=sys.stderr,
-        )
-    return 0 if ok else 1
 
 
-def _name(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
+async def _exchange(
+    settings: Settings,
+    bootstrap: str,
+    files: list[Path],
+    tracker: _Tracker,
+    timeout_s: float,
+    stop_waiting: Callable[[], bool],
+    say: Callable[[str], None],
+) -> DemoRun:
+    """Send the files, wait for the daemon to finish them, read the announcements and dead letters back."""
+    from cinealert.daemon.send import send_files
+
+    k = settings.kafka
+    sent = await send_files(settings, bootstrap, k.alerts_topic, files)
+    say(f"sent {len(sent)} sample(s) to {k.alerts_topic}; waiting for the daemon ...")
+    await tracker.wait_for({(partition, offset) for _p, partition, offset in sent}, timeout_s, stop_waiting)
+    run = DemoRun(sent, tracker.outcomes)
+    run.announced = sum(len(o.announced) for o in run.outcomes.values() if o is not None)
+    run.dead = sum(1 for o in run.outcomes.values() if o is None or o.status == "rejected")
+    run.media_seen = await count_topic(bootstrap, settings, k.media_topic, run.announced, 10)
+    run.dead_seen = await count_topic(bootstrap, settings, k.dead_letter_topic, run.dead, 10)
+    return run
 
 
-def _print_table(
-    sent: list[tuple[Path, int, int]],
-    outcomes: dict[tuple[int, int], Outcome | None],
-    stage_dir: Path,
-    root: Path,
-) -> None:
-    rows = [("FILE", "RESULT", "DETAIL", "OUTPUT")]
-    for path, partition, offset in sent:
-        key = (partition, offset)
-        if key not in outcomes:
-            rows.append((_name(path, root), "unfinished", "", ""))
-            continue
-        o = outcomes[key]
-        if o is None:
-            rows.append((_name(path, root), "rejected", "internal error", ""))
-            continue
-        detail = o.disaster or o.reason
-        if o.superseded:
-            detail += f" (superseded {o.superseded})"
-        if o.withdrawn:
-            detail += f" (withdrew {o.withdrawn})"
-        output = str(stage_dir / o.key.slug()) if o.key and o.status in ("published", "duplicate") else ""
-        rows.append((_name(path, root), o.status, detail, output))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from cinealert.config import load
-    from cinealert.daemon.logging import configure_logging
-
-    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
-    if args.stage:
-        settings = settings.model_copy(
-            update={"handlers": settings.handlers.model_copy(update={"stage": args.stage})}
-        )
-    if args.quick:
-        # A preview: 720p, short loops, one variant per disaster. Same code paths, a fraction of the CPU.
-        render = settings.render.model_copy(update={"resolution": "720p", "duration_s": 2.0, "variants": 1})
-        settings = settings.model_copy(update={"render": render})
-    # A fresh folder per run, so every run renders (a reused one would only report "duplicate").
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.output_dir or settings.broadcast.output_dir / "demo" / stamp
-    state = settings.handlers.dedup_state_dir / "demo" / stamp
-    settings = settings.model_copy(
-        update={
-            "broadcast": settings.broadcast.model_copy(update={"output_dir": out}),
-            "handlers": settings.handlers.model_copy(update={"dedup_state_dir": state}),
-        }
-    )
-    configure_logging(
-        settings.log.model_copy(update={"level": "error"}) if not args.verbose else settings.log
-    )
-    root = args.samples or default_samples()
-    files = sample_files(root)
-    if not files:
-        print(f"demo: no samples in {root}", file=sys.stderr)
-        return 2
-    return asyncio.run(run_demo(settings, files, args.timeout, root))
+async def run_demo(
+    settings: Settings, files: list[Path], timeout_s: float, say: Callable[[str], None] = _say
+) -> DemoRun:
+    """Broker, daemon and the samples; stops the daemon and the broker before it returns."""
+    broker = _start_broker(settings)
+    tracker = _Tracker()
+    daemon, stop_metrics = _make_daemon(settings, broker.bootstrap, tracker, say)
+    stop = asyncio.Event()
+    with _interruptible(asyncio.get_running_loop()) as interrupted:
+        task = asyncio.create_task(daemon.run(stop))
+        try:
+            return await _exchange(
+                settings, broker.bootstrap, files, tracker, timeout_s,
+                lambda: task.done() or interrupted.is_set(), say,
+            )  # fmt: skip
+        finally:
+            stop.set()
+            await task
+            stop_metrics()
+            broker.stop()

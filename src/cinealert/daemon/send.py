@@ -6,13 +6,9 @@ partition and in order; unparseable files (hostile samples) are sent unkeyed and
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from cinealert.cap.model import Alert
 from cinealert.config import Settings
@@ -56,29 +52,3 @@ async def send_files(
         return results
     finally:
         await producer.stop()
-
-
-def cmd_send(args: argparse.Namespace) -> int:
-    from cinealert.config import load
-
-    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
-    bootstrap = args.bootstrap or settings.kafka.bootstrap
-    if bootstrap == "embedded":
-        print(
-            "send: kafka.bootstrap is 'embedded'; pass --bootstrap HOST:PORT of a running broker",
-            file=sys.stderr,
-        )
-        return 2
-    topic = args.topic or settings.kafka.alerts_topic
-    missing = [p for p in args.files if not p.is_file()]
-    if missing:
-        print(f"send: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
-        return 2
-    try:
-        results = asyncio.run(send_files(settings, bootstrap, topic, list(args.files)))
-    except (KafkaError, OSError) as exc:
-        print(f"send: {bootstrap}: {exc!r}", file=sys.stderr)
-        return 1
-    for path, partition, offset in results:
-        print(f"SENT {path} -> {topic}[{partition}]@{offset}")
-    return 0

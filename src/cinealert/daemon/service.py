@@ -27,7 +27,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import signal
@@ -48,7 +47,7 @@ from cinealert.daemon.systemd import Notifier
 from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Stage
 
-__all__ = ["Daemon", "client_options", "cmd_run", "serve_forever"]
+__all__ = ["Daemon", "client_options", "serve_forever"]
 
 log = structlog.get_logger("cinealert.daemon")
 
@@ -249,63 +248,3 @@ async def serve_forever(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """``cinealert run``: the service. Exit 0 after a graceful stop, 2 on bad configuration, 1 on failure."""
-    from cinealert.config import load
-    from cinealert.daemon.broker import BrokerError, EmbeddedBroker
-    from cinealert.daemon.logging import configure_logging
-    from cinealert.daemon.metrics import serve
-    from cinealert.handlers.factory import make_stage, prewarm_hook
-
-    settings = load(getattr(args, "config", None))  # a ConfigError exits 2 in cli.main
-    configure_logging(settings.log)
-    notifier = Notifier()
-    metrics = Metrics()
-    server = None
-    if settings.metrics.enabled:
-        try:
-            server, port = serve(metrics.registry, settings.metrics.host, settings.metrics.port)
-        except OSError as exc:
-            log.error(
-                "metrics_port_unavailable",
-                host=settings.metrics.host,
-                port=settings.metrics.port,
-                error=str(exc),
-            )
-            return 1
-        log.info("metrics_listening", url=f"http://{settings.metrics.host}:{port}/metrics")
-    broker: EmbeddedBroker | None = None
-    bootstrap = settings.kafka.bootstrap
-    try:
-        if bootstrap == "embedded":
-            k = settings.kafka
-            broker = EmbeddedBroker(
-                port=k.embedded_port,
-                topics=(k.alerts_topic, k.media_topic, k.dead_letter_topic),
-                partitions=k.embedded_partitions,
-            )
-            try:
-                broker.start()
-            except BrokerError as exc:
-                log.error("embedded_broker_failed", error=str(exc))
-                return 1
-            bootstrap = broker.bootstrap
-        stage = make_stage(settings)
-        log.info("stage_selected", stage=type(stage).__name__, output_dir=str(settings.broadcast.output_dir))
-        return asyncio.run(
-            serve_forever(
-                settings,
-                stage=stage,
-                bootstrap=bootstrap,
-                metrics=metrics,
-                notifier=notifier,
-                prewarm=prewarm_hook(stage, settings),
-            )
-        )
-    finally:
-        if broker is not None:
-            broker.stop()
-        if server is not None:
-            server.shutdown()

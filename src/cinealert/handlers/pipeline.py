@@ -1,11 +1,10 @@
-"""The media stage's old address: ``cinealert.media`` now holds it (``media.stage``, ``media.cli``, ...).
+"""The media stage's old address: ``cinealert.media`` now holds it (``media.stage``, ``media.result``, ...).
 
 Kept so callers that name ``cinealert.handlers.pipeline`` (tests, benchmarks, configurations) keep working.
 """
 
 from __future__ import annotations
 
-from cinealert.media.cli import cmd_render
 from cinealert.media.errors import MediaError
 from cinealert.media.job import ALL_PROFILES, Mode, ProfileName
 from cinealert.media.picture import (
@@ -29,7 +28,6 @@ __all__ = [
     "Mode",
     "ProfileName",
     "StillProvider",
-    "cmd_render",
     "default_loop_provider",
     "default_still_provider",
     "read_result",
