@@ -13,13 +13,16 @@ before the segment is published, and keeps state across the segments of one clip
 * **PMT descriptors** (``es_descriptors``, by ``stream_type``): for AC-3 (stream type 0x81) the ATSC AC-3
   audio stream descriptor (A/52 Annex A, tag 0x81) is appended to the elementary stream's descriptor loop,
   after FFmpeg's own registration (``AC-3``) and ISO 639 language descriptors (the registration descriptor is
-  added too where a muxer left it out); the section's CRC is recomputed.
+  added too where a muxer left it out); for the video (MPEG-2 0x02, H.264 0x1B) the ATSC caption service
+  descriptor (A/65 6.9.2, tag 0x86) naming the 608 and CEA-708 caption services its ``cc_data`` carries
+  (``cea708.ServicePlan.descriptor``); the section's CRC is recomputed.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 PACKET = 188
 SYNC = 0x47
@@ -27,9 +30,18 @@ PAT_PID = 0x0000
 SDT_PID = 0x0011
 NULL_PID = 0x1FFF
 STREAM_TYPE_AC3 = 0x81  # ATSC A/53 Part 3 / A/52 Annex A
+STREAM_TYPE_MPEG2_VIDEO = 0x02
+STREAM_TYPE_H264 = 0x1B
+#: Encoder -> the PMT stream_type of its elementary stream.
+VIDEO_STREAM_TYPES = {
+    "mpeg2video": STREAM_TYPE_MPEG2_VIDEO,
+    "libx264": STREAM_TYPE_H264,
+    "h264": STREAM_TYPE_H264,
+}
 TAG_REGISTRATION = 0x05
 TAG_ISO639 = 0x0A
 TAG_ATSC_AC3 = 0x81
+TAG_CAPTION_SERVICE = 0x86
 
 
 class TsError(ValueError):
@@ -123,6 +135,45 @@ def ac3_audio_descriptor(kbps: int, channels: int, language: str | None) -> byte
 def ac3_descriptors(kbps: int, channels: int, language: str | None) -> bytes:
     """What an ATSC PMT carries for an AC-3 elementary stream beside its language descriptor."""
     return registration_descriptor(b"AC-3") + ac3_audio_descriptor(kbps, channels, language)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptionServiceEntry:
+    """One service of the caption_service_descriptor: a 608 data channel (``digital_cc`` False, its
+    ``line21_field``: 0 field 1, 1 field 2) or a CEA-708 service (``service``: caption_service_number)."""
+
+    language: str  # ISO 639-2/B
+    digital_cc: bool
+    service: int = 0
+    line21_field: int = 0
+    easy_reader: bool = False
+    wide_aspect_ratio: bool = True  # formatted for 16:9 (the profiles are 16:9)
+    korean_code: int | None = None  # A/65:2013, Korean services only: 0 = KS X 1001; None: the reserved '1'
+
+
+def caption_service_descriptor(entries: Sequence[CaptionServiceEntry]) -> bytes:
+    """The ATSC caption_service_descriptor (A/65 Table 6.26, tag 0x86): ``reserved`` '111' and
+    ``number_of_services`` (1-16), then per service the language, ``digital_cc``, a reserved '1', the service
+    number (708) or '11111' + ``line21_field`` (608), ``easy_reader``, ``wide_aspect_ratio`` and 14 bits of
+    which A/65:2013 makes the first ``korean_code``; reserved bits are ones."""
+    if not 1 <= len(entries) <= 16:
+        raise TsError(f"a caption service descriptor names 1 to 16 services, not {len(entries)}")
+    body = bytearray([0xE0 | len(entries)])
+    for e in entries:
+        lang = e.language.encode("latin-1")
+        if len(lang) != 3:
+            raise TsError(f"caption service language must be an ISO 639-2 code, got {e.language!r}")
+        if e.digital_cc and not 1 <= e.service <= 63:
+            raise TsError(f"caption_service_number {e.service} outside 1-63")
+        body += lang
+        low = 0x40 | (e.service if e.digital_cc else 0x3E | (e.line21_field & 1))
+        body.append(
+            (int(e.digital_cc) << 7) | low
+        )  # digital_cc, reserved 1, service number / '11111' + field
+        korean = 1 if e.korean_code is None else e.korean_code & 1
+        flags = (int(e.easy_reader) << 15) | (int(e.wide_aspect_ratio) << 14) | (korean << 13) | 0x1FFF
+        body += struct.pack(">H", flags)
+    return bytes([TAG_CAPTION_SERVICE, len(body)]) + bytes(body)
 
 
 # --- sections -------------------------------------------------------------------------------------------------

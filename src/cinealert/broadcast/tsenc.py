@@ -73,10 +73,19 @@ class _ClipVideo:
         return list(self._ctx.encode(None))
 
 
-def _ts_rewriter(profile: Profile, language: str | None, alternates: Sequence[str | None] = ()) -> Any:
+def _ts_rewriter(
+    profile: Profile, language: str | None, alternates: Sequence[str | None] = (), video: bytes = b""
+) -> Any:
     """The packet rewriter of a clip: continuity for every profile; ATSC signalling (no SDT, AC-3 registration
-    and audio descriptors, one per audio PID with its language) for ``atsc1``."""
-    from cinealert.broadcast.mpegts import SDT_PID, STREAM_TYPE_AC3, TsRewriter, ac3_descriptors
+    and audio descriptors, one per audio PID with its language; ``video``: the video's descriptors, the
+    caption service descriptor) for ``atsc1``."""
+    from cinealert.broadcast.mpegts import (
+        SDT_PID,
+        STREAM_TYPE_AC3,
+        VIDEO_STREAM_TYPES,
+        TsRewriter,
+        ac3_descriptors,
+    )
 
     if profile.name != "atsc1":
         return TsRewriter()
@@ -85,6 +94,8 @@ def _ts_rewriter(profile: Profile, language: str | None, alternates: Sequence[st
         extra[STREAM_TYPE_AC3] = [
             ac3_descriptors(profile.audio_kbps, 1, lang) for lang in [language, *alternates]
         ]
+    if video and profile.video_codec in VIDEO_STREAM_TYPES:
+        extra[VIDEO_STREAM_TYPES[profile.video_codec]] = video
     return TsRewriter(drop_pids=frozenset({SDT_PID}), es_descriptors=extra)
 
 
@@ -111,7 +122,8 @@ def encode_ts(
     without waiting for ``plan()``, so speech synthesis runs while the first segments encode. The full audio
     must begin with ``head`` and be longer than it.
 
-    ``captions`` puts A/53 closed captions (CEA-608 in ``cc_data``, ``broadcast.cea708``) into every picture:
+    ``captions`` puts A/53 closed captions (CEA-608 CC1 and CEA-708 services in ``cc_data``,
+    ``broadcast.cea708``; ``atsc1``: their caption service descriptor in the PMT) into every picture:
     cues on the programme clock, or a callable returning them, called right after ``plan()`` (the cues come
     from the speech); segments already emitted by then (the lead-in) carry null caption data.
 
@@ -128,12 +140,13 @@ def encode_ts(
     from cinealert.broadcast.cea708 import CaptionInserter
     from cinealert.broadcast.mpegts import iso639_2
 
-    cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps)
+    caption_languages = [x for x in (language, *alternate_languages) if x]
+    cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps, caption_languages)
     if cc is not None and captions is not None and not callable(captions):
         cc.load(captions)
     lang = None if language is None else iso639_2(language)
     alt_langs = [iso639_2(a) for a in alternate_languages] if alternates is not None else []
-    rewriter = _ts_rewriter(profile, lang, alt_langs)
+    rewriter = _ts_rewriter(profile, lang, alt_langs, b"" if cc is None else cc.descriptor())
 
     frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []

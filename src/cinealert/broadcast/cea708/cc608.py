@@ -1,26 +1,10 @@
-"""A/53 closed captions in the coded video: CEA-608 pop-on captions carried in CEA-708 ``cc_data``.
+"""CEA-608 CC1 pop-on captions, the "608 compatibility bytes" of A/53 ``cc_data`` (``cc_type`` 0, field 1).
 
-Why this exists: US broadcast (ATSC 1.0) needs captions inside the video elementary stream, and FFmpeg has no
-608/708 encoder while PyAV's frame side data is read-only. So the ``cc_data`` is built here and spliced into
-each coded picture as the encoder hands it out:
-
-* H.264 (A/72): an SEI NAL unit (``user_data_registered_itu_t_t35``: country 0xB5, provider 0x0031, ``GA94``,
-  type 0x03) placed before the access unit's first slice, with emulation prevention applied.
-* MPEG-2 video (A/53 main): picture user data (``0x000001B2`` ``GA94`` 0x03) after the picture header and its
-  extensions, before the first slice.
-
-What is carried: one language as CEA-608 CC1 on field 1 (``cc_type`` 0, the "608 compatibility bytes"), in
-pop-on mode (RCL/ENM, PACs, text, EOC; EDM when a caption ends before the next one), control codes doubled,
+Pop-on mode (RCL/ENM, PACs, text, EOC; EDM when a caption ends before the next one), control codes doubled,
 bytes with odd parity, at the 608 rate of one byte pair per 1/29.97 s. The region is the top of the picture
-(rows 1-4, centred): the lower third carries the burned-in overlay. Field 2 and the DTVCC (708 service)
-slots are present but marked invalid (``cc_valid`` 0), keeping ``cc_count`` at the A/53 rate (20 at 29.97).
-
-Other scripts: 608's character set is Latin only (basic set plus the Spanish/French/Portuguese/German
-extended sets). The carried language is English when the alert has it, else the first language whose text is
-Latin. Languages in other scripts (Korean, Chinese, Japanese, Arabic, ...) are not carried in the video:
-they stay in the WebVTT/TTML sidecars; ``CaptionTrack.skipped`` names them so the caller can log it. A
-stray character 608 cannot draw is replaced by its base letter (``ő`` -> ``o``) or typographic stand-in
-(``…`` -> ``...``) and dropped when there is none.
+(rows 1-4, centred): the lower third carries the burned-in overlay. 608's character set is Latin only (basic
+set plus the Spanish/French/Portuguese/German extended sets): a stray character 608 cannot draw is replaced by
+its base letter (``ő`` -> ``o``) or typographic stand-in (``…`` -> ``...``) and dropped when there is none.
 """
 
 from __future__ import annotations
@@ -28,10 +12,9 @@ from __future__ import annotations
 import math
 import textwrap
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import structlog
 
@@ -305,167 +288,3 @@ class CaptionTrack:
         return [
             (odd_parity(a), odd_parity(b)) for a, b in (self._slots.used.get(s, NULL) for s in range(lo, hi))
         ]
-
-    def cc_data(self, frame: int) -> bytes:
-        return cc_data(self.pairs(frame), cc_count_for(self.fps))
-
-
-# --- A/53 cc_data and its carriage ----------------------------------------------------------------------------
-
-
-def cc_count_for(fps: Fraction) -> int:
-    """A/53 / CEA-708 ``cc_count`` per picture: 600 triplets a second (9600 bit/s DTVCC), 20 at 29.97 fps."""
-    return max(2, min(31, round(600 / Fraction(fps))))
-
-
-def cc_data(field1: Sequence[Pair], cc_count: int) -> bytes:
-    """A/53 ``cc_data()``: header, the 608 field-1 triplets (``cc_type`` 0, valid), one invalid field-2
-    triplet, then invalid DTVCC triplets up to ``cc_count`` (the constant 708 channel rate)."""
-    if len(field1) + 1 > cc_count or cc_count > 31:
-        raise CaptionError(f"cc_count {cc_count} cannot hold {len(field1)} field-1 pairs and field 2")
-    out = bytearray([0xC0 | cc_count, 0xFF])  # reserved 1, process_cc_data_flag 1, zero 0, cc_count; em_data
-    for a, b in field1:
-        out += bytes([0xFC, a, b])  # marker 11111, cc_valid 1, cc_type 00 (608 field 1)
-    out += bytes([0xF9, 0x80, 0x80])  # cc_valid 0, cc_type 01 (608 field 2): unused
-    for _ in range(cc_count - len(field1) - 1):
-        out += bytes([0xFA, 0x00, 0x00])  # cc_valid 0, cc_type 10 (DTVCC): padding
-    return bytes(out)
-
-
-def atsc_user_data(cc: bytes) -> bytes:
-    """``ATSC_user_data()``: identifier ``GA94``, ``user_data_type_code`` 3, ``cc_data()``, marker bits."""
-    return b"GA94\x03" + cc + b"\xff"
-
-
-def add_emulation_prevention(rbsp: bytes) -> bytes:
-    """NAL payload from RBSP: an 0x03 after every two zero bytes that precede a byte <= 3 (H.264 7.4.1)."""
-    out = bytearray()
-    zeros = 0
-    for b in rbsp:
-        if zeros >= 2 and b <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(b)
-        zeros = zeros + 1 if b == 0 else 0
-    return bytes(out)
-
-
-def remove_emulation_prevention(payload: bytes) -> bytes:
-    out = bytearray()
-    zeros = 0
-    for b in payload:
-        if zeros >= 2 and b == 3:
-            zeros = 0
-            continue
-        out.append(b)
-        zeros = zeros + 1 if b == 0 else 0
-    return bytes(out)
-
-
-def _sei_number(value: int) -> bytes:
-    """SEI payload type / size: 0xFF per 255, then the rest."""
-    return b"\xff" * (value // 255) + bytes([value % 255])
-
-
-def sei_t35_nal(user_data: bytes) -> bytes:
-    """An H.264 SEI NAL unit (with 4-byte start code) holding one ``user_data_registered_itu_t_t35``
-    message (payload type 4): country 0xB5 (USA), provider 0x0031 (ATSC), then ``user_data``."""
-    payload = b"\xb5\x00\x31" + user_data
-    rbsp = _sei_number(4) + _sei_number(len(payload)) + payload + b"\x80"  # rbsp_trailing_bits
-    return b"\x00\x00\x00\x01\x06" + add_emulation_prevention(rbsp)
-
-
-def start_codes(data: bytes) -> Iterator[int]:
-    """Offsets of the ``00 00 01`` start code prefixes in an Annex B / MPEG-2 byte stream."""
-    pos = data.find(b"\x00\x00\x01")
-    while pos >= 0:
-        yield pos
-        pos = data.find(b"\x00\x00\x01", pos + 3)
-
-
-def _with_zero_byte(data: bytes, prefix: int) -> int:
-    return prefix - 1 if prefix > 0 and data[prefix - 1] == 0 else prefix
-
-
-def insert_h264_sei(access_unit: bytes, sei_nal: bytes) -> bytes:
-    """The access unit with ``sei_nal`` before its first VCL NAL unit (after AUD, SPS, PPS and any encoder SEI,
-    so a buffering-period SEI stays first, as H.264 7.4.1.2.3 requires)."""
-    for prefix in start_codes(access_unit):
-        if prefix + 3 < len(access_unit) and 1 <= access_unit[prefix + 3] & 0x1F <= 5:
-            at = _with_zero_byte(access_unit, prefix)
-            return access_unit[:at] + sei_nal + access_unit[at:]
-    raise CaptionError("H.264 access unit has no slice NAL unit to put the caption SEI before")
-
-
-def insert_mpeg2_user_data(picture: bytes, user_data: bytes) -> bytes:
-    """The coded picture with ``00 00 01 B2`` + ``user_data`` after the picture header and its extensions,
-    before the first slice (ISO/IEC 13818-2 ``extension_and_user_data(2)``)."""
-    if b"\x00\x00\x01" in user_data:
-        raise CaptionError("MPEG-2 user data would emulate a start code")
-    seen_picture = False
-    for prefix in start_codes(picture):
-        code = picture[prefix + 3] if prefix + 3 < len(picture) else -1
-        if code == 0x00:
-            seen_picture = True
-        elif seen_picture and 0x01 <= code <= 0xAF:
-            return picture[:prefix] + b"\x00\x00\x01\xb2" + user_data + picture[prefix:]
-    raise CaptionError("MPEG-2 packet has no picture header followed by a slice")
-
-
-# --- the encoder hook -----------------------------------------------------------------------------------------
-
-_H264 = ("libx264", "h264", "libopenh264")
-_MPEG2 = ("mpeg2video",)
-
-Captions = Sequence[Cue] | Callable[[], Sequence[Cue]]
-
-
-class CaptionInserter:
-    """Rewrites each coded video packet with its picture's ``cc_data`` (before muxing).
-
-    Every picture carries ``cc_data`` (null pairs when no caption is due), so the caption channel has its
-    constant rate and a receiver detects it from the first picture. Until ``load()`` is called the pictures
-    carry only null pairs: the speech (and so the cues) may not exist yet when the first segment is coded.
-    """
-
-    def __init__(self, codec: str, fps: Fraction) -> None:
-        if codec not in _H264 + _MPEG2:
-            raise CaptionError(f"no A/53 caption carriage for video codec {codec!r} (H.264 and MPEG-2 only)")
-        self.codec = codec
-        self.fps = Fraction(fps)
-        self.track: CaptionTrack | None = None
-        self._empty = cc_data([(0x80, 0x80)], cc_count_for(self.fps))
-
-    def load(
-        self, cue_list: Sequence[Cue], first_frame: int = 0, language: str | None = None
-    ) -> CaptionTrack:
-        track = CaptionTrack(cue_list, self.fps, first_frame=first_frame, language=language)
-        log.info(
-            "broadcast.cea608_captions", language=track.language, captions=len(track.shown),
-            not_carried=",".join(track.skipped) or None, first_frame=first_frame,
-        )  # fmt: skip
-        self.track = track
-        return track
-
-    def cc_data(self, frame: int) -> bytes:
-        return self._empty if self.track is None else self.track.cc_data(frame)
-
-    def insert(self, data: bytes, frame: int) -> bytes:
-        user_data = atsc_user_data(self.cc_data(frame))
-        if self.codec in _MPEG2:
-            return insert_mpeg2_user_data(data, user_data)
-        return insert_h264_sei(data, sei_t35_nal(user_data))
-
-    def rewrite(self, packet: Any) -> Any:
-        """A new ``av.Packet`` with the caption data in, same timing, flags and stream."""
-        import av
-
-        if packet.pts is None or packet.time_base is None:
-            raise CaptionError("video packet has no timestamp to match captions to")
-        frame = round(packet.pts * packet.time_base * self.fps)
-        out = av.Packet(self.insert(bytes(packet), frame))
-        out.pts, out.dts, out.duration = packet.pts, packet.dts, packet.duration
-        out.time_base = packet.time_base
-        out.is_keyframe = packet.is_keyframe
-        out.stream = packet.stream
-        return out
