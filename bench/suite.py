@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cinealert.render.loop import RESOLUTIONS
 from common import REPO, DaemonProcess, TopicReader, pct, producer, vm_hwm_mb, write_config
 
 SAMPLES = REPO / "samples"
@@ -51,7 +52,6 @@ RESULTS = REPO / "bench" / "results.json"
 ALERTS_TOPIC, MEDIA_TOPIC, DEAD_TOPIC = "cap.alerts", "cap.media", "cap.dead"
 PARTITIONS = 4
 FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
-RESOLUTIONS = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 SEG_FRAMES = 60  # broadcast.segment_s 2.002 at 30000/1001 fps
 
 #: one Korean and one English sample per class (``other``: a chemical leak); all expire in 2030

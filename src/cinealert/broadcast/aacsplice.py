@@ -21,7 +21,6 @@ from cinealert.broadcast.codec import AUDIO_RATE, EncodeCancelledError, EncodeEr
 if TYPE_CHECKING:
     pass
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 # --- spliced (parallel) AAC encoding --------------------------------------------------------------------------
 
 #: An AAC packet with timestamp ``p`` carries the MDCT window over input samples ``[p, p + 2 * frame)``; the

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cinealert.render.loop import NTSC_FPS, Frame
+from cinealert.render.loop import NTSC_FPS, RESOLUTIONS, Frame
 
 if TYPE_CHECKING:
     pass
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 
 AUDIO_RATE = 48_000
 TS_OFFSET = "1.4"

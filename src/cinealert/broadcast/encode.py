@@ -34,7 +34,6 @@ from cinealert.broadcast.codec import (
     _X265_BT709,
     AUDIO_RATE,
     MPEG2_MAX_VBV_BITS,
-    RESOLUTIONS,
     TS_OFFSET,
     Atsc1Video,
     AudioEncoder,
@@ -96,6 +95,7 @@ from cinealert.broadcast.tsenc import (
     m3u8_media,
     ts_bandwidth,
 )
+from cinealert.render.loop import RESOLUTIONS
 
 #: The encode API under one name (callers and tests import from here; the modules above hold the code).
 __all__ = [

@@ -26,7 +26,6 @@ from cinealert.render.loop import Frame
 if TYPE_CHECKING:
     pass
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 # --- fragmented MP4 -------------------------------------------------------------------------------------------
 
 

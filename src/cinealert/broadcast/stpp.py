@@ -11,7 +11,6 @@ from cinealert.broadcast.fmp4 import FragmentedTrack
 if TYPE_CHECKING:
     pass
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 # --- IMSC1 captions in fMP4 (ISO/IEC 14496-30 ``stpp``) ----------------------------------------------------------
 
 _TTML_NS = "http://www.w3.org/ns/ttml"

@@ -31,7 +31,6 @@ from cinealert.render.loop import Frame
 if TYPE_CHECKING:
     from cinealert.broadcast.cea708 import Captions
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 # --- MPEG-TS --------------------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,9 @@ import numpy.typing as npt
 
 Frame = npt.NDArray[np.uint8]
 NTSC_FPS = Fraction(30000, 1001)
+#: The named picture sizes (``render.resolution``, ``make_profile``): width, height. Defined here, the one module
+#: every layer that handles frames already imports.
+RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from cinealert.config.sections import RenderSettings
 from cinealert.render.backends import SceneBackend, get_backend
 from cinealert.render.cache import Codec, Entry, FrameSink, SceneCache, cache_key, lz4_available
 from cinealert.render.loop import NTSC_FPS, Frame, Loop
+from cinealert.render.loop import RESOLUTIONS as RESOLUTIONS  # defined in loop; re-exported from its old home
 
 if TYPE_CHECKING:
     from cinealert.config import Settings
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("cinealert.render")
 
-RESOLUTIONS: dict[str, tuple[int, int]] = {"720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 SCENE_SEED = 0
 
 
