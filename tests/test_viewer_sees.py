@@ -15,7 +15,6 @@ from cinealert.cap.model import Alert, DisasterType
 from cinealert.cap.parse import parse_alert
 from cinealert.config.settings import parse
 from cinealert.media.overlay import channel_zone
-from cinealert.media.picture import scene_for
 from cinealert.media.speech import spoken_prefix
 from cinealert.render.compose import build_overlay
 from cinealert.render.labels import (
@@ -27,6 +26,7 @@ from cinealert.render.labels import (
     format_expiry,
     shown_expiry,
 )
+from cinealert.render.present import scene_for
 from cinealert.render.slate import slate
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -6,12 +6,9 @@ whatever the picture carries), so it sits below both.
 
 from __future__ import annotations
 
-import functools
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cinealert.cap.model import DisasterType
 from cinealert.media.job import Job
 from cinealert.media.outputs import AeaMedia
 
@@ -22,18 +19,6 @@ if TYPE_CHECKING:
 SYMBOL, SPOKEN, AEAT = "event_symbol.png", "spoken_alert.aac", "aeat.xml"
 
 
-@functools.lru_cache(maxsize=64)
-def event_symbol_png(disaster: DisasterType, severity: str) -> bytes:
-    """The AEAT ``EventSymbol``: the overlay's pictogram in the severity colours, drawn once per pair."""
-    from cinealert.render.labels import severity_style
-    from cinealert.render.pictogram import pictogram
-
-    band_bg, band_fg = severity_style(severity)
-    buf = io.BytesIO()
-    pictogram(disaster, 256, (*band_fg, 255), (*band_bg, 255)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def publish_aea(job: Job, audio: AlertAudio, packets: Sequence[Any]) -> AeaMedia:
     """The A/331 AEA files of an ``atsc3`` output, rich-media and burned-in alike (a receiver presents the
     alert from the AEAT whatever the picture carries): the pictogram, the spoken alert, then the AEAT naming
@@ -42,8 +27,7 @@ def publish_aea(job: Job, audio: AlertAudio, packets: Sequence[Any]) -> AeaMedia
     from cinealert.broadcast.encode import adts_audio
 
     p = job.profile
-    severity = job.alert.infos[0].severity if job.alert.infos else "Unknown"
-    items = [(SYMBOL, event_symbol_png(job.disaster, severity))]
+    items = [(SYMBOL, job.presentation.symbol_png())]  # the overlay's pictogram (``render.present``)
     # An AEAtextAudio that speaks nothing (only chimes: no voice for any text) is not offered as one.
     spoken = job.clock.speech.spoken > 0
     if spoken:

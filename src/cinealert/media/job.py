@@ -1,5 +1,6 @@
 """The values handed down one render: the ``Request`` (one alert, the same at every rung) and the ``Job`` (the
-request narrowed to one output profile of one rung), which is all a ``profiles.ProfileWriter`` needs."""
+request narrowed to one output profile of one rung), which is all a ``profiles.ProfileWriter`` needs. How the
+alert looks is the request's ``Presentation`` (``render.present``), read once per render."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cinealert.media.result import public_url
 from cinealert.media.speech import plan
 from cinealert.media.videocache import VideoCache
 from cinealert.render.loop import Frame
+from cinealert.render.present import Presentation
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -36,8 +38,7 @@ class Request:
     """One alert's render: everything that is the same at every rung of the ladder and for every profile."""
 
     alert: Alert
-    infos: tuple[Info, ...]  # the pages, in the configured language order
-    disaster: DisasterType
+    presentation: Presentation  # how the alert looks: pages, overlay, slate, event symbol
     mode: Mode
     profiles: tuple[Profile, ...]
     resolution: str
@@ -48,6 +49,15 @@ class Request:
     settings: BroadcastSettings
     overlays: Overlays
     videos: VideoCache
+
+    @property
+    def infos(self) -> tuple[Info, ...]:
+        """The pages, in the configured language order."""
+        return self.presentation.pages
+
+    @property
+    def disaster(self) -> DisasterType:
+        return self.presentation.disaster
 
     def job(self, out: OutputDir, profile: Profile, source: Source) -> Job:
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(Request)}
@@ -68,9 +78,7 @@ class Job(Request):
         if not self.burn:
             return OverlayRef(None)
         p = self.profile
-        overlay = self.overlays.get(
-            self.alert, self.infos, self.disaster, (p.width, p.height), float(p.fps), self.clock
-        )
+        overlay = self.overlays.get(self.presentation, (p.width, p.height), float(p.fps), self.clock)
         return OverlayRef(overlay)
 
     def frames(self, ref: OverlayRef) -> Iterator[Frame]:

@@ -1,23 +1,25 @@
 """The text overlay of a burned-in picture: laid out once per alert and size, applied frame by frame.
 
 The overlay is built before the speech is known, so the first segment can be encoded while the speech is still
-being synthesised; ``with_speech`` then makes its pages follow the spoken headlines (``OverlayRef``).
+being synthesised; ``with_speech`` then makes its pages follow the spoken headlines (``OverlayRef``). What it
+says comes from the render's ``Presentation`` (``render.present``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cinealert.cap.model import Alert, AlertKey, DisasterType, Info
+from cinealert.cap.model import AlertKey
 from cinealert.media.clock import Clock
 from cinealert.media.errors import RungError, describe
 from cinealert.render.loop import Frame, Loop
+from cinealert.render.present import Presentation, retimed
 
 if TYPE_CHECKING:
     from cinealert.broadcast.audio import AlertAudio
@@ -68,9 +70,7 @@ def frames(loop: Loop, width: int, height: int, ref: OverlayRef, clock: Clock) -
 def with_speech(overlay: Overlay | None, audio: AlertAudio) -> Overlay | None:
     if overlay is None:
         return None
-    from cinealert.render.compose import with_schedule
-
-    return with_schedule(overlay, [(u.language, u.start_s) for u in audio.utterances if u.kind == "headline"])
+    return retimed(overlay, [(u.language, u.start_s) for u in audio.utterances if u.kind == "headline"])
 
 
 def channel_zone(settings: BroadcastSettings) -> str | None:
@@ -82,38 +82,22 @@ def channel_zone(settings: BroadcastSettings) -> str | None:
     return settings.timezone if "timezone" in settings.model_fields_set else None
 
 
-def page_infos(alert: Alert, languages: Sequence[str]) -> list[Info]:
-    """The infos the overlay and the speech present, one page each, in the configured language order."""
-    from cinealert.render.compose import page_languages
-
-    return page_languages(alert, languages)
-
-
 class Overlays:
     """The overlays laid out so far, by alert and picture size (atsc1 and hls share one)."""
 
-    def __init__(self, settings: BroadcastSettings) -> None:
-        self.settings = settings
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._made: dict[tuple[AlertKey, str, int, int], Overlay] = {}
 
-    def get(
-        self, alert: Alert, infos: Sequence[Info], disaster: DisasterType, size: tuple[int, int], fps: float,
-        clock: Clock,
-    ) -> Overlay:  # fmt: skip
+    def get(self, presentation: Presentation, size: tuple[int, int], fps: float, clock: Clock) -> Overlay:
         """The overlay for ``size``; an overlay that cannot be laid out is a ``RungError`` (the slate can air)."""
-        from cinealert.render.compose import build_overlay
-
-        key = (alert.key, disaster.value, *size)
+        key = (presentation.alert.key, presentation.disaster.value, *size)
         with self._lock:
             overlay = self._made.get(key)
         if overlay is None:
             t = time.perf_counter()
             try:
-                overlay = build_overlay(
-                    alert, disaster, size[0], size[1], fps=fps, timezone=channel_zone(self.settings),
-                    languages=self.settings.languages,
-                )  # fmt: skip
+                overlay = presentation.overlay(size[0], size[1], fps)
             except Exception as exc:  # whatever the layout tripped on, the slate (its own text) can still air
                 raise RungError("overlay", f"the overlay cannot be laid out: {describe(exc)}") from exc
             clock.add("compose", time.perf_counter() - t)
@@ -121,25 +105,15 @@ class Overlays:
                 self._made[key] = overlay
                 while len(self._made) > _KEEP:
                     self._made.pop(next(iter(self._made)))
-        self._record_shown(alert, infos, overlay, clock)
+        _record_shown(presentation, overlay, clock)
         return overlay
 
-    def _record_shown(self, alert: Alert, infos: Sequence[Info], overlay: Overlay, clock: Clock) -> None:
-        """The overlay's text per page for ``result.json``: what viewers read, the expiry as it was shown."""
-        from zoneinfo import ZoneInfo
 
-        from cinealert.render.labels import shown_expiry
-
-        if clock.shown:
-            return
-        zone = channel_zone(self.settings)
-        tz = ZoneInfo(zone) if zone else None
-        clock.shown = [
-            {
-                "language": page.language,
-                "lines": list(page.lines),
-                "crawl": page.crawl_text,
-                "expiry": shown_expiry(alert, info, tz),
-            }
-            for page, info in zip(overlay.pages, infos, strict=False)
-        ]
+def _record_shown(presentation: Presentation, overlay: Overlay, clock: Clock) -> None:
+    """The overlay's text per page for ``result.json``: what viewers read, the expiry as it was shown."""
+    if clock.shown:
+        return
+    clock.shown = [
+        {"language": page.language, "lines": list(page.lines), "crawl": page.crawl_text, "expiry": expiry}
+        for page, expiry in zip(overlay.pages, presentation.expiry, strict=False)
+    ]

@@ -1,7 +1,8 @@
 """The picture of each ladder rung: the scene loop, a still (scene frame or plain background), or the slate.
 
 The scene comes through providers so tests and benchmarks can hand in frames of their own; the defaults are
-the renderer's cached loop and the scene at rest.
+the renderer's cached loop and the scene at rest. Which scene, and the slate's text, come from the render's
+``Presentation``; everything taken from ``render`` comes through ``render.present``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
-from cinealert.cap.model import Alert, AlertKey, DisasterType, Info
+from cinealert.cap.model import AlertKey, DisasterType
 from cinealert.media.clock import Clock
 from cinealert.media.contract import StageCancelled
 from cinealert.media.errors import MediaError, RungError, describe
 from cinealert.media.ladder import Picture, raise_if_fatal
 from cinealert.render.loop import Frame, Loop
+from cinealert.render.present import (
+    RESOLUTIONS,
+    Presentation,
+    build_scene,
+    choose_variant,
+    get_loop,
+    plain_background,
+)
 
 if TYPE_CHECKING:
     from cinealert.config.sections import RenderSettings
@@ -54,8 +63,6 @@ def default_still_provider(
     The scene backend (cheap: ~0.2 s at 320x180, ~3 s at 1080p) is rarely what fails when a loop cannot be had;
     the animator, its kernels or the cache are more often, and the alert then keeps its picture, only still.
     """
-    from cinealert.render import build_scene
-
     return build_scene(disaster, variant, settings, size).image
 
 
@@ -67,8 +74,6 @@ def default_loop_provider(
     size: tuple[int, int] | None,
 ) -> LoopInfo:
     """The scene renderer's cached loop (``cinealert.render.get_loop``); its timings map to scene/animate."""
-    from cinealert.render import get_loop
-
     result = get_loop(disaster, variant, settings, cancel=cancel, size=size)
     raw = {k: float(v) for k, v in dict(result.timings_ms).items()}
     timings = {
@@ -80,8 +85,6 @@ def default_loop_provider(
 
 def variant_for(key: AlertKey, variants: int) -> int:
     """Deterministic per alert (same rule as the renderer), so a redelivered alert gets the same scene."""
-    from cinealert.render.service import choose_variant
-
     return choose_variant(key, variants)
 
 
@@ -97,17 +100,6 @@ class Source:
     note: str = ""  # why it is less than asked for (a still that could not be had: a plain background)
 
 
-def scene_for(alert: Alert, disaster: DisasterType) -> DisasterType:
-    """The scene behind the text: the disaster's, except for a Cancel, which gets the neutral scene.
-
-    A Cancel says the danger is over; rain over a flooded street under "CANCELLED" would say the opposite. The
-    neutral ``other`` scene (a calm skyline, only clouds drifting) is the all-clear picture; the overlay's
-    pictogram still names the disaster that was called off. The daemon never renders a Cancel (it withdraws
-    the alerts it references), so this is what ``cinealert render`` of a Cancel shows.
-    """
-    return DisasterType.OTHER if alert.msg_type == "Cancel" else disaster
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pictures:
     """Where one render's pictures come from (the stage's providers, read when the render starts)."""
@@ -116,30 +108,24 @@ class Pictures:
     still: StillProvider
     size: tuple[int, int] | None
     settings: RenderSettings
-    variant: int
-    timezone: str | None  # the channel's zone where set explicitly (media.overlay.channel_zone)
+    presentation: Presentation  # the scene and its variant, the slate's text
 
-    def source(
-        self, picture: Picture, alert: Alert, infos: Sequence[Info], disaster: DisasterType,
-        cancel: threading.Event, clock: Clock,
-    ) -> Source:  # fmt: skip
-        scene = scene_for(alert, disaster)
+    def source(self, picture: Picture, cancel: threading.Event, clock: Clock) -> Source:
         if picture == "loop":
-            return self._loop(scene, cancel, clock)
+            return self._loop(cancel, clock)
         if picture == "still":
-            return self._still(alert, scene, cancel, clock)
-        return self._slate(alert, infos, clock)
+            return self._still(cancel, clock)
+        return self._slate(clock)
 
     @property
     def dimensions(self) -> tuple[int, int]:
-        from cinealert.render.service import RESOLUTIONS
-
         return self.size or RESOLUTIONS[self.settings.resolution]
 
-    def _loop(self, disaster: DisasterType, cancel: threading.Event, clock: Clock) -> Source:
+    def _loop(self, cancel: threading.Event, clock: Clock) -> Source:
         t = time.perf_counter()
+        look = self.presentation
         try:
-            info = self.loop(disaster, self.variant, self.settings, cancel, self.size)
+            info = self.loop(look.scene, look.variant, self.settings, cancel, self.size)
         except StageCancelled:
             raise
         except Exception as exc:
@@ -154,39 +140,36 @@ class Pictures:
         clock.ms.setdefault("animate", 0.0)
         return Source(info, "loop", "scene loop")
 
-    def _still(self, alert: Alert, disaster: DisasterType, cancel: threading.Event, clock: Clock) -> Source:
+    def _still(self, cancel: threading.Event, clock: Clock) -> Source:
         """A frame of the scene at rest; where even that fails (the scene backend itself), a plain background."""
         width, height = self.dimensions
         t = time.perf_counter()
         kind, note = "still frame", ""
         try:
-            frame = self._scene_at_rest(disaster, width, height)
+            frame = self._scene_at_rest(width, height)
         except Exception as exc:
             raise_if_fatal(exc, cancel)
-            from cinealert.render.slate import plain_background
-
             kind, note = "plain background", f"no still frame ({describe(exc)}): a plain background"
-            log.warning("media_still_unavailable", key=str(alert.key), error=describe(exc))
+            log.warning("media_still_unavailable", key=str(self.presentation.alert.key), error=describe(exc))
             frame = plain_background(width, height)
         clock.add("scene", time.perf_counter() - t)
         digest = hashlib.sha256(frame.tobytes()).hexdigest()[:16]
         return Source(LoopInfo(Loop.from_arrays([frame]), f"still-{digest}"), "still", kind, note=note)
 
-    def _scene_at_rest(self, disaster: DisasterType, width: int, height: int) -> Frame:
+    def _scene_at_rest(self, width: int, height: int) -> Frame:
+        look = self.presentation
         frame = np.ascontiguousarray(
-            self.still(disaster, self.variant, self.settings, (width, height)), np.uint8
+            self.still(look.scene, look.variant, self.settings, (width, height)), np.uint8
         )
         if frame.shape != (height, width, 3):
             raise MediaError(f"the still frame is {frame.shape}, expected {(height, width, 3)}")
         return frame
 
-    def _slate(self, alert: Alert, infos: Sequence[Info], clock: Clock) -> Source:
+    def _slate(self, clock: Clock) -> Source:
         width, height = self.dimensions
         t = time.perf_counter()
         try:
-            from cinealert.render.slate import slate
-
-            made = slate(alert, infos, width, height, timezone=self.timezone)
+            made = self.presentation.slate(width, height)
         except Exception as exc:
             raise RungError("slate", f"the slate cannot be drawn: {describe(exc)}") from exc
         clock.add("compose", time.perf_counter() - t)

@@ -30,7 +30,7 @@ from cinealert.media.errors import MediaError, RungError, describe
 from cinealert.media.job import Mode, ProfileName, Request
 from cinealert.media.ladder import Picture, aired, descend
 from cinealert.media.outputs import Output
-from cinealert.media.overlay import Overlays, channel_zone, page_infos
+from cinealert.media.overlay import Overlays, channel_zone
 from cinealert.media.picture import (
     LoopProvider,
     Pictures,
@@ -38,12 +38,12 @@ from cinealert.media.picture import (
     StillProvider,
     default_loop_provider,
     default_still_provider,
-    variant_for,
 )
 from cinealert.media.profiles import writer_for
 from cinealert.media.result import RESULT, Record, index_published, mark, read_result
 from cinealert.media.speech import synthesise
 from cinealert.media.videocache import VideoCache
+from cinealert.render.present import Presentation, present
 
 if TYPE_CHECKING:
     from cinealert.broadcast.audio import Speaker
@@ -69,7 +69,7 @@ class MediaStage:
         self.loop_provider = loop_provider or default_loop_provider
         self.still_provider = still_provider or default_still_provider
         self.size = size  # picture size override for every profile (tests use small frames)
-        self._overlays = Overlays(settings.broadcast)
+        self._overlays = Overlays()
         self._videos = VideoCache(settings.render.cache_dir / "broadcast")
         self._keys: KeyLocks[str] = KeyLocks()
 
@@ -144,10 +144,10 @@ class MediaStage:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts") as pool:
             # The speech first (it starts at once); then the pictures, whose renderer may still have to load.
             request = self._request(alert, classification, cancel, clock, mode, profiles, resolution, pool)
-            pictures = self._pictures(alert, resolution)
+            pictures = self._pictures(request.presentation, resolution)
 
             def attempt(picture: Picture, steps: list[str]) -> None:
-                source = pictures.source(picture, alert, request.infos, request.disaster, cancel, clock)
+                source = pictures.source(picture, cancel, clock)
                 if source.note and steps:
                     steps[-1] = f"{steps[-1]}; {source.note}"
                 self._publish_rung(directory, request, source, steps, gate)
@@ -166,28 +166,32 @@ class MediaStage:
         )  # fmt: skip
         return published
 
-    def _pictures(self, alert: Alert, resolution: str) -> Pictures:
+    def _pictures(self, presentation: Presentation, resolution: str) -> Pictures:
         """The stage's providers as they are now (tests swap them), at the requested resolution."""
         render_settings = self.settings.render
         if resolution != render_settings.resolution and resolution in ("720p", "1080p", "2160p"):
             render_settings = render_settings.model_copy(update={"resolution": resolution})
         return Pictures(
             loop=self.loop_provider, still=self.still_provider, size=self.size, settings=render_settings,
-            variant=variant_for(alert.key, self.settings.render.variants),
-            timezone=channel_zone(self.settings.broadcast),
+            presentation=presentation,
         )  # fmt: skip
 
     def _request(
         self, alert: Alert, classification: Classification, cancel: threading.Event, clock: Clock,
         mode: Mode | None, profiles: Sequence[ProfileName] | None, resolution: str, pool: ThreadPoolExecutor,
     ) -> Request:  # fmt: skip
-        """The alert's render as every rung shares it; the speech is started here, in ``pool``."""
+        """The alert's render as every rung shares it; the speech is started here, in ``pool``. The alert crosses
+        into ``render`` here, once: ``present`` reads how it looks (pages, expiry, scene, variant, symbol)."""
         from cinealert.broadcast.encode import frames_per_segment, make_profile
 
         bs = self.settings.broadcast
         mode = mode or bs.mode
         names: tuple[ProfileName, ...] = tuple(profiles or bs.profiles)
-        infos = tuple(page_infos(alert, bs.languages))
+        presentation = present(
+            alert, classification.disaster, languages=bs.languages, timezone=channel_zone(bs),
+            variants=self.settings.render.variants,
+        )  # fmt: skip
+        infos = presentation.pages
         try:
             made = tuple(
                 make_profile(name, resolution, size=self.size, atsc1_video=bs.atsc1_video_codec)
@@ -201,7 +205,7 @@ class MediaStage:
         # One speech for every rung: it does not depend on the picture, and its own failures degrade inside it.
         audio = pool.submit(synthesise, alert, infos, lambda: self.speaker, bs, cancel, clock, background)
         return Request(
-            alert=alert, infos=infos, disaster=classification.disaster, mode=mode, profiles=made,
+            alert=alert, presentation=presentation, mode=mode, profiles=made,
             resolution=resolution, seg_frames=frames_per_segment(bs.segment_s), audio=audio, clock=clock,
             cancel=cancel, settings=bs, overlays=self._overlays, videos=self._videos,
         )  # fmt: skip
