@@ -121,6 +121,11 @@ class BroadcastSettings(Section):
     atsc1_video_codec: Literal["mpeg2", "h264"] = Field(
         "mpeg2", description='atsc1 video: "mpeg2" (A/53 main service, every receiver) or "h264" (A/72)'
     )
+    atsc3_video_codec: Literal["hevc", "h264"] = Field(
+        "hevc",
+        description='atsc3 (DASH) video: "hevc" (ATSC 3.0 A/341 broadcast) or "h264" (broadband/OTT players, '
+        "web browsers)",
+    )
     base_url: str = Field("", description="prefix for URLs in announcements and AEAT; empty = file paths")
     timezone: str = Field("Asia/Seoul", description="local time shown on screen for areas without one")
     languages: tuple[str, ...] = ("ko", "en")

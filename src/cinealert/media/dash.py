@@ -1,5 +1,9 @@
 """MPEG-DASH for ATSC 3.0: HEVC video, AAC audio and IMSC1 captions as fMP4 segments under one MPD.
 
+The video is HEVC, as ATSC 3.0 broadcast (A/341) carries it; ``broadcast.atsc3_video_codec = "h264"`` makes it
+H.264 instead, for broadband/OTT players and web browsers (most cannot decode HEVC). ``@codecs`` is read from
+the init segment either way (``hvc1...`` from the hvcC, ``avc1.PPCCLL`` from the avcC).
+
 ``DashWriter`` burns the overlay in and encodes the video per alert; ``publish_dash`` (shared with the
 rich-media writer, which brings cached video instead) adds the audio, the captions, the MPD and the A/331
 AEA files, in that order: every segment is durable before the MPD names it.
@@ -7,6 +11,7 @@ AEA files, in that order: every segment is durable before the MPD names it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Sequence
@@ -18,11 +23,24 @@ from cinealert.media.captions import dash_captions, lang_tag
 from cinealert.media.job import Job
 from cinealert.media.outputs import DashOutput, Segment
 from cinealert.media.overlay import with_speech
+from cinealert.media.ts import CODEC_NAMES
 
 if TYPE_CHECKING:
     from cinealert.broadcast.audio import AlertAudio, Utterance
     from cinealert.broadcast.dash import TextRef, TrackRef
-    from cinealert.broadcast.encode import FragmentedTrack
+    from cinealert.broadcast.encode import FragmentedTrack, Profile
+    from cinealert.config.sections import BroadcastSettings
+
+
+def atsc3_profile(profile: Profile, settings: BroadcastSettings) -> Profile:
+    """The ``atsc3`` profile with the configured video codec: HEVC as made, or H.264 with the encoder preset
+    the ``hls`` profile uses (``broadcast.atsc3_video_codec``)."""
+    from cinealert.broadcast.encode import make_profile
+
+    if settings.atsc3_video_codec != "h264" or not profile.hevc:
+        return profile
+    h264 = make_profile("hls", size=(profile.width, profile.height))
+    return dataclasses.replace(profile, video_codec=h264.video_codec, preset=h264.preset)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +60,7 @@ class DashWriter:
     def write(self, job: Job) -> DashOutput:
         from cinealert.broadcast.encode import encode_fmp4_video
 
+        job = dataclasses.replace(job, profile=atsc3_profile(job.profile, job.settings))
         ref = job.overlay_ref()
         audio, num_frames = job.planned()
         ref.overlay = with_speech(ref.overlay, audio)
@@ -111,8 +130,8 @@ def publish_dash(job: Job, parts: DashParts) -> DashOutput:
     seg_s = float(seg)
     ts, off = atrack.timescale, atrack.offset
     return DashOutput(
-        mode=job.mode, container="fmp4", video_codec="hevc", audio_codec="aac", width=p.width, height=p.height,
-        frame_rate=str(p.fps), manifest="manifest.mpd",
+        mode=job.mode, container="fmp4", video_codec=CODEC_NAMES.get(p.video_codec, p.video_codec),
+        audio_codec=p.audio_codec, width=p.width, height=p.height, frame_rate=str(p.fps), manifest="manifest.mpd",
         segments=tuple(Segment(f"{p.name}_video_{i:05d}.m4s", i * seg_s, seg_s)
                        for i in range(len(parts.video.segments))),
         # On the presentation timeline: the first segment's priming frame lies before 0 and is not counted.

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cinealert.media.captions import dash_captions, sidecars
-from cinealert.media.dash import DashParts, publish_dash
+from cinealert.media.dash import DashParts, atsc3_profile, publish_dash
 from cinealert.media.job import Job
 from cinealert.media.outputs import DashOutput, VideoCacheUse
 from cinealert.media.videocache import CachedVideo, VideoWriter
@@ -32,6 +32,7 @@ class RichMediaWriter:
     """``atsc3`` in ``rich-media`` mode: a clean picture, and the alert as AEA media the receiver presents."""
 
     def write(self, job: Job) -> DashOutput:
+        job = dataclasses.replace(job, profile=atsc3_profile(job.profile, job.settings))
         p = job.profile
         with job.clock.timed("encode"):
             cached = job.videos.get(job.loop, p, job.seg_frames, job.cancel, job.clock)
