@@ -234,7 +234,7 @@ def test_one_encoder_holds_the_rate_buffer_across_segments(
     assert sum(sizes) * 8 / (len(sizes) / FPS) > 0.7 * rate  # the cap is what limits this content
     # Allow what the muxer adds per picture (H.264 access unit delimiter, PES framing slack).
     assert vbv_worst([s - 16 for s in sizes], rate, round(rate * buffer_s)) >= 0
-    master = m3u8_master("m.m3u8", profile, segments=clip.segments)
+    master = m3u8_master("m.m3u8", profile, segments=clip.segments, codecs="avc1.640028,ac-3")
     bandwidth = int(re.search(r"[:,]BANDWIDTH=(\d+)", master)[1])  # type: ignore[index]
     average = int(re.search(r"AVERAGE-BANDWIDTH=(\d+)", master)[1])  # type: ignore[index]
     per_segment = [len(clip.data(s)) * 8 / s.duration_s for s in clip.segments]

@@ -343,15 +343,16 @@ def m3u8_master(
     subtitles: dict[str, str] | None = None,
     *,
     segments: Iterable[SegmentInfo],
+    codecs: str,
     closed_captions: bool = False,
     audio: Sequence[tuple[str, str | None]] = (),
 ) -> str:
     """The master playlist of one rendition; its bandwidth figures are measured from ``segments``.
 
-    ``closed_captions``: the video carries CEA-608 CC1 (``INSTREAM-ID="CC1"``); otherwise ``NONE`` tells the
-    player not to look for any."""
+    ``codecs``: the ``CODECS`` value, read from the segments as muxed (``broadcast.tscodecs``), the audio
+    renditions' included. ``closed_captions``: the video carries CEA-608 CC1 (``INSTREAM-ID="CC1"``);
+    otherwise ``NONE`` tells the player not to look for any."""
     peak, average = ts_bandwidth(segments)
-    codecs = "avc1.640028,mp4a.40.2" if profile.audio_codec == "aac" else "avc1.640028,ac-3"
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
     sub_attr = ""
     for lang, uri in (subtitles or {}).items():

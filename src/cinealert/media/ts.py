@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from cinealert.media.captions import hls_subtitles, lang_tag
+from cinealert.media.captions import hls_subtitles, lang_tag, language_timed
 from cinealert.media.job import Job
 from cinealert.media.outputs import Segment, TsOutput
 from cinealert.media.overlay import with_speech
@@ -98,7 +98,8 @@ class TsWriter:
         def captions() -> list[Cue]:
             from cinealert.broadcast.captions import cues
 
-            return cues(job.audio.result().utterances)  # called right after plan(): the speech is there
+            # Called right after plan(): the speech is there. Each language on its own track's timing.
+            return cues(language_timed(job.audio.result()))
 
         p = job.profile
         with job.clock.encoding():
@@ -134,6 +135,7 @@ class HlsWriter(TsWriter):
 
     def _master(self, job: Job, media: str, segments: Sequence[SegmentInfo]) -> str | None:
         from cinealert.broadcast.encode import m3u8_master
+        from cinealert.broadcast.tscodecs import codecs_attribute
 
         name = job.profile.name
         planned, _num_frames = job.planned()
@@ -143,32 +145,37 @@ class HlsWriter(TsWriter):
             planned, utterances=tuple(u for lang, t in tracks.items() if lang for u in t.utterances)
         )
         subtitles = hls_subtitles(job.out, name, segments, timed)
-        audio, extra = self._audio_renditions(job, segments, tracks)
+        audio, extra, firsts = self._audio_renditions(job, segments, tracks)
         # BANDWIDTH covers the main segments plus the largest alternate audio segment at the same position.
         declared = [replace(seg, size=seg.size + more) for seg, more in zip(segments, extra, strict=True)]
+        # CODECS from the segments as muxed: the main one's video and audio, then the audio renditions'.
+        codecs = codecs_attribute([(job.out.path / segments[0].name).read_bytes(), *firsts])
         master = f"{name}_master.m3u8"
         playlist = m3u8_master(
-            media, job.profile, subtitles, segments=declared, closed_captions=self.captions_in_video,
-            audio=audio,
+            media, job.profile, subtitles, segments=declared, codecs=codecs,
+            closed_captions=self.captions_in_video, audio=audio,
         )  # fmt: skip
         job.out.write(master, playlist.encode(), sync_dir=True)
         return master
 
     def _audio_renditions(
         self, job: Job, segments: Sequence[SegmentInfo], tracks: dict[str, AlertAudio]
-    ) -> tuple[list[tuple[str, str | None]], list[int]]:
+    ) -> tuple[list[tuple[str, str | None]], list[int], list[bytes]]:
         """A bilingual alert: the first language's audio is the one muxed in the main segments (an
         ``EXT-X-MEDIA`` without ``URI``), every other language an audio-only TS rendition on the same segment
-        boundaries (hls.js switches between them; it would play only the first of several audio PIDs)."""
+        boundaries (hls.js switches between them; it would play only the first of several audio PIDs).
+
+        Also each rendition's first segment, for ``CODECS``."""
         from cinealert.broadcast.encode import encode_audio_ts, m3u8_media
 
         languages = _languages(job)
         extra = [0] * len(segments)
         if len(languages) < 2:
-            return [], extra
+            return [], extra, []
         name = job.profile.name
         out: list[tuple[str, str | None]] = [(lang_tag(languages[0]), None)]
         playlists: list[tuple[str, bytes]] = []
+        firsts: list[bytes] = []
         for lang in languages[1:]:
             tag = lang_tag(lang)
             cut = encode_audio_ts(
@@ -179,6 +186,7 @@ class HlsWriter(TsWriter):
                 language=lang,
             )
             job.out.write_many([(info.name, data) for info, data in cut])
+            firsts.append(cut[0][1])
             extra = [max(e, info.size) for e, (info, _d) in zip(extra, cut, strict=True)]
             uri = f"{name}_audio_{tag}.m3u8"
             playlists.append((uri, m3u8_media([info for info, _d in cut], job.settings.segment_s).encode()))
@@ -186,4 +194,4 @@ class HlsWriter(TsWriter):
         job.out.commit_dir()  # the audio segments durable before their playlists name them
         for uri, text in playlists:
             job.out.write(uri, text, sync_dir=True)
-        return out, extra
+        return out, extra, firsts
