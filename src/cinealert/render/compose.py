@@ -169,33 +169,34 @@ def _area(info: Info) -> str:
     return bounded(", ".join(names), AREA_CELLS)
 
 
-def _page(
-    alert: Alert,
-    info: Info,
-    disaster: DisasterType,
-    width: int,
-    height: int,
-    fps: float,
-    tz: ZoneInfo | None,
-) -> Page:
+Row = tuple[str, ImageFont.FreeTypeFont, RGB, int]  # text, face, colour, line height
+
+
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    """Where a page draws, in pixels: the title-safe columns, the lower third, the band, pictogram and text."""
+
+    u: float  # picture height / 1080: the layout constants' unit
+    x0: int
+    x1: int
+    bottom: int
+    limit_top: int  # the plate never reaches above two thirds of the picture
+    pad: int
+    band_h: int
+    crawl_h: int
+    body_h_max: int
+    icon: int  # the pictogram's square side
+    text_x: int
+    text_w: int
+
+
+def _geometry(width: int, height: int, head_face: ImageFont.FreeTypeFont) -> _Geometry:
     u = height / 1080.0
-    lang = _lang_key(info.language)
     x0, x1 = round(width * TITLE_SAFE), round(width * (1 - TITLE_SAFE))
     bottom = round(height * (1 - TITLE_SAFE))
     limit_top = math.ceil(height * 2 / 3)
     pad = max(2, round(_PAD * u))
     band_h = round(_BAND_H * u)
-    band_bg, band_fg = band_style(alert, info.severity)
-
-    headline = bounded(info.headline or info.event, HEADLINE_CELLS)
-    instruction = bounded(info.instruction or "", INSTRUCTION_CELLS)
-    area = _area(info)
-    area_text = _AREA[lang].format(a=area) if area else ""
-
-    head_face = font(round(_HEAD_FONT * u))
-    instr_face = font(round(_INSTR_FONT * u))
-    area_face = font(round(_AREA_FONT * u))
-
     # Pictogram column is square, as tall as the body; guess from the tallest body first, then fit text.
     body_h_max = bottom - limit_top - band_h - 3 * pad
     crawl_h = round(_CRAWL_H * u)
@@ -204,28 +205,36 @@ def _page(
     text_w = x1 - pad - text_x
     if text_w < 8 * head_face.size:
         raise OverlayError(f"picture {width}x{height} is too small for a legible overlay")
+    return _Geometry(u, x0, x1, bottom, limit_top, pad, band_h, crawl_h, body_h_max, icon, text_x, text_w)
 
+
+def _headline_rows(headline: str, face: ImageFont.FreeTypeFont, g: _Geometry) -> tuple[list[Row], list[str]]:
+    """At most two lines on the plate; a longer headline runs on in the crawl (the second crawl part)."""
     crawl_parts: list[str] = []
-    head_lines = wrap(headline, text_w, lambda s: text_width(s, head_face))
+    head_lines = wrap(headline, g.text_w, lambda s: text_width(s, face))
     if len(head_lines) > 2:
         crawl_parts.append(headline)
         head_lines = head_lines[:2]
         # The second line says the headline goes on (in the crawl), inside the text column like the rest.
-        head_lines[1] = ellipsize(head_lines[1].removesuffix("-"), head_face, text_w, more=True)
-    rows: list[tuple[str, ImageFont.FreeTypeFont, RGB, int]] = [
-        (line, head_face, HEADLINE_RGB, round(_HEAD_LINE * u)) for line in head_lines
-    ]
-    budget = body_h_max - sum(r[3] for r in rows)
-    if crawl_parts:
-        budget -= crawl_h  # the headline already runs on in the crawl: its rows are taken
-    instr_lines = fit_lines(instruction, instr_face, text_w, 2) if instruction else []
-    area_lines = fit_lines(area_text, area_face, text_w, 1) if area_text else []
-    instr_h, area_h = round(_INSTR_LINE * u), round(_AREA_LINE * u)
+        head_lines[1] = ellipsize(head_lines[1].removesuffix("-"), face, g.text_w, more=True)
+    return [(line, face, HEADLINE_RGB, round(_HEAD_LINE * g.u)) for line in head_lines], crawl_parts
+
+
+def _body_rows(
+    instruction: str, area_text: str, budget: int, g: _Geometry, crawl_parts: list[str]
+) -> list[Row]:
+    """The instruction and area rows that fit in ``budget`` rows of pixels; what does not fit goes to
+    ``crawl_parts`` (and the crawl's own rows come out of the budget)."""
+    instr_face = font(round(_INSTR_FONT * g.u))
+    area_face = font(round(_AREA_FONT * g.u))
+    instr_lines = fit_lines(instruction, instr_face, g.text_w, 2) if instruction else []
+    area_lines = fit_lines(area_text, area_face, g.text_w, 1) if area_text else []
+    instr_h, area_h = round(_INSTR_LINE * g.u), round(_AREA_LINE * g.u)
     need = len(instr_lines or ()) * instr_h + len(area_lines or ()) * area_h
     if instr_lines is None or area_lines is None or need > budget:
         # Something goes to the crawl; keep what still fits above it.
         if not crawl_parts:
-            budget -= crawl_h
+            budget -= g.crawl_h
         if instr_lines is not None and len(instr_lines) * instr_h <= budget:
             budget -= len(instr_lines) * instr_h
         else:
@@ -236,39 +245,79 @@ def _page(
         else:
             crawl_parts.append(area_text)
             area_lines = []
-    rows += [(line, instr_face, INSTRUCTION_RGB, instr_h) for line in instr_lines or ()]
-    rows += [(line, area_face, DETAIL_RGB, area_h) for line in area_lines or ()]
+    rows = [(line, instr_face, INSTRUCTION_RGB, instr_h) for line in instr_lines or ()]
+    return rows + [(line, area_face, DETAIL_RGB, area_h) for line in area_lines or ()]
 
-    body_h = max(sum(r[3] for r in rows), icon) + 2 * pad
-    crawl_rows = crawl_h if crawl_parts else 0
-    top = bottom - crawl_rows - body_h - band_h
-    if top < limit_top:
-        raise OverlayError(f"overlay needs {bottom - top} rows, more than the lower third of {height}")
 
-    plate_w, plate_h = x1 - x0, bottom - crawl_rows - top
+def _draw_plate(
+    alert: Alert,
+    info: Info,
+    disaster: DisasterType,
+    tz: ZoneInfo | None,
+    g: _Geometry,
+    rows: list[Row],
+    plate_h: int,
+) -> Image.Image:
+    """The plate: the severity band (label, event, expiry), the pictogram and the text rows."""
+    plate_w = g.x1 - g.x0
+    pad, band_h = g.pad, g.band_h
+    band_bg, band_fg = band_style(alert, info.severity)
     img = Image.new("RGBA", (plate_w, plate_h), (*PLATE_RGB, PLATE_ALPHA))
     draw = ImageDraw.Draw(img)
     draw.rectangle((0, 0, plate_w, band_h - 1), fill=(*band_bg, 255))
     label = band_label(alert, info)
-    band_face = font(round(_BAND_FONT * u))
+    band_face = font(round(_BAND_FONT * g.u))
     expiry = shown_expiry(alert, info, tz)
     room = plate_w - 3 * pad - (text_width(expiry, band_face) if expiry else 0)
     band_text = ellipsize(f"{label} · {bounded(info.event, EVENT_CELLS)}", band_face, room)
     draw.text((pad, band_h / 2), band_text, font=band_face, fill=(*band_fg, 255), anchor="lm")
     if expiry:
         draw.text((plate_w - pad, band_h / 2), expiry, font=band_face, fill=(*band_fg, 255), anchor="rm")
-    icon_img = pictogram(disaster, icon, fg=(*band_fg, 255), bg=(*band_bg, 255))
+    icon_img = pictogram(disaster, g.icon, fg=(*band_fg, 255), bg=(*band_bg, 255))
     img.alpha_composite(icon_img, (pad, band_h + pad))
     y = band_h + pad
     for text, face, colour, line_h in rows:
-        draw.text((text_x - x0, y + line_h / 2), text, font=face, fill=(*colour, 255), anchor="lm")
+        draw.text((g.text_x - g.x0, y + line_h / 2), text, font=face, fill=(*colour, 255), anchor="lm")
         y += line_h
-    block = _Block.from_rgba(np.asarray(img), top, x0)
+    return img
+
+
+def _page(
+    alert: Alert,
+    info: Info,
+    disaster: DisasterType,
+    width: int,
+    height: int,
+    fps: float,
+    tz: ZoneInfo | None,
+) -> Page:
+    """One language's page: bounded texts, their rows on the plate, the rest in the crawl."""
+    lang = _lang_key(info.language)
+    headline = bounded(info.headline or info.event, HEADLINE_CELLS)
+    instruction = bounded(info.instruction or "", INSTRUCTION_CELLS)
+    area = _area(info)
+    area_text = _AREA[lang].format(a=area) if area else ""
+
+    head_face = font(round(_HEAD_FONT * (height / 1080.0)))  # the unit of _Geometry.u
+    g = _geometry(width, height, head_face)
+    rows, crawl_parts = _headline_rows(headline, head_face, g)
+    budget = g.body_h_max - sum(r[3] for r in rows)
+    if crawl_parts:
+        budget -= g.crawl_h  # the headline already runs on in the crawl: its rows are taken
+    rows += _body_rows(instruction, area_text, budget, g, crawl_parts)
+
+    body_h = max(sum(r[3] for r in rows), g.icon) + 2 * g.pad
+    crawl_rows = g.crawl_h if crawl_parts else 0
+    top = g.bottom - crawl_rows - body_h - g.band_h
+    if top < g.limit_top:
+        raise OverlayError(f"overlay needs {g.bottom - top} rows, more than the lower third of {height}")
+    img = _draw_plate(alert, info, disaster, tz, g, rows, g.bottom - crawl_rows - top)
+    block = _Block.from_rgba(np.asarray(img), top, g.x0)
 
     crawl = None
     crawl_text = "   ·   ".join(p for p in crawl_parts if p)
     if crawl_text:
-        crawl = _crawl(crawl_text, u, bottom - crawl_h, x0, plate_w, fps)
+        crawl = _crawl(crawl_text, g.u, g.bottom - g.crawl_h, g.x0, g.x1 - g.x0, fps)
     return Page(
         info.language,
         block,
