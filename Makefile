@@ -4,15 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # prometheus brings promtool and systemd brings systemd-analyze: the tests check deploy/ and systemd/ with them.
-APT_PACKAGES := ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng prometheus systemd
+# chromium (Debian's, /usr/bin/chromium): the browser check plays HLS in hls.js and DASH in dash.js
+# (tests/test_browser_playback.py; playwright drives this Chromium and never downloads a browser).
+APT_PACKAGES := ffmpeg fonts-noto-cjk fonts-dejavu-core espeak-ng prometheus systemd chromium
 STAMP := $(VENV)/.setup-stamp
+# hls.js and dash.js at the versions package-lock.json pins, into tests/player/node_modules (git-ignored).
+PLAYER := tests/player
 
 .PHONY: setup demo test lint typecheck unit bench bench-stages drill clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(PLAYER)/package.json $(PLAYER)/package-lock.json
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
@@ -21,6 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev,ml]'
+	npm ci --prefix $(PLAYER) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 demo: setup
@@ -52,4 +58,4 @@ bench-stages: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) bench/$$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache $(PLAYER)/node_modules
