@@ -29,7 +29,7 @@ from cinealert.broadcast.codec import (
 from cinealert.render.loop import Frame
 
 if TYPE_CHECKING:
-    from cinealert.broadcast.cea708 import Captions
+    from cinealert.broadcast.cea708 import CaptionInserter, Captions
 
 # --- MPEG-TS --------------------------------------------------------------------------------------------------
 
@@ -98,6 +98,169 @@ def _ts_rewriter(
     return TsRewriter(drop_pids=frozenset({SDT_PID}), es_descriptors=extra)
 
 
+class _ClipAudio:
+    """The audio tracks of a clip (the main one, then the alternates): their packets as encoded so far and how
+    many of each are muxed. Packets are muxed by start time into the segment they start in."""
+
+    def __init__(self, profile: Profile, dialnorm: int | None, head: Samples | None, alternates: int) -> None:
+        self._profile = profile
+        self._head = head
+        self.head_len = 0 if head is None else len(head)
+        main = AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm)
+        main_packets: list[Any] = main.feed(head) if head is not None else []
+        alts = [AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm) for _ in range(alternates)]
+        alt_packets: list[list[Any]] = [e.feed(head) if head is not None else [] for e in alts]
+        self._encoders = [main, *alts]
+        self._packets = [main_packets, *alt_packets]
+        self._muxed = [0 for _ in self._packets]
+
+    def covers(self, t_end: Fraction) -> bool:
+        """Whether the main track's packets already reach ``t_end`` (the lead-in covers the segment)."""
+        packets = self._packets[0]
+        return bool(packets) and Fraction(packets[-1].pts + packets[-1].duration, AUDIO_RATE) >= t_end
+
+    def _starts_with_head(self, samples: Samples) -> bool:
+        return self._head is None or bool(np.array_equal(samples[: self.head_len], self._head))
+
+    def complete(self, samples: Samples, alternates: Callable[[], Sequence[Samples]] | None) -> None:
+        """The rest of every track after the lead-in, then the encoders' tails."""
+        name = self._profile.name
+        if not self._starts_with_head(samples):
+            raise EncodeError(f"{name}: the audio does not start with the announced lead-in")
+        self._packets[0] += self._encoders[0].feed(samples[self.head_len :]) + self._encoders[0].finish()
+        if alternates is None:
+            return
+        alt_samples = list(alternates())
+        wanted = len(self._encoders) - 1
+        if len(alt_samples) != wanted:
+            raise EncodeError(f"{name}: {len(alt_samples)} alternate tracks for {wanted}")
+        for enc, packets, track in zip(self._encoders[1:], self._packets[1:], alt_samples, strict=True):
+            if len(track) != len(samples) or not self._starts_with_head(track):
+                raise EncodeError(f"{name}: an alternate audio track does not match the main one")
+            packets += enc.feed(track[self.head_len :]) + enc.finish()
+
+    def mux(self, container: Any, streams: Sequence[Any], t_end: Fraction, is_last: bool) -> None:
+        """Each track's packets starting before ``t_end`` (the last segment takes the rest) into its stream."""
+        for i, (stream, packets) in enumerate(zip(streams, self._packets, strict=True)):
+            while self._muxed[i] < len(packets) and (
+                is_last or Fraction(packets[self._muxed[i]].pts, AUDIO_RATE) < t_end
+            ):
+                packet = packets[self._muxed[i]]
+                packet.stream = stream
+                container.mux(packet)
+                self._muxed[i] += 1
+
+
+class _ClipPictures:
+    """The clip's frames through its one video encoder: coded pictures wait here until their segment is muxed."""
+
+    def __init__(
+        self, frames: Iterable[Frame], profile: Profile, seg_frames: int, cancel: threading.Event | None
+    ):
+        self._frames: Iterator[Frame] = iter(frames)
+        self._profile = profile
+        self._cancel = cancel
+        self._video = _ClipVideo(profile, seg_frames)
+        self._coded: list[Any] = []  # pictures coded but not yet muxed
+        self.fed = 0
+
+    def feed(self) -> None:
+        """One more frame into the encoder (a cancel point)."""
+        import av
+
+        _check(self._cancel)
+        try:
+            arr = next(self._frames)
+        except StopIteration:
+            raise EncodeError(f"{self._profile.name}: frame source ended at frame {self.fed}") from None
+        try:
+            self._coded.extend(self._video.encode(arr, self.fed))
+        except av.FFmpegError as exc:
+            raise EncodeError(f"{self._profile.name}: video frame {self.fed}: {exc}") from exc
+        self.fed += 1
+
+    def feed_until(self, last: int) -> None:
+        while self.fed < last:
+            self.feed()
+
+    def segment(self, k: int, first: int, last: int, is_last: bool) -> list[Any]:
+        """The coded pictures ``first`` to ``last`` (segment ``k``); the encoder is flushed for the last one."""
+        if is_last:
+            self._coded += self._video.flush()
+        # An encoder with a reorder delay (MPEG-2) hands a segment's last picture out with the next one's first.
+        while sum(1 for p in self._coded if p.pts < last) < last - first:
+            if is_last:
+                raise EncodeError(f"{self._profile.name}: the video encoder lost pictures of segment {k}")
+            self.feed()
+        pictures = [p for p in self._coded if p.pts < last]
+        self._coded = [p for p in self._coded if p.pts >= last]
+        return pictures
+
+
+def _mux_segment(
+    profile: Profile,
+    pictures: Sequence[Any],
+    audio: _ClipAudio,
+    languages: tuple[str | None, Sequence[str]],
+    cc: CaptionInserter | None,
+    t_end: Fraction,
+    is_last: bool,
+) -> bytes:
+    """One standalone TS segment: its pictures (captions in), then the audio packets that start in it."""
+    import av
+
+    lang, alt_langs = languages
+    buf = io.BytesIO()
+    # A constant offset (FFmpeg's customary 1.4 s mux delay) keeps the audio priming packet's negative
+    # timestamp positive, so no segment gets shifted on its own and timestamps stay continuous.
+    container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
+    vstream = container.add_mux_stream(
+        profile.video_codec, rate=profile.fps, width=profile.width, height=profile.height
+    )
+    vstream.time_base = 1 / profile.fps
+    astream = _add_audio_stream(container, profile)
+    if lang is not None:
+        astream.metadata["language"] = lang  # FFmpeg writes the ISO 639 language descriptor
+    streams = [astream]
+    for alt_lang in alt_langs:
+        stream = _add_audio_stream(container, profile)
+        stream.metadata["language"] = alt_lang
+        streams.append(stream)
+    for packet in pictures:
+        packet.stream = vstream
+        container.mux(cc.rewrite(packet) if cc is not None else packet)
+    audio.mux(container, streams, t_end, is_last)
+    container.close()
+    return buf.getvalue()
+
+
+def _caption_inserter(
+    profile: Profile, captions: Captions | None, languages: Sequence[str]
+) -> CaptionInserter | None:
+    """The clip's caption inserter; cues given as a list are loaded now, a callable's after ``plan()``."""
+    from cinealert.broadcast.cea708 import CaptionInserter
+
+    cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps, languages)
+    if cc is not None and captions is not None and not callable(captions):
+        cc.load(captions)
+    return cc
+
+
+def _planned_audio(
+    profile: Profile,
+    plan: Callable[[], tuple[Samples, int]],
+    alternates: Callable[[], Sequence[Samples]] | None,
+    audio: _ClipAudio,
+    encoded: int,
+) -> int:
+    """``plan()``'s audio into every track; the clip's frame count (``encoded`` frames are already coded)."""
+    samples, num_frames = plan()
+    if num_frames < encoded or len(samples) <= audio.head_len:
+        raise EncodeError(f"{profile.name}: audio plan shorter than what is already encoded")
+    audio.complete(samples, alternates)
+    return num_frames
+
+
 def encode_ts(
     frames: Iterable[Frame],
     plan: Callable[[], tuple[Samples, int]],
@@ -136,129 +299,40 @@ def encode_ts(
     """
     import av
 
-    from cinealert.broadcast.cea708 import CaptionInserter
     from cinealert.broadcast.mpegts import iso639_2
 
-    caption_languages = [x for x in (language, *alternate_languages) if x]
-    cc = None if captions is None else CaptionInserter(profile.video_codec, profile.fps, caption_languages)
-    if cc is not None and captions is not None and not callable(captions):
-        cc.load(captions)
+    cc = _caption_inserter(profile, captions, [x for x in (language, *alternate_languages) if x])
     lang = None if language is None else iso639_2(language)
     alt_langs = [iso639_2(a) for a in alternate_languages] if alternates is not None else []
     rewriter = _ts_rewriter(profile, lang, alt_langs, b"" if cc is None else cc.descriptor())
 
-    frame_iter: Iterator[Frame] = iter(frames)
     out: list[SegmentInfo] = []
-    video = _ClipVideo(profile, seg_frames)
-    coded: list[Any] = []  # pictures coded but not yet muxed
-    fed = 0
+    video = _ClipPictures(frames, profile, seg_frames, cancel)
     dialnorm = None if loudness_lkfs is None else dialnorm_for(loudness_lkfs)
-    encoder = AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm)
-    head_len = 0 if head is None else len(head)
-    apackets: list[Any] = encoder.feed(head) if head is not None else []
-    alt_encoders = [AudioEncoder(profile.audio_codec, profile.audio_kbps, dialnorm) for _ in alt_langs]
-    alt_packets: list[list[Any]] = [e.feed(head) if head is not None else [] for e in alt_encoders]
-    alt_pos = [0 for _ in alt_langs]
+    audio = _ClipAudio(profile, dialnorm, head, len(alt_langs))
     planned = False
     num_frames = 0
     nseg = 1
-    apos = 0
     k = 0
-
-    def feed() -> None:
-        nonlocal fed
-        _check(cancel)
-        try:
-            arr = next(frame_iter)
-        except StopIteration:
-            raise EncodeError(f"{profile.name}: frame source ended at frame {fed}") from None
-        try:
-            coded.extend(video.encode(arr, fed))
-        except av.FFmpegError as exc:
-            raise EncodeError(f"{profile.name}: video frame {fed}: {exc}") from exc
-        fed += 1
-
     while not planned or k < nseg:
         first = k * seg_frames
         last = first + seg_frames if not planned else min(num_frames, first + seg_frames)
-        while fed < last:
-            feed()
+        video.feed_until(last)
         t_end = Fraction(last) / profile.fps
-        covered = bool(apackets) and Fraction(apackets[-1].pts + apackets[-1].duration, AUDIO_RATE) >= t_end
-        if not planned and not covered:
-            samples, num_frames = plan()
+        if not planned and not audio.covers(t_end):
+            num_frames = _planned_audio(profile, plan, alternates, audio, last)
             planned = True
-            if num_frames < last or len(samples) <= head_len:
-                raise EncodeError(f"{profile.name}: audio plan shorter than what is already encoded")
-            if head is not None and not np.array_equal(samples[:head_len], head):
-                raise EncodeError(f"{profile.name}: the audio does not start with the announced lead-in")
-            apackets += encoder.feed(samples[head_len:]) + encoder.finish()
-            if alternates is not None:
-                alt_samples = list(alternates())
-                if len(alt_samples) != len(alt_langs):
-                    raise EncodeError(
-                        f"{profile.name}: {len(alt_samples)} alternate tracks for {len(alt_langs)}"
-                    )
-                for enc, packets, track in zip(alt_encoders, alt_packets, alt_samples, strict=True):
-                    if len(track) != len(samples) or (
-                        head is not None and not np.array_equal(track[:head_len], head)
-                    ):
-                        raise EncodeError(
-                            f"{profile.name}: an alternate audio track does not match the main one"
-                        )
-                    packets += enc.feed(track[head_len:]) + enc.finish()
             nseg = math.ceil(num_frames / seg_frames)
             if cc is not None and callable(captions):
                 cc.load(captions(), first_frame=first)
         is_last = planned and k == nseg - 1
-        if is_last:
-            coded += video.flush()
-        # An encoder with a reorder delay (MPEG-2) hands a segment's last picture out with the next one's first.
-        while sum(1 for p in coded if p.pts < last) < last - first:
-            if is_last:
-                raise EncodeError(f"{profile.name}: the video encoder lost pictures of segment {k}")
-            feed()
-        pictures = [p for p in coded if p.pts < last]
-        coded = [p for p in coded if p.pts >= last]
-        buf = io.BytesIO()
+        pictures = video.segment(k, first, last, is_last)
         try:
-            # A constant offset (FFmpeg's customary 1.4 s mux delay) keeps the audio priming packet's negative
-            # timestamp positive, so no segment gets shifted on its own and timestamps stay continuous.
-            container = av.open(buf, "w", format="mpegts", options={"output_ts_offset": TS_OFFSET})
-            vstream = container.add_mux_stream(
-                profile.video_codec, rate=profile.fps, width=profile.width, height=profile.height
-            )
-            vstream.time_base = 1 / profile.fps
-            astream = _add_audio_stream(container, profile)
-            if lang is not None:
-                astream.metadata["language"] = lang  # FFmpeg writes the ISO 639 language descriptor
-            alt_streams = []
-            for alt_lang in alt_langs:
-                stream = _add_audio_stream(container, profile)
-                stream.metadata["language"] = alt_lang
-                alt_streams.append(stream)
-            for packet in pictures:
-                packet.stream = vstream
-                container.mux(cc.rewrite(packet) if cc is not None else packet)
-            # Audio packets starting before this segment's end (the last segment takes the rest).
-            while apos < len(apackets) and (is_last or Fraction(apackets[apos].pts, AUDIO_RATE) < t_end):
-                packet = apackets[apos]
-                packet.stream = astream
-                container.mux(packet)
-                apos += 1
-            for i, (stream, packets) in enumerate(zip(alt_streams, alt_packets, strict=True)):
-                while alt_pos[i] < len(packets) and (
-                    is_last or Fraction(packets[alt_pos[i]].pts, AUDIO_RATE) < t_end
-                ):
-                    packet = packets[alt_pos[i]]
-                    packet.stream = stream
-                    container.mux(packet)
-                    alt_pos[i] += 1
-            container.close()
+            muxed = _mux_segment(profile, pictures, audio, (lang, alt_langs), cc, t_end, is_last)
         except av.FFmpegError as exc:
             raise EncodeError(f"{profile.name}: segment {k}: {exc}") from exc
         name = f"{prefix}{k:05d}.ts"
-        data = rewriter.segment(buf.getvalue())
+        data = rewriter.segment(muxed)
         duration = float((last - first) / profile.fps)
         emit(name, data, duration)
         out.append(SegmentInfo(name, float(first / profile.fps), duration, len(data)))
