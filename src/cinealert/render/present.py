@@ -56,7 +56,7 @@ class Presentation:
     expiry: tuple[str, ...]  # each page's "until ..." text as shown (none for a Cancel)
     languages: tuple[str, ...]  # the configured language order
     timezone: str | None  # the channel's zone where set explicitly, else each expiry at its own offset
-    symbol_colors: tuple[RGB, RGB]  # the event symbol's (background, foreground): the first info's severity
+    symbol_colors: tuple[RGB, RGB]  # the event symbol's (background, foreground): the band's (a Cancel's green)
 
     def overlay(self, width: int, height: int, fps: float) -> Overlay:
         """The burned-in overlay for a ``width`` x ``height`` picture; pages alternate until ``retimed``."""
@@ -84,7 +84,7 @@ def present(
     from zoneinfo import ZoneInfo
 
     from cinealert.render.compose import page_languages
-    from cinealert.render.labels import severity_style, shown_expiry
+    from cinealert.render.labels import band_style, shown_expiry
 
     pages = tuple(page_languages(alert, languages))
     tz = ZoneInfo(timezone) if timezone else None
@@ -93,7 +93,7 @@ def present(
         alert=alert, disaster=disaster, scene=scene_for(alert, disaster),
         variant=choose_variant(alert.key, variants), pages=pages,
         expiry=tuple(shown_expiry(alert, info, tz) for info in pages), languages=tuple(languages),
-        timezone=timezone, symbol_colors=severity_style(severity),
+        timezone=timezone, symbol_colors=band_style(alert, severity),
     )  # fmt: skip
 
 
