@@ -56,7 +56,7 @@ class Presentation:
     expiry: tuple[str, ...]  # each page's "until ..." text as shown (none for a Cancel)
     languages: tuple[str, ...]  # the configured language order
     timezone: str | None  # the channel's zone where set explicitly, else each expiry at its own offset
-    symbol_colors: tuple[RGB, RGB]  # the event symbol's (background, foreground): the band's, green for a Cancel
+    symbol_colors: tuple[RGB, RGB]  # the event symbol's (background, foreground): the band's colours
 
     def overlay(self, width: int, height: int, fps: float) -> Overlay:
         """The burned-in overlay for a ``width`` x ``height`` picture; pages alternate until ``retimed``."""
