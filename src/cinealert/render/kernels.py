@@ -19,6 +19,8 @@ import numpy as np
 from numba import njit
 
 _jit = njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+# a kernel's steps: inlined into it at numba IR level, so its cached machine code is the one-function code
+_step = njit(cache=True, nogil=True, fastmath=True, error_model="numpy", inline="always")
 
 
 @_jit
@@ -36,27 +38,12 @@ def _bilerp(top: np.ndarray, low: np.ndarray, p: int, q: int, ax: np.float32, ay
     return np.float32(a + (low[p] + (low[q] - low[p]) * ax - a) * ay)
 
 
-@_jit
-def fluid_canvas(
-    buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
-    ahead: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, wt: float, surface: bool,
-    sy: int, sx: int,
-) -> None:  # fmt: skip
-    # buf (4, hh, ww) <- the animated fluid layer over canvas rows y0.., cols x0.. (premultiplied RGBA):
-    # ztex = [still part (3|4), (alpha), weight of the moved part]; tex (th, tw, 4) = the colour the flow
-    # moves, channels last so each bilinear tap is one 16-byte load. The moved colour is computed at every
-    # ``sy``-th row and ``sx``-th column and bilinearly filled in between (soft fluids: every 2nd), then
-    # blended with the full-size still part and weight, so motion stays inside the full-size mask.
-    one = np.float32(1.0)
-    wt32 = np.float32(wt)
-    nc = 3 if surface else 4
-    hh, ww = buf.shape[1], buf.shape[2]
-    hc, wc = ztex.shape[1], ztex.shape[2]
-    th, tw = tex.shape[0], tex.shape[1]
-    lh, lw = back.shape[1], back.shape[2]
-    thf, twf, lhf, lwf = np.float32(th), np.float32(tw), np.float32(lh), np.float32(lw)
-    ch, cw = (hh - 1) // sy + 1, (ww - 1) // sx + 1
+@_step
+def _flow_columns(
+    x0: int, cw: int, sx: int, wc: int, mx: float, zoom: float, w: int, lw: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     # per sampled column: canvas column, layer-space x (grid units), where it falls in the flow field
+    lwf = np.float32(lw)
     gxs = np.empty(cw, np.float32)
     lx0 = np.empty(cw, np.int64)
     lx1 = np.empty(cw, np.int64)
@@ -71,6 +58,23 @@ def fluid_canvas(
         lx0[j] = int(vx)
         lx1[j] = min(int(vx) + 1, lw - 1)
         lax[j] = vx - np.float32(int(vx))
+    return gxs, lx0, lx1, lax, ccols
+
+
+@_step
+def _moved_colour(
+    ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray, ahead: np.ndarray, mx: float,
+    my: float, zoom: float, w: int, h: int, wt: float, sy: int, sx: int, ch: int, cw: int,
+) -> np.ndarray:  # fmt: skip
+    # (4, ch, cw): the colour the flow moves, at every sy-th row and sx-th column: two symmetric samples of
+    # tex, back and ahead along the flow, blended 1 - wt : wt (0 where the weight says nothing moves)
+    one = np.float32(1.0)
+    wt32 = np.float32(wt)
+    hc, wc = ztex.shape[1], ztex.shape[2]
+    th, tw = tex.shape[0], tex.shape[1]
+    lh, lw = back.shape[1], back.shape[2]
+    thf, twf, lhf = np.float32(th), np.float32(tw), np.float32(lh)
+    gxs, lx0, lx1, lax, ccols = _flow_columns(x0, cw, sx, wc, mx, zoom, w, lw)
     mv = np.zeros((4, ch, cw), np.float32)
     for i in range(ch):
         r = min(y0 + i * sy, hc - 1)
@@ -119,6 +123,18 @@ def fluid_canvas(
                     a00 * tex[ia, ja, k] + a01 * tex[ia, ja1, k] + a10 * tex[ia1, ja, k] + a11 * tex[ia1, ja1, k]
                     + b00 * tex[ib, jb, k] + b01 * tex[ib, jb1, k] + b10 * tex[ib1, jb, k] + b11 * tex[ib1, jb1, k]
                 )  # fmt: skip
+    return mv
+
+
+@_step
+def _blend_rows(
+    buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, mv: np.ndarray, surface: bool, sy: int, sx: int
+) -> None:  # fmt: skip
+    one = np.float32(1.0)
+    nc = 3 if surface else 4
+    hh, ww = buf.shape[1], buf.shape[2]
+    hc, wc = ztex.shape[1], ztex.shape[2]
+    ch, cw = mv.shape[1], mv.shape[2]
     # blend: still part + moved colour x weight (moved filled in bilinearly between sampled points:
     # down the coarse column first, then across, both as plain loops over contiguous rows)
     invy, invx = one / np.float32(sy), one / np.float32(sx)
@@ -176,6 +192,23 @@ def fluid_canvas(
             z3, b3 = ztex[3, r], buf[3, i]
             for j in range(ww):
                 b3[j] = z3[cols[j]]
+
+
+@_jit
+def fluid_canvas(
+    buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
+    ahead: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, wt: float, surface: bool,
+    sy: int, sx: int,
+) -> None:  # fmt: skip
+    # buf (4, hh, ww) <- the animated fluid layer over canvas rows y0.., cols x0.. (premultiplied RGBA):
+    # ztex = [still part (3|4), (alpha), weight of the moved part]; tex (th, tw, 4) = the colour the flow
+    # moves, channels last so each bilinear tap is one 16-byte load. The moved colour is computed at every
+    # ``sy``-th row and ``sx``-th column and bilinearly filled in between (soft fluids: every 2nd), then
+    # blended with the full-size still part and weight, so motion stays inside the full-size mask.
+    hh, ww = buf.shape[1], buf.shape[2]
+    ch, cw = (hh - 1) // sy + 1, (ww - 1) // sx + 1
+    mv = _moved_colour(ztex, y0, x0, tex, back, ahead, mx, my, zoom, w, h, wt, sy, sx, ch, cw)
+    _blend_rows(buf, ztex, y0, x0, mv, surface, sy, sx)
 
 
 @_jit
