@@ -17,8 +17,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from cinealert.errors import CinealertError
 
-class PublishError(OSError):
+
+class PublishError(OSError, CinealertError):
     """A durable write failed (disk full, I/O error, permissions); nothing partial was left behind."""
 
 

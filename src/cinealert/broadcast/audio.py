@@ -37,14 +37,15 @@ from cinealert.broadcast.loudness import (
     true_peak,
     true_peak_dbtp,
 )
+from cinealert.errors import Cancelled, CinealertError
 from cinealert.render.text import bounded
 
 
-class TTSError(RuntimeError):
+class TTSError(RuntimeError, CinealertError):
     """The speech engine is missing or failed; the message says which engine and how it failed."""
 
 
-class AudioCancelledError(Exception):
+class AudioCancelledError(Cancelled):
     """Stopped between utterances because the caller's cancel event was set."""
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from cinealert.errors import Cancelled, CinealertError
 from cinealert.render.loop import NTSC_FPS, RESOLUTIONS, Frame
 
 if TYPE_CHECKING:
@@ -25,11 +26,11 @@ Samples = npt.NDArray[np.float32]
 Emit = Callable[[str, bytes, float], None]
 
 
-class EncodeError(RuntimeError):
+class EncodeError(RuntimeError, CinealertError):
     """The encoder or muxer failed; the message names the profile and the stage."""
 
 
-class EncodeCancelledError(Exception):
+class EncodeCancelledError(Cancelled):
     """Stopped between frames because the cancel event was set."""
 
 

@@ -15,6 +15,8 @@ from fractions import Fraction
 
 from lxml import etree
 
+from cinealert.errors import CinealertError
+
 MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
 LIVE_PROFILE = "urn:mpeg:dash:profile:isoff-live:2011"
 ROLE_SCHEME = "urn:mpeg:dash:role:2011"
@@ -22,7 +24,7 @@ CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"  # va
 _MIME = {"video": "video/mp4", "audio": "audio/mp4", "text": "application/mp4"}
 
 
-class MpdError(ValueError):
+class MpdError(ValueError, CinealertError):
     """The tracks cannot be described truthfully (a timeline that does not add up, a segment past the end)."""
 
 

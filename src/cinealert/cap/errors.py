@@ -15,8 +15,10 @@ the daemon can log it and put it on the dead-letter topic as it is. The subclass
 
 from __future__ import annotations
 
+from cinealert.errors import CinealertError
 
-class CapError(ValueError):
+
+class CapError(ValueError, CinealertError):
     """A CAP message that cannot be used. ``reason`` is a single line fit for an operator's log."""
 
     def __init__(self, reason: str) -> None:

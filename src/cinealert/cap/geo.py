@@ -13,6 +13,7 @@ from typing import Final
 
 from cinealert.cap.model import Circle
 from cinealert.cap.numbers import CapNumberError, parse_decimal
+from cinealert.errors import CinealertError
 
 MAX_POLYGON_POINTS: Final = 10_000
 
@@ -21,7 +22,7 @@ MAX_RADIUS_KM: Final = 20_038.0
 so a larger radius is a typo or an attack, never a place."""
 
 
-class CapGeoError(ValueError):
+class CapGeoError(ValueError, CinealertError):
     """Why a polygon or circle is malformed (a short phrase)."""
 
 

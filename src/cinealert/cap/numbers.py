@@ -16,6 +16,7 @@ import re
 from typing import Final
 
 from cinealert.cap.xmlsafe import snippet
+from cinealert.errors import CinealertError
 
 MAX_DECIMAL_CHARS: Final = 32
 """A WGS 84 coordinate needs ~10 characters and a double's full precision ~25; 32 leaves room for signs and
@@ -25,7 +26,7 @@ _DECIMAL: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _WHOLE: Final = re.compile(r"\d+", re.ASCII)
 
 
-class CapNumberError(ValueError):
+class CapNumberError(ValueError, CinealertError):
     """Why a text is not an acceptable number (a short phrase; the caller prefixes where it was found)."""
 
 

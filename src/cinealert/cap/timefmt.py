@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from cinealert.errors import CinealertError
+
 _CAP_DATETIME = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})T(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
     r"(?P<sign>[+-])(?P<oh>\d{2}):(?P<om>\d{2})",
@@ -17,7 +19,7 @@ _CAP_DATETIME = re.compile(
 )
 
 
-class CapDateError(ValueError):
+class CapDateError(ValueError, CinealertError):
     """Why a string is not a CAP date-time (a short phrase, completed by the caller with the field name)."""
 
 

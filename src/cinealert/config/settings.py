@@ -30,6 +30,7 @@ from cinealert.config.sections import (
     MLSettings,
     RenderSettings,
 )
+from cinealert.errors import CinealertError
 
 ENV_PREFIX = "CINEALERT_"
 CONFIG_PATH_ENV = "CINEALERT_CONFIG"
@@ -57,7 +58,7 @@ class ConfigProblem:
         return f"{self.path}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(CinealertError):
     """The configuration cannot be used. ``problems`` lists every one of them with its key path."""
 
     def __init__(self, problems: list[ConfigProblem], source: str = "config") -> None:

@@ -21,10 +21,12 @@ from types import TracebackType
 
 import structlog
 
+from cinealert.errors import CinealertError
+
 log = structlog.get_logger("cinealert.broker")
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RuntimeError, CinealertError):
     """The embedded broker could not be started (binary missing, port taken, topic creation failed)."""
 
 

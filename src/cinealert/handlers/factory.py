@@ -8,13 +8,14 @@ from collections.abc import Callable
 import structlog
 
 from cinealert.config import Settings
+from cinealert.errors import CinealertError
 from cinealert.handlers.stage import Stage
 from cinealert.handlers.summary_stage import SummaryStage
 
 log = structlog.get_logger("cinealert.handlers")
 
 
-class StageUnavailableError(RuntimeError):
+class StageUnavailableError(RuntimeError, CinealertError):
     """The configured stage cannot be built (its module is missing or failed to import)."""
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from cinealert.cap.model import AlertKey
+from cinealert.errors import Cancelled, CinealertError
 
 
-class StageCancelled(Exception):  # noqa: N818 - the contract name other stages already use
+class StageCancelled(Cancelled):
     """The work was stopped between frames because the daemon is shutting down; nothing was published."""
 
 
-class GateClosed(Exception):  # noqa: N818 - a signal like StageCancelled, not an error
+class GateClosed(CinealertError):  # noqa: N818 - a final answer, not an error; not a Cancelled (errors.py)
     """The publish gate refused: a Cancel or Update got to this alert first, so it must not go live.
 
     A stage lets it propagate untouched (never retried, never a reason to degrade), after removing what it wrote.

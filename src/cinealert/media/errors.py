@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cinealert.errors import CinealertError
 
-class MediaError(RuntimeError):
+
+class MediaError(RuntimeError, CinealertError):
     """The media stage cannot run (renderer missing, bad request); the message says what to fix."""
 
 

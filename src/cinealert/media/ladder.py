@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from cinealert.errors import Cancelled
 from cinealert.media.contract import GateClosed, StageCancelled
 from cinealert.media.errors import MediaError, RungError, SpeechError, describe
 
@@ -32,12 +33,11 @@ def fatal(exc: Exception, cancel: threading.Event) -> BaseException | None:
     for it, or ``None`` (degrade). Cancellation and a closed gate are no failures; the output's storage failing
     (``PublishError``, disk full anywhere in the chain) is not this alert's fault and no simpler picture would
     fix it (the caller waits for space); missing audio would be missing at every rung."""
-    from cinealert.broadcast.encode import EncodeCancelledError
     from cinealert.broadcast.publish import PublishError, disk_full
 
     if isinstance(exc, StageCancelled | GateClosed):
         return exc
-    if isinstance(exc, EncodeCancelledError) or cancel.is_set():
+    if isinstance(exc, Cancelled) or cancel.is_set():  # render, encode or speech cancelled
         return StageCancelled(f"render cancelled: {exc}")
     if isinstance(exc, PublishError | SpeechError) or disk_full(exc):
         return exc

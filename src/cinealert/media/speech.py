@@ -21,6 +21,7 @@ import numpy as np
 import structlog
 
 from cinealert.cap.model import Alert, Info
+from cinealert.errors import Cancelled
 from cinealert.media.clock import Clock, SpeechLog
 from cinealert.media.contract import StageCancelled
 from cinealert.media.errors import SpeechError, describe
@@ -116,7 +117,7 @@ def synthesise(
     """The spoken alert; what cannot be spoken is captioned with a chime instead (``no_speech``), so this
     fails only when cancelled, or when not even that can be made (``SpeechError``). ``speaker`` is asked for
     here, so an engine that cannot even start is one more reason for captions only."""
-    from cinealert.broadcast.audio import AudioCancelledError, build_audio
+    from cinealert.broadcast.audio import build_audio
 
     if background:
         # Linux nice values are per thread; this pool thread (and espeak-ng it starts) yields to the encoder.
@@ -133,7 +134,9 @@ def synthesise(
         try:
             return build_audio(texts, voice, target_lkfs=settings.loudness_lkfs,
                                ceiling_dbtp=settings.true_peak_dbtp, cancel=cancel)  # fmt: skip
-        except AudioCancelledError as exc:
+        except StageCancelled:
+            raise
+        except Cancelled as exc:
             raise StageCancelled("speech synthesis cancelled") from exc
 
     try:

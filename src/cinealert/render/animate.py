@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from cinealert.errors import Cancelled
 from cinealert.render.camera import cover_zoom, max_shift, pose
 from cinealert.render.compositor_fused import kernels_ready
 from cinealert.render.periodic import shake_offset, wraps_per_loop
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class RenderCancelled(Exception):  # noqa: N818  # mirrors handlers.StageCancelled
+class RenderCancelled(Cancelled):  # mirrors handlers.StageCancelled
     """Rendering stopped between frames because the cancel event was set."""
 
 

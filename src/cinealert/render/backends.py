@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cinealert.cap.model import DisasterType
+from cinealert.errors import CinealertError
 from cinealert.render.scene import Scene
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class SceneBackend(Protocol):
     def build(self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int) -> Scene: ...
 
 
-class BackendError(RuntimeError):
+class BackendError(RuntimeError, CinealertError):
     """A backend is unknown or cannot be loaded (missing optional dependency, missing model directory)."""
 
 

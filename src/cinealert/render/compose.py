@@ -40,6 +40,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from cinealert.cap.model import Alert, DisasterType, Info
+from cinealert.errors import CinealertError
 from cinealert.render.crawl import _CRAWL_H, _Block, _Crawl, _crawl
 from cinealert.render.labels import (
     DETAIL_RGB,
@@ -74,7 +75,7 @@ AREA_CELLS = 160
 EVENT_CELLS = 64
 
 
-class OverlayError(ValueError):
+class OverlayError(ValueError, CinealertError):
     """The alert cannot be laid out (no info block, or a picture too small to hold legible text)."""
 
 

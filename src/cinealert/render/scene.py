@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cinealert.cap.model import DisasterType
+from cinealert.errors import CinealertError
 
 RGBA = npt.NDArray[np.uint8]
 RGB = npt.NDArray[np.uint8]
@@ -46,7 +47,7 @@ class FluidKind(StrEnum):
 PARTICLE_KINDS: frozenset[FluidKind] = frozenset({FluidKind.SNOW, FluidKind.RAIN, FluidKind.DUST})
 
 
-class SceneError(ValueError):
+class SceneError(ValueError, CinealertError):
     """A scene violates the model's invariants (shapes, dtypes, ordering); the message names the field."""
 
 

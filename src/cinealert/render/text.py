@@ -25,6 +25,8 @@ from pathlib import Path
 
 from PIL import ImageFont, features
 
+from cinealert.errors import CinealertError
+
 KNOWN_FONTS: tuple[tuple[Path, int], ...] = (
     (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"), 1),  # index 1 = Noto Sans CJK KR
     (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"), 1),
@@ -33,7 +35,7 @@ KNOWN_FONTS: tuple[tuple[Path, int], ...] = (
 FONT_QUERY = "Noto Sans CJK KR:style=Bold"
 
 
-class FontNotFoundError(RuntimeError):
+class FontNotFoundError(RuntimeError, CinealertError):
     """No CJK-capable font: Korean would render as empty boxes, so we refuse to render at all."""
 
 

@@ -13,11 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cinealert.errors import CinealertError
+
 if TYPE_CHECKING:
     import torch
 
 
-class ModelDirError(FileNotFoundError):
+class ModelDirError(FileNotFoundError, CinealertError):
     """A configured model directory is missing or does not hold a checkpoint; names the settings key."""
 
 

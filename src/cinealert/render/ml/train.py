@@ -19,6 +19,7 @@ import numpy as np
 import structlog
 
 from cinealert.cap.model import DisasterType
+from cinealert.errors import CinealertError
 from cinealert.render.ml.prompter import format_instruction, load_causal_lm
 from cinealert.render.ml.runtime import lib, quiet_peft, stable_seed
 from cinealert.render.prompt import DISPLAY_NAME
@@ -28,7 +29,7 @@ log = structlog.get_logger(__name__)
 CHECKPOINT_PREFIX = "checkpoint-"
 
 
-class TrainDataError(ValueError):
+class TrainDataError(ValueError, CinealertError):
     """The training JSONL is missing, empty or has a malformed row (the message gives the line)."""
 
 
