@@ -53,10 +53,8 @@ def prewarm_hook(stage: Stage, settings: Settings) -> Prewarm | None:
     ):
         return None
     try:
-        import importlib
-
-        prewarm = importlib.import_module("cinealert.render.service").prewarm
-    except (ImportError, AttributeError) as exc:
+        from cinealert.render.service import prewarm
+    except ImportError as exc:
         log.warning("prewarm_unavailable", error=repr(exc))
         return None
 

@@ -7,7 +7,6 @@ reported with the name and the import error, never as a bare ``ModuleNotFoundErr
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -38,15 +37,35 @@ class BackendError(RuntimeError, CinealertError):
 #: ML backend can read ``settings.ml`` model directories and ``settings.render.device``.
 BackendFactory = Callable[..., SceneBackend]
 
-_REGISTRY: dict[str, str | BackendFactory] = {
-    "procedural": "cinealert.render.procedural:ProceduralBackend",
-    "ml": "cinealert.render.ml:MLBackend",
-}
+
+def _unloadable(name: str, module: str, exc: ImportError) -> BackendError:
+    return BackendError(f"scene backend {name!r} cannot be loaded from {module}: {exc}")
+
+
+def _procedural(settings: Settings | None = None) -> SceneBackend:
+    """The default backend (numpy + PIL), imported when first built."""
+    try:
+        from cinealert.render.procedural import ProceduralBackend
+    except ImportError as exc:
+        raise _unloadable("procedural", "cinealert.render.procedural", exc) from exc
+    return ProceduralBackend(settings=settings)
+
+
+def _ml(settings: Settings | None = None) -> SceneBackend:
+    """The ML backend, imported only when it is chosen (its optional dependencies may be missing)."""
+    try:
+        from cinealert.render.ml import MLBackend
+    except ImportError as exc:
+        raise _unloadable("ml", "cinealert.render.ml", exc) from exc
+    return MLBackend(settings=settings)
+
+
+_REGISTRY: dict[str, BackendFactory] = {"procedural": _procedural, "ml": _ml}
 _INSTANCES: dict[tuple[str, int], tuple[object, SceneBackend]] = {}
 
 
-def register_backend(name: str, factory: str | BackendFactory) -> None:
-    """Register ``factory`` (a callable taking ``settings=`` or a ``"module:attr"`` path) under ``name``."""
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Register ``factory`` (a callable taking ``settings=``; import heavy modules inside it) under ``name``."""
     _REGISTRY[name] = factory
     for key in [k for k in _INSTANCES if k[0] == name]:
         del _INSTANCES[key]
@@ -65,12 +84,6 @@ def get_backend(name: str, settings: Settings | None = None) -> SceneBackend:
         factory = _REGISTRY[name]
     except KeyError:
         raise BackendError(f"unknown scene backend {name!r}; known: {', '.join(_REGISTRY)}") from None
-    if isinstance(factory, str):
-        module_name, _, attr = factory.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise BackendError(f"scene backend {name!r} cannot be loaded from {module_name}: {exc}") from exc
     if not callable(factory):
         raise BackendError(f"scene backend {name!r}: registered factory is not callable")
     backend = factory(settings=settings)

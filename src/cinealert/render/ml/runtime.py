@@ -33,6 +33,7 @@ def torch_dtype(device: torch.device) -> torch.dtype:
 def lib(name: str) -> Any:
     """A heavy library (transformers, diffusers, peft), imported on first use and typed loosely on purpose:
     their ``from_pretrained`` factories return whatever the checkpoint names."""
+    # importlib on purpose: the optional-dependency guard, one name per caller, typed Any (no stubs to check).
     return importlib.import_module(name)
 
 
