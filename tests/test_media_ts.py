@@ -269,3 +269,22 @@ def test_hls_has_an_audio_rendition_per_language(bilingual: Path, tmp_path: Path
     assert {"hls_audio_en-US.m3u8", *names["alt"]} <= listed  # result.json lists the rendition
     _check_track(bilingual, joined["main"], "0:a:0", "ko-KR", tmp_path)
     _check_track(bilingual, joined["alt"], "0:a:0", "en-US", tmp_path)
+
+
+def test_hls_subtitles_follow_each_language_rendition(bilingual: Path) -> None:
+    """Each WebVTT rendition is timed to its language's own audio rendition (result.json ``audio.tracks``),
+    LOCAL 0 mapped to the TS clock's start, not to the mixed reading where English came after the Korean."""
+    doc = json.loads((bilingual / "result.json").read_text())
+    tracks = doc["audio"]["tracks"]
+    assert list(tracks) == ["ko-KR", "en-US"]
+    for lang, utts in tracks.items():
+        vtt = (bilingual / f"hls_subs_{lang}.vtt").read_text()
+        assert "X-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000" in vtt  # TS_OFFSET 1.4 s
+        cues = [(_vtt_seconds(a), _vtt_seconds(b)) for a, b in re.findall(r"([\d:.]+) --> ([\d:.]+)", vtt)]
+        assert cues == [pytest.approx((u["start_s"], u["end_s"]), abs=0.002) for u in utts], lang
+        assert utts[0]["start_s"] < 2.5  # each track starts right after the lead-in
+
+
+def _vtt_seconds(v: str) -> float:
+    parts = [float(p) for p in v.split(":")]
+    return sum(p * 60**i for i, p in enumerate(reversed(parts)))

@@ -88,13 +88,14 @@ def dash_captions(out: OutputDir, prefix: str, audio: AlertAudio, clock: Clock) 
 def hls_subtitles(
     out: OutputDir, prefix: str, segments: Sequence[SegmentInfo], audio: AlertAudio
 ) -> dict[str, str]:
-    """One WebVTT rendition per language (a single-segment subtitle playlist each), on the TS clock."""
+    """One WebVTT rendition per language (a single-segment subtitle playlist each), on the TS clock and on
+    its language's own audio rendition's timing."""
     from cinealert.broadcast.captions import by_language, cues, webvtt
     from cinealert.broadcast.encode import TS_OFFSET
 
     total = sum(s.duration_s for s in segments)
     renditions: dict[str, str] = {}
-    for lang, utts in by_language(audio.utterances).items():
+    for lang, utts in by_language(language_timed(audio)).items():
         tag = lang_tag(lang)
         vtt = out.write(f"{prefix}_subs_{tag}.vtt", webvtt(cues(utts), float(TS_OFFSET)).encode())
         playlist = "\n".join(

@@ -20,7 +20,7 @@ from cinealert.cap.model import Alert, AlertKey, DisasterType
 from cinealert.media.contract import Published
 
 if TYPE_CHECKING:
-    from cinealert.broadcast.audio import AlertAudio
+    from cinealert.broadcast.audio import AlertAudio, Utterance
     from cinealert.media.outputs import Output
     from cinealert.media.picture import LoopInfo
 
@@ -94,25 +94,29 @@ class Record:
         }
 
     def _audio(self) -> dict[str, Any]:
+        """``utterances`` time the mixed reading (every language in turn: the rich-media spoken alert);
+        ``tracks`` time each language's own audio track, which its captions follow."""
+        from cinealert.media.captions import language_timed
+
         audio = self.audio
+        tracks: dict[str, list[dict[str, Any]]] = {}
+        for u in language_timed(audio):
+            tracks.setdefault(u.language, []).append(_utterance(u))
         return {
             "sample_rate": audio.rate,
             "loudness_lkfs": round(audio.loudness_lkfs, 2),
             "true_peak_dbtp": round(audio.true_peak_dbtp, 2),
-            "utterances": [
-                {
-                    "language": u.language,
-                    "kind": u.kind,
-                    "text": u.text,
-                    "start_s": round(u.start_s, 3),
-                    "end_s": round(u.end_s, 3),
-                }
-                for u in audio.utterances
-            ],
+            "utterances": [_utterance(u) for u in audio.utterances],
+            "tracks": tracks,
         }
 
     def encode(self) -> bytes:
         return json.dumps(self.doc(), ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _utterance(u: Utterance) -> dict[str, Any]:
+    return {"language": u.language, "kind": u.kind, "text": u.text,
+            "start_s": round(u.start_s, 3), "end_s": round(u.end_s, 3)}  # fmt: skip
 
 
 def read_result(directory: Path) -> Published | None:
