@@ -13,7 +13,7 @@ import pytest
 
 from cinealert.cap.model import DisasterType
 from cinealert.config import parse
-from cinealert.render.backends import get_backend, register_backend
+from cinealert.render.backends import get_backend
 from cinealert.render.ml import MLBackend
 from cinealert.render.ml.depth import DPTDepth, prior_nearness, to_metres
 from cinealert.render.ml.layers import depth_thresholds, layer_labels, motion_field, split_layers
@@ -258,27 +258,60 @@ def test_backend_with_every_model_configured(ml_settings) -> None:  # type: igno
     assert backend.version != MLBackend(parse({})).version
 
 
-def test_backend_is_selected_by_name_through_the_registry(
+def test_backend_is_selected_by_name_with_the_settings_it_is_given(
+    ml_settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The registry builds the ML backend from the Settings handed to it, never from the environment."""
+    monkeypatch.delenv("CINEALERT_CONFIG", raising=False)
+    backend = get_backend("ml", ml_settings)
+    assert isinstance(backend, MLBackend) and backend.settings is ml_settings
+    scene = backend.build(DisasterType.FLOOD, 0, 64, 48, seed=0)
+    assert scene.meta["image"] == "diffusion" and scene.meta["depth"] == "dpt"
+
+
+def test_ml_backend_without_the_whole_settings_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: handed only [render], the backend reloaded defaults (or $CINEALERT_CONFIG) and aired the
+    built-in stand-ins while the daemon's config named every model. Now it refuses, saying why."""
+    from cinealert.render.backends import BackendError
+    from cinealert.render.service import get_loop
+
+    monkeypatch.delenv("CINEALERT_CONFIG", raising=False)
+    with pytest.raises(BackendError, match=r"whole settings \(\[ml\]"):
+        get_backend("ml")
+    with pytest.raises(BackendError, match=r"whole settings"):
+        get_loop(DisasterType.FLOOD, 0, parse({"render": {"backend": "ml"}}).render, size=(64, 48))
+
+
+def test_render_command_paints_with_the_models_its_config_names(
     ml_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    config = tmp_path / "cinealert.toml"
+    """``cinealert render --config X`` (the daemon's path too: MediaStage's default loop provider) with no
+    $CINEALERT_CONFIG: the scene is painted by the models X names, and result.json says so."""
+    import json
+    import os
+    import subprocess
+
     dirs = {k: str(v) for k, v in ml_settings.ml.model_dump().items() if k.endswith("_dir") and v is not None}
-    lines = [
-        "[ml]",
-        *(f'{k} = "{v}"' for k, v in dirs.items()),
-        "diffusion_steps = 2",
-        "diffusion_max_side = 64",
-    ]
-    config.write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("CINEALERT_CONFIG", str(config))
-    register_backend("ml", "cinealert.render.ml:MLBackend")  # drop any cached instance
-    try:
-        backend = get_backend("ml")
-        assert isinstance(backend, MLBackend)
-        scene = backend.build(DisasterType.FLOOD, 0, 64, 48, seed=0)
-        assert scene.meta["image"] == "diffusion" and scene.meta["depth"] == "dpt"
-    finally:
-        register_backend("ml", "cinealert.render.ml:MLBackend")
+    config = tmp_path / "cinealert.toml"
+    config.write_text("\n".join([
+        "[render]", 'backend = "ml"', f'cache_dir = "{tmp_path / "cache"}"', "duration_s = 1.0",
+        "[broadcast]", 'profiles = ["atsc1"]',
+        "[ml]", *(f'{k} = "{v}"' for k, v in dirs.items()), "diffusion_steps = 2", "diffusion_max_side = 64",
+        "box_threshold = 0.0", "text_threshold = 0.0",
+    ]) + "\n")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "CINEALERT_CONFIG"}
+    proc = subprocess.run(
+        [".venv/bin/cinealert", "render", "samples/en_flood.xml", "--config", str(config), "--out",
+         str(tmp_path / "out"), "--resolution", "320x180"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert doc["rung"] == "full"
+    assert doc["scene"]["painted_by"] == {
+        "backend": "ml", "prompt": "llm", "image": "diffusion", "masks": "grounded-sam", "depth": "dpt",
+    }  # fmt: skip
+    assert doc["resolution"] == "320x180"
 
 
 def test_missing_model_dir_is_named(tmp_path: Path) -> None:

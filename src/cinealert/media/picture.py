@@ -33,7 +33,7 @@ from cinealert.render.present import (
 )
 
 if TYPE_CHECKING:
-    from cinealert.config.sections import RenderSettings
+    from cinealert.config import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -44,19 +44,20 @@ class LoopInfo:
     scene_key: str
     cache_hit: bool = False
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    painted_by: Mapping[str, str] = field(default_factory=dict)  # the scene backend and its stages
 
 
-#: ``(disaster, variant, render settings, cancel, picture size or None) -> LoopInfo``
-LoopProvider = Callable[
-    [DisasterType, int, "RenderSettings", threading.Event, "tuple[int, int] | None"], LoopInfo
-]
+#: ``(disaster, variant, settings, cancel, picture size or None) -> LoopInfo``. The whole ``Settings``, not
+#: only ``[render]``: the ML scene backend reads its model directories from ``[ml]`` (a provider handed only
+#: ``[render]`` once made the daemon air the built-in stand-ins while ``[ml]`` named every model).
+LoopProvider = Callable[[DisasterType, int, "Settings", threading.Event, "tuple[int, int] | None"], LoopInfo]
 
-#: ``(disaster, variant, render settings, picture size) -> HxWx3 uint8``: the scene at rest, for ``static``.
-StillProvider = Callable[[DisasterType, int, "RenderSettings", "tuple[int, int]"], Frame]
+#: ``(disaster, variant, settings, picture size) -> HxWx3 uint8``: the scene at rest, for ``static``.
+StillProvider = Callable[[DisasterType, int, "Settings", "tuple[int, int]"], Frame]
 
 
 def default_still_provider(
-    disaster: DisasterType, variant: int, settings: RenderSettings, size: tuple[int, int]
+    disaster: DisasterType, variant: int, settings: Settings, size: tuple[int, int]
 ) -> Frame:
     """The scene the loop would have animated, composited at rest: no animator, no cache, no torch.
 
@@ -69,7 +70,7 @@ def default_still_provider(
 def default_loop_provider(
     disaster: DisasterType,
     variant: int,
-    settings: RenderSettings,
+    settings: Settings,
     cancel: threading.Event,
     size: tuple[int, int] | None,
 ) -> LoopInfo:
@@ -80,7 +81,7 @@ def default_loop_provider(
         "scene": raw.get("lookup", 0.0) + raw.get("build", 0.0),
         "animate": raw.get("render", 0.0),
     }
-    return LoopInfo(result.loop, str(result.scene_key), bool(result.cache_hit), timings)
+    return LoopInfo(result.loop, str(result.scene_key), bool(result.cache_hit), timings, result.painted_by)
 
 
 def variant_for(key: AlertKey, variants: int) -> int:
@@ -107,7 +108,7 @@ class Pictures:
     loop: LoopProvider
     still: StillProvider
     size: tuple[int, int] | None
-    settings: RenderSettings
+    settings: Settings  # whole: [render] for the loop, [ml] for the ML scene backend
     presentation: Presentation  # the scene and its variant, the slate's text
 
     def source(self, picture: Picture, cancel: threading.Event, clock: Clock) -> Source:
@@ -119,7 +120,7 @@ class Pictures:
 
     @property
     def dimensions(self) -> tuple[int, int]:
-        return self.size or RESOLUTIONS[self.settings.resolution]
+        return self.size or RESOLUTIONS[self.settings.render.resolution]
 
     def _loop(self, cancel: threading.Event, clock: Clock) -> Source:
         t = time.perf_counter()

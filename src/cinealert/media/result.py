@@ -78,6 +78,7 @@ class Record:
                 "key": self.scene.scene_key,
                 "cache_hit": self.scene.cache_hit,
                 "loop_frames": self.scene.loop.num_frames,
+                "painted_by": dict(self.scene.painted_by),
             },
             "audio": self._audio(),
             "captions": self.captions,

@@ -166,13 +166,18 @@ class MediaStage:
         )  # fmt: skip
         return published
 
+    def _named(self, resolution: str) -> str:
+        """The picture size as result.json states it: the named one, or ``WxH`` when the stage was given one."""
+        return f"{self.size[0]}x{self.size[1]}" if self.size is not None else resolution
+
     def _pictures(self, presentation: Presentation, resolution: str) -> Pictures:
         """The stage's providers as they are now (tests swap them), at the requested resolution."""
-        render_settings = self.settings.render
-        if resolution != render_settings.resolution and resolution in ("720p", "1080p", "2160p"):
-            render_settings = render_settings.model_copy(update={"resolution": resolution})
+        settings = self.settings
+        if resolution != settings.render.resolution and resolution in ("720p", "1080p", "2160p"):
+            render = settings.render.model_copy(update={"resolution": resolution})
+            settings = settings.model_copy(update={"render": render})
         return Pictures(
-            loop=self.loop_provider, still=self.still_provider, size=self.size, settings=render_settings,
+            loop=self.loop_provider, still=self.still_provider, size=self.size, settings=settings,
             presentation=presentation,
         )  # fmt: skip
 
@@ -253,7 +258,7 @@ class MediaStage:
         rung = aired(source.picture, speech.degraded)
         return Record(
             alert=request.alert, disaster=request.disaster, mode=request.mode,
-            profiles=[p.name for p in request.profiles], resolution=request.resolution, outputs=outputs,
+            profiles=[p.name for p in request.profiles], resolution=self._named(request.resolution), outputs=outputs,
             captions=captions, audio=request.audio.result(), scene=source.info, directory=directory,
             files=list(files), base_url=request.settings.base_url, timings_ms=dict(request.clock.ms), rung=rung,
             degraded=[*([speech.reason] if speech.degraded else []), *steps], picture=source.kind,

@@ -3,7 +3,7 @@
 Public API (importing it does not import torch; rendering does, on first use)::
 
     from cinealert.render import get_loop, choose_variant, prewarm
-    result = get_loop(DisasterType.FLOOD, choose_variant(alert.key, settings.render.variants), settings.render)
+    result = get_loop(DisasterType.FLOOD, choose_variant(alert.key, settings.render.variants), settings)
     result.loop            # Loop: width, height, fps, num_frames, frames() -> HxWx3 uint8
     result.cache_hit, result.timings_ms, result.scene_key
 

@@ -52,7 +52,16 @@ def _procedural(settings: Settings | None = None) -> SceneBackend:
 
 
 def _ml(settings: Settings | None = None) -> SceneBackend:
-    """The ML backend, imported only when it is chosen (its optional dependencies may be missing)."""
+    """The ML backend, imported only when it is chosen (its optional dependencies may be missing).
+
+    It needs the whole ``Settings``: its model directories are ``[ml]``. Handed none (a caller that passed
+    only ``[render]``), it refuses rather than read defaults or the environment, which once aired the
+    built-in stand-ins from a daemon whose config named every model."""
+    if settings is None:
+        raise BackendError(
+            "scene backend 'ml' needs the whole settings ([ml] model directories), not only [render]: "
+            "pass Settings to get_loop/build_scene/prewarm"
+        )
     try:
         from cinealert.render.ml import MLBackend
     except ImportError as exc:

@@ -23,7 +23,7 @@ import ctypes.util
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -53,6 +53,9 @@ class LoopResult:
     cache_hit: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
     scene_key: str = ""
+    #: what painted the scene: ``{"backend": "ml", "prompt": "llm", "image": "diffusion", ...}`` or
+    #: ``{"backend": "procedural"}``; an operator reads in result.json whether the models or stand-ins aired
+    painted_by: Mapping[str, str] = field(default_factory=dict)
 
 
 def choose_variant(alert_key_or_seed: object, n_variants: int) -> int:
@@ -185,6 +188,12 @@ def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, bac
     }
 
 
+def painted_by(entry: Entry) -> dict[str, str]:
+    """The backend and its stages (``Scene.meta``) as recorded with the cached loop."""
+    stages = entry.meta.get("stages") or {}
+    return {"backend": str(entry.meta.get("backend", "")), **{str(k): str(v) for k, v in stages.items()}}
+
+
 def loop_from_entry(entry: Entry, fps: Fraction = NTSC_FPS) -> Loop:
     frames = entry.frames
     n, h, w = frames.shape[:3]
@@ -211,7 +220,8 @@ def get_loop(
     """The loop for ``(disaster, variant)`` under ``settings``; renders and caches it on a miss.
 
     ``size`` overrides ``settings.resolution`` (previews, tests). Raises ``RenderCancelled`` if ``cancel`` is
-    set while rendering (nothing is cached then).
+    set while rendering (nothing is cached then). ``[render]`` alone serves the procedural backend; the ML
+    backend needs the whole ``Settings`` (``BackendError`` otherwise).
     """
     render, full = _split(settings)
     t0 = time.perf_counter()
@@ -226,12 +236,12 @@ def get_loop(
     if entry is not None:
         timings["lookup"] = (time.perf_counter() - t0) * 1000
         log.debug("render.cache_hit", type=disaster.value, variant=variant, key=key[:12], memory=in_memory)
-        return LoopResult(loop_from_entry(entry), True, timings, key)
+        return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
     with _lock_for(key):
         entry = cache.get(key)  # another thread may have rendered it while we waited
         if entry is not None:
             timings["lookup"] = (time.perf_counter() - t0) * 1000
-            return LoopResult(loop_from_entry(entry), True, timings, key)
+            return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
         width, height = size or RESOLUTIONS[render.resolution]
         t_wait = time.perf_counter()
         with _render_slot(render, cancel):
@@ -239,7 +249,7 @@ def get_loop(
             entry = cache.get(key)  # another daemon sharing the cache may have rendered it meanwhile
             if entry is not None:
                 timings["lookup"] = (time.perf_counter() - t0) * 1000
-                return LoopResult(loop_from_entry(entry), True, timings, key)
+                return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
             if waited >= 0.01:
                 timings["render_wait"] = waited * 1000
             try:
@@ -252,7 +262,7 @@ def get_loop(
         build_ms=round(timings["build"]), render_ms=round(timings["render"]),
         slot_wait_ms=round(timings.get("render_wait", 0.0)),
     )  # fmt: skip
-    return LoopResult(loop_from_entry(entry), False, timings, key)
+    return LoopResult(loop_from_entry(entry), False, timings, key, painted_by(entry))
 
 
 def _render(
@@ -284,7 +294,7 @@ def _render(
     def fill(sink: FrameSink) -> None:
         render_loop(scene, params, out=sink, cancel=cancel)
 
-    entry = cache.put(key, scene, (n, height, width, 3), fill, fields)
+    entry = cache.put(key, scene, (n, height, width, 3), fill, {**fields, "stages": dict(scene.meta)})
     timings["render"] = (time.perf_counter() - t2) * 1000
     return entry, n
 

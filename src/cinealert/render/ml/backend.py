@@ -41,15 +41,11 @@ def _resize(image: RGB, width: int, height: int) -> RGB:
 
 
 class MLBackend:
-    """``SceneBackend`` named ``ml``. With no settings given it loads them (``$CINEALERT_CONFIG``, env)."""
+    """``SceneBackend`` named ``ml``; ``settings`` is the whole configuration (``[ml]`` names the models)."""
 
     name = "ml"
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        if settings is None:
-            from cinealert.config import load
-
-            settings = load()
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Another model or setting is another picture: all of [ml] is part of the cache key.
         self.version = f"1-{stable_seed(settings.ml.model_dump_json()):08x}"
