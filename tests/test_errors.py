@@ -53,3 +53,21 @@ def test_errors_is_a_leaf() -> None:
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m.startswith("cinealert")]
+
+
+def test_every_exception_the_project_defines_is_under_the_root() -> None:
+    """A new error family must join the root (callers catch ``CinealertError``/``Cancelled`` once)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import cinealert
+
+    outside = []
+    for mod in pkgutil.walk_packages(cinealert.__path__, "cinealert."):
+        module = importlib.import_module(mod.name)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == mod.name
+                    and not issubclass(obj, CinealertError)):  # fmt: skip
+                outside.append(f"{mod.name}.{name}")
+    assert outside == []

@@ -24,6 +24,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from cinealert.errors import CinealertError
+
 PACKET = 188
 SYNC = 0x47
 PAT_PID = 0x0000
@@ -44,7 +46,7 @@ TAG_ATSC_AC3 = 0x81
 TAG_CAPTION_SERVICE = 0x86
 
 
-class TsError(ValueError):
+class TsError(ValueError, CinealertError):
     """A segment is not a well-formed transport stream, or its PMT cannot take the descriptors."""
 
 

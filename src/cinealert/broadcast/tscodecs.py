@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from cinealert.errors import CinealertError
+
 PACKET = 188
 SYNC = 0x47
 
@@ -22,7 +24,7 @@ SYNC = 0x47
 STREAM_KINDS = {0x1B: "h264", 0x0F: "aac", 0x81: "ac3", 0x87: "eac3"}
 
 
-class CodecsError(ValueError):
+class CodecsError(ValueError, CinealertError):
     """The segment does not say which codec it carries (no PMT, no SPS, an unknown stream type)."""
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cinealert.commands import EXIT_FAILURE, EXIT_INVALID, EXIT_OK, load_settings
+from cinealert.errors import CinealertError
 
 if TYPE_CHECKING:
     from cinealert.config import Settings
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 # --- run ------------------------------------------------------------------------------------------------------
 
 
-class _StartFailed(Exception):  # noqa: N818 - logged where it happened; the command exits 1
+class _StartFailed(CinealertError):  # noqa: N818 - logged where it happened; the command exits 1
     """A listener or the embedded broker could not start."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cinealert.commands import EXIT_FAILURE, EXIT_INVALID, EXIT_OK
+from cinealert.errors import CinealertError
 
 if TYPE_CHECKING:
     from cinealert.cap.model import Alert
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 _NAMED = ("720p", "1080p", "2160p")
 
 
-class _Refused(Exception):  # noqa: N818 - a refusal with its message, not an error
+class _Refused(CinealertError):  # noqa: N818 - a refusal with its message, not an error
     """Bad input or request: printed to stderr, exit 2."""
 
 

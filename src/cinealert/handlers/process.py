@@ -48,6 +48,7 @@ import structlog
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
 from cinealert.durable import disk_full
+from cinealert.errors import CinealertError
 from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.policy import Decision, decide, render_decision
@@ -106,7 +107,7 @@ ClassifyFn = Callable[[Alert], Classification]
 Status = Literal["published", "duplicate", "withdrawn", "skipped", "rejected"]
 
 
-class StageFailedError(RuntimeError):
+class StageFailedError(RuntimeError, CinealertError):
     """The stage raised on every attempt; the alert is dead-lettered with this message."""
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cinealert.cap.model import Alert, AlertKey, Classification
+from cinealert.errors import Cancelled
 from cinealert.keylocks import KeyLocks
 from cinealert.media.captions import sidecars
 from cinealert.media.clock import Clock
@@ -219,7 +220,6 @@ class MediaStage:
         self, directory: Path, request: Request, source: Source, steps: Sequence[str], gate: Gate | None
     ) -> None:
         """Every output of one rung into a fresh ``directory``; on any error the directory is removed."""
-        from cinealert.broadcast.encode import EncodeCancelledError
         from cinealert.broadcast.publish import OutputDir, PublishError
 
         clock = request.clock
@@ -241,7 +241,9 @@ class MediaStage:
                     if gate is not None:
                         gate()
                     out.write(RESULT, record.encode(), sync_dir=True)
-            except EncodeCancelledError as exc:
+            except StageCancelled:
+                raise
+            except Cancelled as exc:  # an encoder, the TTS or the animator stopped for the same cancel
                 raise StageCancelled("render cancelled between frames") from exc
             except OSError as exc:
                 if isinstance(exc, PublishError):

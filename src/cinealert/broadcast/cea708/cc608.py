@@ -19,6 +19,7 @@ from fractions import Fraction
 import structlog
 
 from cinealert.broadcast.captions import Cue
+from cinealert.errors import CinealertError
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +80,7 @@ _STAND_INS = {
 }  # fmt: skip
 
 
-class CaptionError(ValueError):
+class CaptionError(ValueError, CinealertError):
     """Caption data cannot be built or placed (unsupported codec, malformed coded picture)."""
 
 
