@@ -127,7 +127,11 @@ class BroadcastSettings(Section):
         "web browsers)",
     )
     base_url: str = Field("", description="prefix for URLs in announcements and AEAT; empty = file paths")
-    timezone: str = Field("Asia/Seoul", description="local time shown on screen for areas without one")
+    timezone: str = Field(
+        "Asia/Seoul",
+        description="the channel's zone (IANA name): used for on-screen times only when set here and when it "
+        "agrees with the alert's own UTC offset; otherwise times show at the alert's own offset",
+    )
     languages: tuple[str, ...] = ("ko", "en")
     tts_engine: Literal["espeak-ng"] = "espeak-ng"
     loudness_lkfs: float = Field(-24.0, ge=-40, le=-10)
