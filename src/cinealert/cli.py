@@ -1,4 +1,4 @@
-"""Command line: ``cinealert run|demo|send|broker|render|scene|prewarm|validate|classify|validate-config|...``.
+"""Command line: ``cinealert run|demo|send|broker|render|scene|prewarm|validate|classify|route|validate-config|...``.
 
 Each command imports its stage lazily, so ``validate`` and ``classify`` never import torch or PyAV.
 Exit codes: 0 success, 2 invalid input or configuration, 1 runtime failure.
@@ -52,6 +52,13 @@ def _add_cap_commands(add: Add) -> None:
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")
     p.add_argument("--profile", action="store_true", help="also print IPAWS-style profile warnings")
     p = add("classify", cap.cmd_classify, "classify a CAP alert to a disaster type")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true")
+    p = add(
+        "route",
+        cap.cmd_route,
+        "would this alert air on this station ([coverage]), and why; exit 0 either way",
+    )
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true")
 

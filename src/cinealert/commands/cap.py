@@ -1,4 +1,4 @@
-"""``cinealert validate`` and ``cinealert classify``: CAP only, no torch, no PyAV."""
+"""``cinealert validate``, ``classify`` and ``route``: CAP only, no torch, no PyAV."""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from cinealert.cap import CapError, classify, parse_alert
+    from cinealert.cap.coverage import Coverage
 
     settings = load_settings(args)
+    coverage = Coverage.from_settings(settings.coverage)
     try:
         alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
     except CapError as exc:
@@ -56,11 +58,66 @@ def cmd_classify(args: argparse.Namespace) -> int:
         "expired": alert.is_expired(now),
         "references": [str(r.key) for r in alert.references],
         "warnings": list(alert.warnings),
+        "coverage": coverage.route(alert).as_dict(),
     }
     if args.json:
         print(json.dumps(doc, ensure_ascii=False))
     else:
         print(f"{args.file}: {doc['disaster']} ({doc['confidence']}) — {doc['reason']}")
+    return EXIT_OK
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    """Would this alert air here, and why: the daemon's own policy (status, msgType, expiry, coverage, and
+    ``handlers.other_policy``), so an operator can check a ``[coverage]`` against real alerts before going live."""
+    from cinealert.cap import CapError, classify, parse_alert
+    from cinealert.cap.coverage import Coverage
+    from cinealert.handlers.policy import decide, render_decision
+
+    settings = load_settings(args)
+    coverage = Coverage.from_settings(settings.coverage)
+    try:
+        alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
+    except CapError as exc:
+        print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
+        return EXIT_INVALID
+    decision = decide(alert, settings.handlers, datetime.now(UTC), coverage)
+    verdict = decision.verdict or coverage.route(alert)
+    action, reason, detail = decision.action, decision.reason, decision.detail or verdict.detail
+    if action in ("publish", "update"):
+        skip = render_decision(classify(alert), settings.handlers)
+        if skip is not None:
+            action, reason, detail = (
+                "skip",
+                skip.reason,
+                "handlers.other_policy skips alerts classified other",
+            )
+    elif action == "cancel":
+        detail = "a Cancel withdraws what it references; coverage does not apply to it"
+    elif not detail:
+        detail = f"handlers policy: {reason}"
+    airs = action in ("publish", "update")
+    doc = {
+        "file": str(args.file),
+        "identifier": alert.identifier,
+        "sender": alert.sender,
+        "msg_type": alert.msg_type,
+        "status": alert.status,
+        "airs": airs,
+        "action": action,
+        "reason": reason or verdict.reason,
+        "detail": detail,
+        "coverage": verdict.as_dict(),
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
+        return EXIT_OK
+    word = "AIRS" if airs else ("CANCEL" if action == "cancel" else "SKIP")
+    print(f"{word} {args.file}: {doc['reason']} — {detail}")
+    for line in verdict.matched:
+        print(f"  matched: {line}")
+    for line in verdict.unmatched:
+        print(f"  not matched: {line}")
     return EXIT_OK
 
 

@@ -12,7 +12,10 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     from cinealert.config import ConfigError, load
 
     try:
-        load(args.file)
+        settings = load(args.file)
+        from cinealert.cap.coverage import Coverage
+
+        Coverage.from_settings(settings.coverage)  # the area file's GeoJSON is only read here
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"{exc.source}: {problem}", file=sys.stderr)

@@ -6,6 +6,7 @@ Every field has a default: the empty config is a valid, working config (embedded
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +83,94 @@ class HandlerSettings(Section):
     summary_delay_s: float = Field(0.0, ge=0, le=600, description="simulated render time (summary stage)")
     max_attempts: int = Field(3, ge=1, le=100, description="stage attempts before an alert is dead-lettered")
     retry_backoff_s: float = Field(1.0, ge=0, le=300)
+
+
+LOCATION_CODE_PATTERNS: dict[str, str] = {
+    "SAME": r"\d{6}",  # PSSCCC: P subdivision (0 = whole county), SS state, CCC county (000 = whole state)
+    "UGC": r"[A-Z]{2}[CZ](?:\d{3}|ALL)(?:>\d{3})?(?:-(?:[A-Z]{2}[CZ])?(?:\d{3}|ALL)(?:>\d{3})?)*",
+    "KR": r"\d{2}|\d{5}|\d{8}|\d{10}",  # 법정동 code or its prefix: 시도 2, 시군구 5, 읍면동 8, 리 10 digits
+    "EMMA_ID": r"[A-Z]{2}[A-Z0-9]{0,8}",
+    "NUTS": r"[A-Z]{2}[A-Z0-9]{0,3}",
+}
+"""Location code schemes a coverage entry ``SCHEME:CODE`` may name, and the shape of a code in each."""
+
+
+class CoverageSettings(Section):
+    """What this station airs: its area, events and senders (the default channel). Nothing set: every alert airs."""
+
+    locations: tuple[str, ...] = Field(
+        (),
+        description='location codes as "SCHEME:CODE", either side may contain the other: "SAME:024031" '
+        '(PSSCCC; 0SS000 = the whole state, 000000 = the whole US), "UGC:MDZ011>015", "KR:11" (법정동 code or '
+        'prefix: 11 = Seoul, 11110 = Jongno-gu), "EMMA_ID:AT005", "NUTS:AT32"',
+    )
+    area_file: Path | None = Field(
+        None,
+        description="GeoJSON (lon/lat WGS 84: Polygon, MultiPolygon, Feature, FeatureCollection) the alert's "
+        "<polygon> and <circle> must overlap (a shared border alone does not count)",
+    )
+    area_names: tuple[str, ...] = Field(
+        (), description="words matched in <areaDesc> (case-insensitive) when nothing else places the alert"
+    )
+    unlocated: Literal["skip", "air"] = Field(
+        "skip",
+        description='an alert with no code, shape or area name this coverage can compare: "skip" (as EAS '
+        'devices do) or "air"; applies only when locations, area_file or area_names is set',
+    )
+    events_allow: tuple[str, ...] = Field(
+        (),
+        description="only these event codes (SAME FFW, KMA HR.W) or <event> names air; empty = every event",
+    )
+    events_deny: tuple[str, ...] = Field((), description="event codes or <event> names never aired")
+    senders: tuple[str, ...] = Field(
+        (), description='<sender> values allowed, shell globs ("*.noaa.gov"); empty = every sender'
+    )
+    national_events: tuple[str, ...] = Field(
+        ("EAN", "EAT", "NIC", "NPT"),
+        description="event codes of national-level alerts: they air whatever the location or events_allow "
+        "(events_deny, senders and handlers.accept_statuses still apply)",
+    )
+    national_keywords: tuple[str, ...] = Field(
+        ("위급재난", "Presidential Alert", "Emergency Action Notification"),
+        description="words in <event> or <headline> (case-insensitive) that make an alert national-level",
+    )
+    geocode_names: tuple[str, ...] = Field(
+        (),
+        description='more <geocode> valueNames as "VALUENAME=SCHEME" (built in: SAME, FIPS6, UGC, '
+        "KR_ADMIN_CODE, EMMA_ID, NUTS1-3)",
+    )
+
+    @field_validator("locations")
+    @classmethod
+    def _locations(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for entry in value:
+            scheme, sep, code = entry.strip().partition(":")
+            scheme, code = scheme.strip().upper(), code.strip().upper()
+            pattern = LOCATION_CODE_PATTERNS.get(scheme)
+            if not sep or pattern is None:
+                known = ", ".join(LOCATION_CODE_PATTERNS)
+                raise ValueError(f"{entry!r} is not SCHEME:CODE with SCHEME one of {known}")
+            if re.fullmatch(pattern, code) is None:
+                raise ValueError(f"{entry!r}: {code!r} is not a {scheme} code")
+            out.append(f"{scheme}:{code}")
+        return tuple(out)
+
+    @field_validator("geocode_names")
+    @classmethod
+    def _geocode_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            name, sep, scheme = entry.partition("=")
+            if not sep or not name.strip() or scheme.strip().upper() not in LOCATION_CODE_PATTERNS:
+                raise ValueError(f"{entry!r} is not VALUENAME=SCHEME with a known SCHEME")
+        return value
+
+    @field_validator("area_file")
+    @classmethod
+    def _area_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"coverage area {value} does not exist or is not a file")
+        return value
 
 
 class RenderSettings(Section):

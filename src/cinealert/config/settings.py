@@ -23,6 +23,7 @@ from cinealert.config.base import Section
 from cinealert.config.sections import (
     BroadcastSettings,
     CapSettings,
+    CoverageSettings,
     HandlerSettings,
     KafkaSettings,
     LogSettings,
@@ -42,6 +43,7 @@ class Settings(Section):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     cap: CapSettings = Field(default_factory=CapSettings)
     handlers: HandlerSettings = Field(default_factory=HandlerSettings)
+    coverage: CoverageSettings = Field(default_factory=CoverageSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
     ml: MLSettings = Field(default_factory=MLSettings)

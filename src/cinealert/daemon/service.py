@@ -87,6 +87,7 @@ class Daemon:
             self.dead_letters,
             cap=settings.cap,
             broadcast=settings.broadcast,
+            coverage=settings.coverage,
         )
         self.dispatcher = Dispatcher(
             settings,

@@ -1,7 +1,11 @@
-"""What to do with a valid CAP message, decided from its msgType, status and expiry alone.
+"""What to do with a valid CAP message, decided from its msgType, status, expiry and the station's coverage.
 
-Pure function of (alert, settings, now) so every branch is unit-testable without Kafka or a stage. Reasons are a
-closed set of short names, used as Prometheus label values and in logs.
+Pure function of (alert, settings, now, coverage) so every branch is unit-testable without Kafka or a stage.
+Reasons are a closed set of short names, used as Prometheus label values and in logs; ``detail`` says more (for
+a coverage refusal, the codes that did not match) and goes to the log only, never into a label.
+
+Coverage (``cap.coverage``) is checked last, after the cheap checks, and never for a Cancel: a Cancel only
+withdraws what this station aired, so filtering it could only leave a withdrawn alert on air.
 """
 
 from __future__ import annotations
@@ -10,19 +14,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from cinealert.cap.coverage import Coverage, Verdict
 from cinealert.cap.model import Alert, Classification, DisasterType
 from cinealert.config.sections import HandlerSettings
 
 Action = Literal["publish", "update", "cancel", "skip"]
+
+COVERAGE_SKIPS = frozenset({"out_of_area", "event_filtered", "sender_filtered"})
+"""The skip reasons ``cap.coverage`` gives: the alert is valid but not for this station."""
+
+SUPERSEDING_SKIPS = frozenset({"expired", "no_info"}) | COVERAGE_SKIPS
+"""Skips of an Update that still supersede its originals: an expired Update, or one whose area moved away from
+this station (or whose new event this station does not air), still says the old alert is over, so the old clip
+must come off air here."""
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     reason: str = ""
+    detail: str = ""
+    verdict: Verdict | None = None
 
 
-def decide(alert: Alert, settings: HandlerSettings, now: datetime) -> Decision:
+def decide(
+    alert: Alert, settings: HandlerSettings, now: datetime, coverage: Coverage | None = None
+) -> Decision:
     msg_type = alert.msg_type
     if msg_type in ("Ack", "Error"):
         return Decision("skip", f"msgtype_{msg_type.lower()}")
@@ -39,7 +56,13 @@ def decide(alert: Alert, settings: HandlerSettings, now: datetime) -> Decision:
         return Decision("skip", "expired")
     if not alert.infos:
         return Decision("skip", "no_info")
-    return Decision("update" if msg_type == "Update" else "publish")
+    action: Action = "update" if msg_type == "Update" else "publish"
+    if coverage is None or not coverage.active:
+        return Decision(action)
+    verdict = coverage.route(alert)
+    if not verdict.airs:
+        return Decision("skip", verdict.reason, verdict.detail, verdict)
+    return Decision(action, "", verdict.detail, verdict)
 
 
 def render_decision(classification: Classification, settings: HandlerSettings) -> Decision | None:

@@ -45,13 +45,14 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
+from cinealert.cap.coverage import Coverage
 from cinealert.cap.model import Alert, AlertKey, Classification
-from cinealert.config.sections import BroadcastSettings, CapSettings, HandlerSettings
+from cinealert.config.sections import BroadcastSettings, CapSettings, CoverageSettings, HandlerSettings
 from cinealert.durable import disk_full
 from cinealert.errors import CinealertError
 from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
-from cinealert.handlers.policy import Decision, decide, render_decision
+from cinealert.handlers.policy import SUPERSEDING_SKIPS, Decision, decide, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
@@ -162,8 +163,13 @@ class Processor:
         broadcast: BroadcastSettings | None = None,
         parse: ParseFn | None = None,
         classify: ClassifyFn | None = None,
+        coverage: CoverageSettings | Coverage | None = None,
     ) -> None:
         self.stage = stage
+        #: which alerts this station airs (``[coverage]``); compiled once here, None or empty airs everything
+        self.coverage = (
+            Coverage.from_settings(coverage) if isinstance(coverage, CoverageSettings) else coverage
+        )
         self.settings = handlers
         self.broadcast = broadcast or BroadcastSettings()
         self.announcer = announcer
@@ -232,11 +238,13 @@ class Processor:
             return Outcome("rejected", label)
         structlog.contextvars.bind_contextvars(alert=str(alert.key), msg_type=alert.msg_type)
         log.info("alert_received", status=alert.status)
-        decision = decide(alert, self.settings, datetime.now(UTC))
+        decision = decide(alert, self.settings, datetime.now(UTC), self.coverage)
         if decision.action == "skip" and not (
-            alert.msg_type == "Update" and decision.reason in ("expired", "no_info")
+            alert.msg_type == "Update" and decision.reason in SUPERSEDING_SKIPS
         ):
-            log.info("alert_skipped", reason=decision.reason, status=alert.status)
+            log.info(
+                "alert_skipped", reason=decision.reason, status=alert.status, detail=decision.detail or None
+            )
             return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
         refs: list[AlertKey] = []
         if alert.msg_type in ("Update", "Cancel"):
@@ -252,7 +260,9 @@ class Processor:
                 log.info("alert_skipped", reason="no_usable_reference")
                 return Outcome("skipped", "no_usable_reference", key=alert.key, sent=alert.sent)
         if decision.action == "skip":
-            log.info("alert_skipped", reason=decision.reason, status=alert.status)
+            log.info(
+                "alert_skipped", reason=decision.reason, status=alert.status, detail=decision.detail or None
+            )
         return alert, decision, refs
 
     async def _retry_disk_full(self, cancel: threading.Event, step: Callable[[], Awaitable[T]]) -> T:
