@@ -47,6 +47,7 @@ def main() -> int:
     from cinealert.config import parse
     from cinealert.handlers.pipeline import LoopInfo, MediaStage, default_loop_provider
     from cinealert.render.loop import Loop
+    from cinealert.render.prompt import SceneBrief
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_broadcast_"))
     cache_dir = args.cache_dir or tmp / "cache"
@@ -83,7 +84,7 @@ def main() -> int:
 
         variant = variant_for(alert.key, settings.render.variants)
         warm = default_loop_provider(
-            classification.disaster, variant, settings.render, threading.Event(), None
+            SceneBrief(classification.disaster, variant), settings, threading.Event(), None
         )
         print(f"scene cache warm-up ({classification.disaster.value}, 1080p, {warm.loop.num_frames} frames): "
               f"{(time.perf_counter() - t) * 1000:.0f} ms (not part of any figure below)")  # fmt: skip
@@ -91,8 +92,8 @@ def main() -> int:
     stage = MediaStage(settings, loop_provider=loop_provider)
     from cinealert.handlers.pipeline import variant_for
 
-    info = loop_provider(classification.disaster, variant_for(alert.key, settings.render.variants),
-                         settings.render, threading.Event(), None)  # fmt: skip
+    brief = SceneBrief(classification.disaster, variant_for(alert.key, settings.render.variants))
+    info = loop_provider(brief, settings, threading.Event(), None)
     first_frames = [f for _, f in zip(range(60), info.loop.frames(), strict=False)]
 
     floors, burns, burn_totals, riches = [], [], [], []

@@ -68,7 +68,7 @@ def _frames(n: int = 60) -> list[np.ndarray]:
 FRAMES = _frames()
 
 
-def _provider(disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+def _provider(brief, settings, cancel, size):  # type: ignore[no-untyped-def]
     return LoopInfo(
         Loop(W, H, Loop.from_arrays(FRAMES).fps, len(FRAMES), lambda: iter(FRAMES)), "dash-test-0"
     )

@@ -40,7 +40,7 @@ def loop_frames(n: int = 60) -> list[np.ndarray]:
 FRAMES = loop_frames()
 
 
-def provider(disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+def provider(brief, settings, cancel, size):  # type: ignore[no-untyped-def]
     def source():  # type: ignore[no-untyped-def]
         yield from FRAMES
 

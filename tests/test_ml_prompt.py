@@ -15,11 +15,14 @@ from cinealert.cap.model import NATURAL_DISASTERS, Alert, Area, DisasterType, In
 from cinealert.render.prompt import (
     NO_HUMANS,
     VOCABULARY,
+    SceneBrief,
     TemplatePromptWriter,
     alert_keywords,
+    brief_for,
     clean_generated,
     fit_prompt,
     is_urban,
+    setting_of,
 )
 
 
@@ -95,6 +98,38 @@ def test_weather_and_severity_words() -> None:
     assert "catastrophic" in text
     assert alert_keywords(DisasterType.FLOOD, a, "Asia/Seoul").startswith("Flood, urban, ")
     assert alert_keywords(DisasterType.HEAVY_SNOW) == "Heavy snow"
+
+
+def test_the_brief_holds_the_alerts_words_that_change_the_picture() -> None:
+    a = alert(area="Seoul Mapo-gu, downtown", sent="2026-11-26T12:30:00+00:00", severity="Extreme",
+              description="Heavy rain of 80 mm per hour")  # fmt: skip
+    brief = brief_for(DisasterType.FLOOD, 2, a, "Asia/Seoul")
+    assert brief == SceneBrief(
+        DisasterType.FLOOD, 2, "urban", "at night", "under torrential rain", "catastrophic"
+    )
+    # the LLM's instruction text: the type's name first (what every training row starts with), then the words
+    assert brief.keywords() == "Flood, urban, at night, under torrential rain, catastrophic"
+    assert alert_keywords(DisasterType.FLOOD, a, "Asia/Seoul") == brief.keywords()
+    assert brief_for(DisasterType.FLOOD, 2) == SceneBrief(DisasterType.FLOOD, 2)  # prewarm's: no alert words
+    assert SceneBrief(DisasterType.HEAVY_SNOW).keywords() == "Heavy snow"
+    # the template writes the same picture from the alert or from its brief
+    writer = TemplatePromptWriter("Asia/Seoul")
+    assert writer.write(DisasterType.FLOOD, a, variant=2) == writer.write_brief(brief)
+
+
+@pytest.mark.parametrize(
+    ("area", "event", "setting"),
+    [
+        ("Busan Haeundae-gu downtown", "Typhoon Warning", "urban"),
+        ("Jeju island coast", "Typhoon Warning", "coastal"),
+        ("Pyeongchang-gun mountain villages", "Heavy Snow Warning", "mountain"),
+        ("Goesan-gun farmland", "Drought Warning", "rural"),
+        ("Montgomery county farms", "Coastal Flood Warning", "coastal"),  # the event text decides a tie
+    ],
+)
+def test_setting_from_the_area_then_the_event(area: str, event: str, setting: str) -> None:
+    assert setting_of(alert(area=area, event=event)) == setting
+    assert setting_of(None) == ""
 
 
 def test_unknown_timezone_is_a_clear_error() -> None:

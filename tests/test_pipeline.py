@@ -67,7 +67,7 @@ class Provider:
         self.cancel_after = cancel_after
         self.cancel = cancel
 
-    def __call__(self, disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+    def __call__(self, brief, settings, cancel, size):  # type: ignore[no-untyped-def]
         self.calls += 1
         assert size == (W, H)
 

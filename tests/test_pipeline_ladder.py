@@ -37,6 +37,7 @@ from cinealert.handlers.stage import RUNGS, GateClosed, Published, StageCancelle
 from cinealert.render.backends import BackendError
 from cinealert.render.labels import format_expiry
 from cinealert.render.loop import Loop
+from cinealert.render.prompt import SceneBrief
 from cinealert.render.slate import plain_background
 from conftest import cap_xml
 from test_pipeline import AEAT, FLOOD, H, W, decode, first_frame, loudness_of, make_alert, probe
@@ -51,7 +52,7 @@ class SceneCrash:
         self.calls = 0
         self.exc = exc or RuntimeError("animator: fused kernel failed to compile")
 
-    def __call__(self, disaster, variant, settings, cancel, size):  # type: ignore[no-untyped-def]
+    def __call__(self, brief, settings, cancel, size):  # type: ignore[no-untyped-def]
         self.calls += 1
         raise self.exc
 
@@ -62,9 +63,9 @@ class Stills:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, disaster, variant, settings, size):  # type: ignore[no-untyped-def]
+    def __call__(self, brief, settings, size):  # type: ignore[no-untyped-def]
         self.calls += 1
-        return default_still_provider(disaster, variant, settings, size)
+        return default_still_provider(brief, settings, size)
 
 
 def make_stage(
@@ -82,7 +83,7 @@ def make_stage(
 def working_loop(size: tuple[int, int] = (W, H)) -> Any:
     frames = [np.full((size[1], size[0], 3), (40 + 4 * i, 90, 160), np.uint8) for i in range(30)]
 
-    def provider(disaster, variant, settings, cancel, size_):  # type: ignore[no-untyped-def]
+    def provider(brief, settings, cancel, size_):  # type: ignore[no-untyped-def]
         return LoopInfo(Loop.from_arrays(frames), "synthetic-ladder")
 
     return provider
@@ -176,7 +177,7 @@ def test_failing_scene_airs_a_still_frame_with_overlay_and_speech(tmp_path: Path
     assert {u["kind"] for u in doc["audio"]["utterances"]} == {"headline", "instruction"}  # spoken
     # What aired above the overlay is the scene at rest, from the real backend.
     variant = variant_for(make_alert().key, st.settings.render.variants)
-    still = default_still_provider(DisasterType.FLOOD, variant, st.settings.render, (W, H))
+    still = default_still_provider(SceneBrief(DisasterType.FLOOD, variant), st.settings, (W, H))
     frame = first_frame(published.directory, "atsc1.m3u8")
     top = slice(0, H // 2)
     assert np.abs(frame[top].astype(int) - still[top].astype(int)).mean() < 12
@@ -187,7 +188,7 @@ def test_no_still_frame_either_airs_a_plain_background_under_the_overlay(tmp_pat
     """The scene backend itself fails (so the still it would give too): still ``static``, on a background."""
     st = make_stage(tmp_path, SceneCrash())
 
-    def no_backend(disaster, variant, settings, size):  # type: ignore[no-untyped-def]
+    def no_backend(brief, settings, size):  # type: ignore[no-untyped-def]
         raise BackendError("scene backend 'ml' cannot be loaded: model directory missing")
 
     st.still_provider = no_backend
@@ -245,7 +246,7 @@ def test_cancellation_and_a_closed_gate_are_never_degraded(tmp_path: Path) -> No
     # Shutdown mid-encode: the loop provider sets the cancel event after 20 frames.
     cancel = threading.Event()
 
-    def cancelling(disaster, variant, settings, c, size):  # type: ignore[no-untyped-def]
+    def cancelling(brief, settings, c, size):  # type: ignore[no-untyped-def]
         frames = [np.zeros((H, W, 3), np.uint8)] * 90
 
         def source():  # type: ignore[no-untyped-def]

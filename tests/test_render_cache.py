@@ -256,6 +256,38 @@ def test_get_loop_miss_then_hit(tmp_path: Path) -> None:
     assert not other.cache_hit and other.scene_key != first.scene_key
 
 
+def test_an_alert_brief_keys_only_the_backend_that_paints_from_it(tmp_path: Path) -> None:
+    """The procedural backend draws ``(disaster, variant)`` alone: an alert's brief leaves its key as prewarm
+    made it (a prewarmed loop still serves the alert). The ML backend writes its prompt from the brief, so the
+    brief is part of its key: prewarm's bare brief and an alert's words are two entries."""
+    from cinealert.config import parse
+    from cinealert.render.backends import get_backend
+    from cinealert.render.prompt import SceneBrief
+    from cinealert.render.service import _brief, key_fields
+
+    settings = RenderSettings(cache_dir=tmp_path, duration_s=0.3, variants=2)
+    words = SceneBrief(DisasterType.FLOOD, 1, "urban", "at night", "under torrential rain", "severe")
+    bare = get_loop(DisasterType.FLOOD, 1, settings, size=(64, 36))
+    alerted = get_loop(DisasterType.FLOOD, 1, settings, size=(64, 36), brief=words)
+    assert alerted.cache_hit and alerted.scene_key == bare.scene_key and alerted.prompt == ""
+    assert bare.scene_key == cache_key(key_fields(DisasterType.FLOOD, 1, settings, "procedural",
+                                                  ProceduralBackend().version, (64, 36)))  # fmt: skip
+    with pytest.raises(ValueError, match="wildfire brief for a flood scene"):
+        get_loop(DisasterType.FLOOD, 1, settings, size=(64, 36), brief=SceneBrief(DisasterType.WILDFIRE))
+
+    ml = get_backend("ml", parse({"render": {"backend": "ml"}}))  # models load on the first build, not here
+
+    def ml_key(brief: SceneBrief | None, variant: int = 1) -> str:
+        briefed = _brief(ml, DisasterType.FLOOD, variant, brief)
+        return cache_key(
+            key_fields(DisasterType.FLOOD, variant, settings, ml.name, ml.version, None, briefed)
+        )
+
+    assert ml_key(words) != ml_key(None) == ml_key(SceneBrief(DisasterType.FLOOD, 0))  # variant from the call
+    assert ml_key(words) == ml_key(words.with_variant(0)) != ml_key(words, variant=0)
+    assert ml.version.startswith("2-")  # the prompt format's version: loops of the keyword-less prompt retire
+
+
 def test_cold_renders_wait_for_a_render_slot(tmp_path: Path) -> None:
     """With ``concurrent_renders = 1`` a second cold render waits for the slot (two at once held ~2x the memory
     for no throughput), and a cancel while it waits gives up without caching anything."""

@@ -459,10 +459,28 @@ DESCRIPTIONS = {
 }
 
 
-def write_jsonl(path: Path) -> Path:
-    path.write_text(
-        "".join(json.dumps({"disaster": k, "description": v}) + "\n" for k, v in DESCRIPTIONS.items())
-    )
+#: Alert keywords per type for rows that carry them (``SceneBrief.keywords`` after the type's name); the flood
+#: row's are what ``samples/en_flood.xml`` asks for, so the tiny adapter answers that alert from its training.
+KEYWORDS = {
+    "flood": "urban, at midday, under torrential rain, severe",
+    "wildfire": "rural, at midday, in strong wind, catastrophic",
+}
+
+
+def write_jsonl(path: Path, *, keywords: bool = False) -> Path:
+    """One ``{"disaster", "description"}`` row per type; with ``keywords``, also one ``{"keywords",
+    "description"}`` row per type whose instruction names alert words (``KEYWORDS``, else a stock set)."""
+    from cinealert.cap.model import DisasterType
+    from cinealert.render.prompt import DISPLAY_NAME
+
+    rows = [{"disaster": k, "description": v} for k, v in DESCRIPTIONS.items()]
+    if keywords:
+        rows += [
+            {"keywords": f"{DISPLAY_NAME[DisasterType(k)]}, {KEYWORDS.get(k, 'rural, at night, severe')}",
+             "description": v}
+            for k, v in DESCRIPTIONS.items()
+        ]  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
 
 
@@ -475,13 +493,14 @@ def llm_corpus() -> list[str]:
 
 
 def tiny_adapter(root: Path, llama: Path) -> Path:
-    """A LoRA adapter that has memorised ``DESCRIPTIONS`` (150 steps, ~5 s): greedy decoding returns them."""
+    """A LoRA adapter that has memorised ``DESCRIPTIONS`` under the bare type name and under alert keywords
+    (300 steps, ~7 s): greedy decoding returns them, for ``[INST] Flood [/INST]`` and for an alert's brief."""
     from cinealert.render.ml.train import TrainConfig, train_lora
 
     out = root / "adapter"
     if not (out / "adapter_config.json").is_file():
-        config = TrainConfig(steps=150, learning_rate=1e-2, batch_size=7, save_every=50)
-        train_lora(write_jsonl(root / "rows.jsonl"), llama, out, config, progress=False)
+        config = TrainConfig(steps=300, learning_rate=1e-2, batch_size=7, save_every=100)
+        train_lora(write_jsonl(root / "rows.jsonl", keywords=True), llama, out, config, progress=False)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
-from cinealert.cap.model import AlertKey, DisasterType
+from cinealert.cap.model import AlertKey
 from cinealert.media.clock import Clock
 from cinealert.media.contract import StageCancelled
 from cinealert.media.errors import MediaError, RungError, describe
@@ -26,6 +26,7 @@ from cinealert.render.loop import Frame, Loop
 from cinealert.render.present import (
     RESOLUTIONS,
     Presentation,
+    SceneBrief,
     build_scene,
     choose_variant,
     get_loop,
@@ -45,43 +46,41 @@ class LoopInfo:
     cache_hit: bool = False
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     painted_by: Mapping[str, str] = field(default_factory=dict)  # the scene backend and its stages
+    prompt: str = ""  # the text-to-image prompt the scene was painted from (ML backend), else empty
 
 
-#: ``(disaster, variant, settings, cancel, picture size or None) -> LoopInfo``. The whole ``Settings``, not
-#: only ``[render]``: the ML scene backend reads its model directories from ``[ml]`` (a provider handed only
-#: ``[render]`` once made the daemon air the built-in stand-ins while ``[ml]`` named every model).
-LoopProvider = Callable[[DisasterType, int, "Settings", threading.Event, "tuple[int, int] | None"], LoopInfo]
+#: ``(brief, settings, cancel, picture size or None) -> LoopInfo``: the scene ``brief`` asks for (its disaster,
+#: variant and the alert's words: ``Presentation.brief``). The whole ``Settings``, not only ``[render]``: the ML
+#: scene backend reads its model directories from ``[ml]`` (a provider handed only ``[render]`` once made the
+#: daemon air the built-in stand-ins while ``[ml]`` named every model).
+LoopProvider = Callable[[SceneBrief, "Settings", threading.Event, "tuple[int, int] | None"], LoopInfo]
 
-#: ``(disaster, variant, settings, picture size) -> HxWx3 uint8``: the scene at rest, for ``static``.
-StillProvider = Callable[[DisasterType, int, "Settings", "tuple[int, int]"], Frame]
+#: ``(brief, settings, picture size) -> HxWx3 uint8``: the scene at rest, for ``static``.
+StillProvider = Callable[[SceneBrief, "Settings", "tuple[int, int]"], Frame]
 
 
-def default_still_provider(
-    disaster: DisasterType, variant: int, settings: Settings, size: tuple[int, int]
-) -> Frame:
+def default_still_provider(brief: SceneBrief, settings: Settings, size: tuple[int, int]) -> Frame:
     """The scene the loop would have animated, composited at rest: no animator, no cache, no torch.
 
     The scene backend (cheap: ~0.2 s at 320x180, ~3 s at 1080p) is rarely what fails when a loop cannot be had;
     the animator, its kernels or the cache are more often, and the alert then keeps its picture, only still.
     """
-    return build_scene(disaster, variant, settings, size).image
+    return build_scene(brief.disaster, brief.variant, settings, size, brief).image
 
 
 def default_loop_provider(
-    disaster: DisasterType,
-    variant: int,
-    settings: Settings,
-    cancel: threading.Event,
-    size: tuple[int, int] | None,
+    brief: SceneBrief, settings: Settings, cancel: threading.Event, size: tuple[int, int] | None
 ) -> LoopInfo:
     """The scene renderer's cached loop (``cinealert.render.get_loop``); its timings map to scene/animate."""
-    result = get_loop(disaster, variant, settings, cancel=cancel, size=size)
+    result = get_loop(brief.disaster, brief.variant, settings, cancel=cancel, size=size, brief=brief)
     raw = {k: float(v) for k, v in dict(result.timings_ms).items()}
     timings = {
         "scene": raw.get("lookup", 0.0) + raw.get("build", 0.0),
         "animate": raw.get("render", 0.0),
     }
-    return LoopInfo(result.loop, str(result.scene_key), bool(result.cache_hit), timings, result.painted_by)
+    return LoopInfo(
+        result.loop, str(result.scene_key), bool(result.cache_hit), timings, result.painted_by, result.prompt
+    )
 
 
 def variant_for(key: AlertKey, variants: int) -> int:
@@ -126,7 +125,7 @@ class Pictures:
         t = time.perf_counter()
         look = self.presentation
         try:
-            info = self.loop(look.scene, look.variant, self.settings, cancel, self.size)
+            info = self.loop(look.brief, self.settings, cancel, self.size)
         except StageCancelled:
             raise
         except Exception as exc:
@@ -159,9 +158,7 @@ class Pictures:
 
     def _scene_at_rest(self, width: int, height: int) -> Frame:
         look = self.presentation
-        frame = np.ascontiguousarray(
-            self.still(look.scene, look.variant, self.settings, (width, height)), np.uint8
-        )
+        frame = np.ascontiguousarray(self.still(look.brief, self.settings, (width, height)), np.uint8)
         if frame.shape != (height, width, 3):
             raise MediaError(f"the still frame is {frame.shape}, expected {(height, width, 3)}")
         return frame

@@ -79,6 +79,7 @@ class Record:
                 "cache_hit": self.scene.cache_hit,
                 "loop_frames": self.scene.loop.num_frames,
                 "painted_by": dict(self.scene.painted_by),
+                **({"prompt": self.scene.prompt} if self.scene.prompt else {}),
             },
             "audio": self._audio(),
             "captions": self.captions,

@@ -16,6 +16,7 @@ from cinealert.render.scene import Scene
 
 if TYPE_CHECKING:
     from cinealert.config import Settings
+    from cinealert.render.prompt import SceneBrief
 
 
 @runtime_checkable
@@ -27,6 +28,18 @@ class SceneBackend(Protocol):
     version: str
 
     def build(self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int) -> Scene: ...
+
+
+@runtime_checkable
+class BriefedBackend(SceneBackend, Protocol):
+    """A backend whose picture follows the alert's words (``SceneBrief``: setting, time of day, weather, severity).
+
+    ``get_loop`` hands such a backend the brief (``build_brief``) and keys its cache entry on the brief too; a
+    backend without ``build_brief`` gets ``(disaster, variant)`` only and keeps its key. Must be deterministic in
+    ``(brief, width, height, seed)``; ``build(disaster, variant, ...)`` is the brief without alert words.
+    """
+
+    def build_brief(self, brief: SceneBrief, width: int, height: int, *, seed: int) -> Scene: ...
 
 
 class BackendError(RuntimeError, CinealertError):

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cinealert.cap.model import Alert, DisasterType, Info
+from cinealert.config.sections import BroadcastSettings
 from cinealert.render.loop import RESOLUTIONS, Frame
+from cinealert.render.prompt import SceneBrief, brief_for
 from cinealert.render.service import LoopResult, build_scene, choose_variant, get_loop
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ __all__ = [
     "RESOLUTIONS",
     "LoopResult",
     "Presentation",
+    "SceneBrief",
     "build_scene",
     "choose_variant",
     "get_loop",
@@ -52,6 +55,9 @@ class Presentation:
     disaster: DisasterType  # what the alert is about: the overlay's pictogram, the event symbol
     scene: DisasterType  # the picture behind the text (``scene_for``)
     variant: int  # the scene variant: the same alert gets the same picture in every daemon
+    #: the scene asked of the renderer: ``scene`` and ``variant`` with the alert's setting, part of the day,
+    #: weather and severity (a backend that paints from them, the ML one, writes its prompt from these)
+    brief: SceneBrief
     pages: tuple[Info, ...]  # one info per page, in the configured language order
     expiry: tuple[str, ...]  # each page's "until ..." text as shown (none for a Cancel)
     languages: tuple[str, ...]  # the configured language order
@@ -89,9 +95,12 @@ def present(
     pages = tuple(page_languages(alert, languages))
     tz = ZoneInfo(timezone) if timezone else None
     severity = alert.infos[0].severity if alert.infos else "Unknown"
+    scene, variant = scene_for(alert, disaster), choose_variant(alert.key, variants)
+    # The area's part of the day: the alert's own offset where it has one, else the channel's (default) zone.
+    area_zone = timezone or str(BroadcastSettings.model_fields["timezone"].default)
     return Presentation(
-        alert=alert, disaster=disaster, scene=scene_for(alert, disaster),
-        variant=choose_variant(alert.key, variants), pages=pages,
+        alert=alert, disaster=disaster, scene=scene, variant=variant,
+        brief=brief_for(scene, variant, alert, area_zone), pages=pages,
         expiry=tuple(shown_expiry(alert, info, tz) for info in pages), languages=tuple(languages),
         timezone=timezone, symbol_colors=band_style(alert, severity),
     )  # fmt: skip

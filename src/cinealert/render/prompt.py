@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,6 +83,17 @@ _URBAN = re.compile(
 _RURAL = re.compile(
     r"\b(village|villages|farm|farms|farmland|rural|countryside|mountain|mountains|valley|forest|coast|coastal|"
     r"island|field|fields|county|river|lake|reservoir)\b|(?:군|읍|면|리|산|섬)(?:\b|$|\s)",
+    re.IGNORECASE,
+)
+
+_COASTAL = re.compile(
+    r"\b(coast|coastal|coastline|shore|shoreline|beach|beaches|harbou?r|port|bay|sea|seaside|island|islands|"
+    r"offshore|waterfront)\b|(?:해안|해상|연안|섬|항|바다)",
+    re.IGNORECASE,
+)
+_MOUNTAIN = re.compile(
+    r"\b(mountain|mountains|mountainous|hill|hills|hillside|ridge|valley|slope|slopes|highland|highlands|peak)\b|"
+    r"(?:산간|산지|산악|고지대|계곡)",
     re.IGNORECASE,
 )
 
@@ -170,6 +181,10 @@ class PromptWriter(Protocol):
 
     def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str: ...
 
+    def write_brief(self, brief: SceneBrief) -> str:
+        """The prompt for a scene brief (what the scene backends hand in; ``write`` builds one from the alert)."""
+        ...
+
 
 def _info(alert: Alert | None) -> Info | None:
     if alert is None or not alert.infos:
@@ -199,8 +214,20 @@ def is_urban(alert: Alert | None) -> bool:
     return len(_URBAN.findall(text)) >= len(_RURAL.findall(text))
 
 
-def time_of_day(when: datetime, tz: tzinfo) -> str:
-    """Light at ``when`` in the area's local time.
+#: The part of the day (the LLM's keyword) and its light (the template's words), by local hour.
+_DAYLIGHT: tuple[tuple[int, int, str, str], ...] = (
+    (5, 7, "at dawn", "in cold blue light"),
+    (7, 11, "in the morning", "in soft daylight"),
+    (11, 15, "at midday", "in flat daylight"),
+    (15, 18, "in the afternoon", "in warm low sunlight"),
+    (18, 20, "at dusk", "in fading amber light"),
+)
+_NIGHT = ("at night", "lit by streetlights")
+_LIGHT = {part: light for _, _, part, light in _DAYLIGHT} | {_NIGHT[0]: _NIGHT[1]}
+
+
+def part_of_day(when: datetime, tz: tzinfo) -> str:
+    """``at dawn`` ... ``at night`` at ``when`` in the area's local time.
 
     A timestamp written with a non-zero UTC offset is the sender's local time and is read as is (a hint that
     beats the station's zone: a -05:00 alert describes an evening there, whatever the broadcaster's clock says);
@@ -208,17 +235,17 @@ def time_of_day(when: datetime, tz: tzinfo) -> str:
     """
     offset = when.utcoffset()
     hour = when.hour if offset else when.astimezone(tz).hour
-    if 5 <= hour < 7:
-        return "at dawn, in cold blue light"
-    if 7 <= hour < 11:
-        return "in the morning, in soft daylight"
-    if 11 <= hour < 15:
-        return "at midday, in flat daylight"
-    if 15 <= hour < 18:
-        return "in the afternoon, in warm low sunlight"
-    if 18 <= hour < 20:
-        return "at dusk, in fading amber light"
-    return "at night, lit by streetlights"
+    for start, end, part, _ in _DAYLIGHT:
+        if start <= hour < end:
+            return part
+    return _NIGHT[0]
+
+
+def time_of_day(when: datetime, tz: tzinfo) -> str:
+    """Light at ``when`` in the area's local time: ``part_of_day`` and its light, e.g. ``at dusk, in fading
+    amber light``."""
+    part = part_of_day(when, tz)
+    return f"{part}, {_LIGHT[part]}"
 
 
 def weather_words(alert: Alert | None) -> str:
@@ -243,43 +270,99 @@ def _zone(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Asia/Seoul'") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class SceneBrief:
+    """What a scene is asked to show: the disaster, its variant, and the alert's words that change the picture.
+
+    Built once per alert in ``render.present`` (``brief_for``) and handed through ``get_loop`` to the scene
+    backend. Only a backend that paints from it (``render.backends.BriefedBackend``: the ML backend's prompt
+    writer) gets it, and only for such a backend is it part of the cache key; the procedural backend draws
+    ``(disaster, variant)`` alone and keeps its key. An empty keyword means the alert did not say (prewarm's
+    briefs have none). ``keywords`` is the LLM's instruction text, in the order training rows use.
+    """
+
+    disaster: DisasterType
+    variant: int = 0
+    setting: str = ""  # urban | coastal | mountain | rural (``setting_of``)
+    time_of_day: str = ""  # at dawn ... at night, in the area's local time (``part_of_day``)
+    weather: str = ""  # e.g. "under torrential rain" (``weather_words``)
+    severity: str = ""  # catastrophic | severe | serious | minor (CAP severity)
+
+    def keywords(self) -> str:
+        """``Flood, urban, at midday, under torrential rain, severe``: the type's name first, then what is set."""
+        words = (self.setting, self.time_of_day, self.weather, self.severity)
+        return ", ".join([DISPLAY_NAME[self.disaster], *(w for w in words if w)])
+
+    def key(self) -> dict[str, str]:
+        """The alert's words as cache-key fields (the disaster and variant are keyed on their own)."""
+        return {"setting": self.setting, "time_of_day": self.time_of_day, "weather": self.weather,
+                "severity": self.severity}  # fmt: skip
+
+    def with_variant(self, variant: int) -> SceneBrief:
+        return replace(self, variant=variant)
+
+
+def setting_of(alert: Alert | None) -> str:
+    """``urban`` where ``is_urban``; else ``coastal`` or ``mountain`` where the area (or the event text) says so,
+    else ``rural``; empty without an alert."""
+    if alert is None:
+        return ""
+    if is_urban(alert):
+        return "urban"
+    for pattern, name in ((_COASTAL, "coastal"), (_MOUNTAIN, "mountain")):
+        if pattern.search(_area_text(alert)):
+            return name
+    for pattern, name in ((_COASTAL, "coastal"), (_MOUNTAIN, "mountain")):
+        if pattern.search(_all_text(alert)):
+            return name
+    return "rural"
+
+
+def brief_for(
+    disaster: DisasterType, variant: int = 0, alert: Alert | None = None, timezone: str = "Asia/Seoul"
+) -> SceneBrief:
+    """The scene ``alert`` asks for: its setting, the part of the day at the area, its weather and severity."""
+    if alert is None:
+        return SceneBrief(disaster, variant)
+    when = _when(alert)
+    info = _info(alert)
+    return SceneBrief(
+        disaster,
+        variant,
+        setting=setting_of(alert),
+        time_of_day=part_of_day(when, _zone(timezone)) if when is not None else "",
+        weather=weather_words(alert),
+        severity=_SEVERITY.get(info.severity.lower(), "") if info is not None else "",
+    )
+
+
 def alert_keywords(disaster: DisasterType, alert: Alert | None = None, timezone: str = "Asia/Seoul") -> str:
     """The LLM's instruction: disaster name first (what the adapter was trained on), then alert context."""
-    words = [DISPLAY_NAME[disaster]]
-    if alert is not None:
-        words.append("urban" if is_urban(alert) else "rural")
-        when = _when(alert)
-        if when is not None:
-            words.append(time_of_day(when, _zone(timezone)).split(",")[0])
-        weather = weather_words(alert)
-        if weather:
-            words.append(weather)
-        info = _info(alert)
-        if info is not None and info.severity.lower() in _SEVERITY:
-            words.append(_SEVERITY[info.severity.lower()])
-    return ", ".join(words)
+    return brief_for(disaster, 0, alert, timezone).keywords()
 
 
 class TemplatePromptWriter:
     """Deterministic prompts filled from the alert: setting, time of day in local time, weather, severity."""
 
     def __init__(self, timezone: str = "Asia/Seoul") -> None:
+        self.timezone = timezone
         self._tz = _zone(timezone)
 
     def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str:
-        urban_scene, rural_scene, fluid = _TEMPLATES[disaster]
-        urban = is_urban(alert)
+        return self.write_brief(brief_for(disaster, variant, alert, self.timezone))
+
+    def write_brief(self, brief: SceneBrief) -> str:
+        urban_scene, rural_scene, fluid = _TEMPLATES[brief.disaster]
+        urban = brief.setting in ("", "urban")
         # Odd variants swap the setting so that prewarmed variants of one type are not the same picture.
-        scene = urban_scene if urban != bool(variant % 2) else rural_scene
-        info = _info(alert)
-        severity = _SEVERITY.get(info.severity.lower(), "severe") if info is not None else "severe"
-        when = _when(alert)
-        light = time_of_day(when, self._tz) if when is not None else "in dramatic daylight"
-        weather = weather_words(alert)
-        name = DISPLAY_NAME[disaster].lower()
+        scene = urban_scene if urban != bool(brief.variant % 2) else rural_scene
+        severity = brief.severity or "severe"
+        part = brief.time_of_day
+        light = f"{part}, {_LIGHT[part]}" if part in _LIGHT else "in dramatic daylight"
+        name = DISPLAY_NAME[brief.disaster].lower()
         head = f"A photorealistic wide-angle photograph of {severity} {name} in {scene.setting}, {light}"
-        if weather:
-            head += f", {weather}"
+        if brief.weather:
+            head += f", {brief.weather}"
         body = f"{head}. {scene.place.capitalize()} under {scene.sky}. {fluid}. Cinematic, highly detailed."
         return f"{body} {NO_HUMANS}"
 

@@ -33,10 +33,11 @@ import structlog
 
 from cinealert.cap.model import DisasterType
 from cinealert.config.sections import RenderSettings
-from cinealert.render.backends import SceneBackend, get_backend
+from cinealert.render.backends import BriefedBackend, SceneBackend, get_backend
 from cinealert.render.cache import Codec, Entry, FrameSink, SceneCache, cache_key, lz4_available
 from cinealert.render.loop import NTSC_FPS, Frame, Loop
 from cinealert.render.loop import RESOLUTIONS as RESOLUTIONS  # defined in loop; re-exported from its old home
+from cinealert.render.prompt import SceneBrief
 
 if TYPE_CHECKING:
     from cinealert.config import Settings
@@ -56,6 +57,8 @@ class LoopResult:
     #: what painted the scene: ``{"backend": "ml", "prompt": "llm", "image": "diffusion", ...}`` or
     #: ``{"backend": "procedural"}``; an operator reads in result.json whether the models or stand-ins aired
     painted_by: Mapping[str, str] = field(default_factory=dict)
+    #: the text-to-image prompt the scene was painted from (the ML backend's; empty for the procedural one)
+    prompt: str = ""
 
 
 def choose_variant(alert_key_or_seed: object, n_variants: int) -> int:
@@ -172,8 +175,11 @@ def _lock_for(key: str) -> threading.Lock:
 
 
 def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, backend_name: str,
-               backend_version: str, size: tuple[int, int] | None = None) -> dict[str, Any]:  # fmt: skip
+               backend_version: str, size: tuple[int, int] | None = None,
+               brief: SceneBrief | None = None) -> dict[str, Any]:  # fmt: skip
+    """The cache key's fields; ``brief`` (the alert's words) only for a backend that paints from it."""
     width, height = size or RESOLUTIONS[render.resolution]
+    extra = {"brief": brief.key()} if brief is not None else {}
     return {
         "backend": backend_name,
         "version": backend_version,
@@ -185,6 +191,7 @@ def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, bac
         "duration_s": round(render.duration_s, 4),
         "fps": str(NTSC_FPS),
         "seed": SCENE_SEED,
+        **extra,
     }
 
 
@@ -192,6 +199,11 @@ def painted_by(entry: Entry) -> dict[str, str]:
     """The backend and its stages (``Scene.meta``) as recorded with the cached loop."""
     stages = entry.meta.get("stages") or {}
     return {"backend": str(entry.meta.get("backend", "")), **{str(k): str(v) for k, v in stages.items()}}
+
+
+def _result(entry: Entry, hit: bool, timings: dict[str, float], key: str) -> LoopResult:
+    prompt = entry.meta.get("prompt")
+    return LoopResult(loop_from_entry(entry), hit, timings, key, painted_by(entry), str(prompt or ""))
 
 
 def loop_from_entry(entry: Entry, fps: Fraction = NTSC_FPS) -> Loop:
@@ -216,18 +228,22 @@ def get_loop(
     *,
     cancel: threading.Event | None = None,
     size: tuple[int, int] | None = None,
+    brief: SceneBrief | None = None,
 ) -> LoopResult:
     """The loop for ``(disaster, variant)`` under ``settings``; renders and caches it on a miss.
 
-    ``size`` overrides ``settings.resolution`` (previews, tests). Raises ``RenderCancelled`` if ``cancel`` is
-    set while rendering (nothing is cached then). ``[render]`` alone serves the procedural backend; the ML
-    backend needs the whole ``Settings`` (``BackendError`` otherwise).
+    ``size`` overrides ``settings.resolution`` (previews, tests). ``brief`` is the alert's words for the scene
+    (``render.present``; of this disaster, any variant): a backend that paints from it (the ML one) gets it and
+    keys the loop on it, any other ignores it. Raises ``RenderCancelled`` if ``cancel`` is set while rendering
+    (nothing is cached then). ``[render]`` alone serves the procedural backend; the ML backend needs the whole
+    ``Settings`` (``BackendError`` otherwise).
     """
     render, full = _split(settings)
     t0 = time.perf_counter()
     backend = get_backend(render.backend, full)
     variant = variant % render.variants
-    fields = key_fields(disaster, variant, render, backend.name, backend.version, size)
+    briefed = _brief(backend, disaster, variant, brief)
+    fields = key_fields(disaster, variant, render, backend.name, backend.version, size, briefed)
     key = cache_key(fields)
     cache = cache_for(render)
     timings: dict[str, float] = {}
@@ -236,12 +252,12 @@ def get_loop(
     if entry is not None:
         timings["lookup"] = (time.perf_counter() - t0) * 1000
         log.debug("render.cache_hit", type=disaster.value, variant=variant, key=key[:12], memory=in_memory)
-        return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
+        return _result(entry, True, timings, key)
     with _lock_for(key):
         entry = cache.get(key)  # another thread may have rendered it while we waited
         if entry is not None:
             timings["lookup"] = (time.perf_counter() - t0) * 1000
-            return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
+            return _result(entry, True, timings, key)
         width, height = size or RESOLUTIONS[render.resolution]
         t_wait = time.perf_counter()
         with _render_slot(render, cancel):
@@ -249,12 +265,14 @@ def get_loop(
             entry = cache.get(key)  # another daemon sharing the cache may have rendered it meanwhile
             if entry is not None:
                 timings["lookup"] = (time.perf_counter() - t0) * 1000
-                return LoopResult(loop_from_entry(entry), True, timings, key, painted_by(entry))
+                return _result(entry, True, timings, key)
             if waited >= 0.01:
                 timings["render_wait"] = waited * 1000
             try:
-                entry, n = _render(cache, key, fields, backend, disaster, variant, render, (width, height),
-                                   cancel, timings)  # fmt: skip
+                brief = briefed or SceneBrief(disaster, variant)
+                entry, n = _render(
+                    cache, key, fields, backend, brief, render, (width, height), cancel, timings
+                )
             finally:
                 release_freed_memory()  # the scene and the animator are gone with _render's frame
     log.info(
@@ -262,7 +280,23 @@ def get_loop(
         build_ms=round(timings["build"]), render_ms=round(timings["render"]),
         slot_wait_ms=round(timings.get("render_wait", 0.0)),
     )  # fmt: skip
-    return LoopResult(loop_from_entry(entry), False, timings, key, painted_by(entry))
+    return _result(entry, False, timings, key)
+
+
+def _brief(backend: SceneBackend, disaster: DisasterType, variant: int,
+           brief: SceneBrief | None) -> SceneBrief | None:  # fmt: skip
+    """The brief a ``BriefedBackend`` paints ``(disaster, variant)`` from (none for any other backend)."""
+    if brief is not None and brief.disaster != disaster:
+        raise ValueError(f"a {brief.disaster.value} brief for a {disaster.value} scene")
+    if not isinstance(backend, BriefedBackend):
+        return None
+    return (brief or SceneBrief(disaster)).with_variant(variant)
+
+
+def _build(backend: SceneBackend, brief: SceneBrief, width: int, height: int) -> Scene:
+    if isinstance(backend, BriefedBackend):
+        return backend.build_brief(brief, width, height, seed=SCENE_SEED)
+    return backend.build(brief.disaster, brief.variant, width, height, seed=SCENE_SEED)
 
 
 def _render(
@@ -270,8 +304,7 @@ def _render(
     key: str,
     fields: dict[str, Any],
     backend: SceneBackend,
-    disaster: DisasterType,
-    variant: int,
+    brief: SceneBrief,
     render: RenderSettings,
     size: tuple[int, int],
     cancel: threading.Event | None,
@@ -282,7 +315,7 @@ def _render(
 
     width, height = size
     t1 = time.perf_counter()
-    scene = backend.build(disaster, variant, width, height, seed=SCENE_SEED)
+    scene = _build(backend, brief, width, height)
     # the build's temporaries are freed but kept by malloc under the scene: ~0.3 GB at 1080p that would sit
     # under the animator's textures, the render's peak (measured: 691 -> 362 MB anonymous after the trim)
     release_freed_memory()
@@ -294,17 +327,20 @@ def _render(
     def fill(sink: FrameSink) -> None:
         render_loop(scene, params, out=sink, cancel=cancel)
 
-    entry = cache.put(key, scene, (n, height, width, 3), fill, {**fields, "stages": dict(scene.meta)})
+    meta = {**fields, "stages": dict(scene.meta), **({"prompt": scene.prompt} if scene.prompt else {})}
+    entry = cache.put(key, scene, (n, height, width, 3), fill, meta)
     timings["render"] = (time.perf_counter() - t2) * 1000
     return entry, n
 
 
 def build_scene(disaster: DisasterType, variant: int, settings: RenderSettings | Settings,
-                size: tuple[int, int] | None = None) -> Scene:  # fmt: skip
-    """Just the scene (no loop, no cache): for previews, docs and ground truth."""
+                size: tuple[int, int] | None = None, brief: SceneBrief | None = None) -> Scene:  # fmt: skip
+    """Just the scene (no loop, no cache): for previews, docs and ground truth; ``brief`` as for ``get_loop``."""
     render, full = _split(settings)
     width, height = size or RESOLUTIONS[render.resolution]
-    return get_backend(render.backend, full).build(disaster, variant, width, height, seed=SCENE_SEED)
+    backend = get_backend(render.backend, full)
+    briefed = _brief(backend, disaster, variant, brief)
+    return _build(backend, briefed or SceneBrief(disaster, variant), width, height)
 
 
 def warm_renderer(settings: RenderSettings | Settings) -> float:
@@ -328,7 +364,11 @@ def prewarm(
     cancel: threading.Event | None = None,
     size: tuple[int, int] | None = None,
 ) -> list[LoopResult]:
-    """Fill the cache for every ``types`` x variant; the daemon calls this before it reports ready."""
+    """Fill the cache for every ``types`` x variant; the daemon calls this before it reports ready.
+
+    The briefs carry no alert words: an ML backend's loop for an alert that names a setting, a part of the day,
+    weather or a severity is another entry, rendered cold on that alert (the procedural loops serve every alert).
+    """
     render, _ = _split(settings)
     warm_renderer(render)
     kinds = [DisasterType(t) for t in (types if types is not None else render.prewarm)]

@@ -3,6 +3,10 @@
 Each stage uses its local model when ``[ml]`` names one and a built-in CPU stand-in when not (template prompt,
 the procedural backend's picture as the "photo", classical masks, depth prior), so the backend always works and
 every configured model is exercised on the same path. Models load on the first ``build`` and stay loaded.
+
+The prompt is written from the alert's ``SceneBrief`` (``build_brief``: a ``BriefedBackend``), so the brief is
+part of this backend's cache key: prewarm fills the briefs without alert words, and an alert whose words differ
+(setting, part of the day, weather, severity) pays one cold render, cached for the next alert that says the same.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from cinealert.render.ml.layers import photo_scene, with_particles
 from cinealert.render.ml.mask import DISASTER_FLUIDS
 from cinealert.render.ml.prompter import LLMPromptWriter
 from cinealert.render.ml.runtime import stable_seed
+from cinealert.render.prompt import SceneBrief
 from cinealert.render.scene import RGB, Scene
 
 if TYPE_CHECKING:
@@ -47,8 +52,9 @@ class MLBackend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # Another model or setting is another picture: all of [ml] is part of the cache key.
-        self.version = f"1-{stable_seed(settings.ml.model_dump_json()):08x}"
+        # Another model or setting is another picture: all of [ml] is part of the cache key; the leading number
+        # is the prompt format's (2: the alert's keywords in the instruction, sampled per variant).
+        self.version = f"2-{stable_seed(settings.ml.model_dump_json()):08x}"
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
 
@@ -96,13 +102,19 @@ class MLBackend:
         return _resize(image, width, height)
 
     def build(self, disaster: DisasterType, variant: int, width: int, height: int, *, seed: int) -> Scene:
+        """The scene of ``(disaster, variant)`` with no alert words (what prewarm renders)."""
+        return self.build_brief(SceneBrief(disaster, variant), width, height, seed=seed)
+
+    def build_brief(self, brief: SceneBrief, width: int, height: int, *, seed: int) -> Scene:
+        """The scene ``brief`` asks for: its keywords go to the prompt writer; every later stage reads the prompt."""
         from cinealert.render.backends import get_backend
 
+        disaster, variant = brief.disaster, brief.variant
         writer, t2i, masker, depth = self.stages()
         if isinstance(writer, LLMPromptWriter):
-            prompt, source = writer.write_with_source(disaster, None, variant=variant)
+            prompt, source = writer.write_brief_with_source(brief)
         else:
-            prompt, source = writer.write(disaster, None, variant=variant), "template"
+            prompt, source = writer.write_brief(brief), "template"
         # The procedural scene of the same type lends its particle sheets and camera shake, and stands in for
         # the photo when no diffusion model is configured.
         drawn = get_backend("procedural", self.settings).build(disaster, variant, width, height, seed=seed)
@@ -129,5 +141,6 @@ class MLBackend:
             },
         )
         scene = with_particles(scene, drawn)
-        log.info("ml_scene", disaster=disaster.value, variant=variant, layers=len(scene.layers), **scene.meta)
+        log.info("ml_scene", disaster=disaster.value, variant=variant, keywords=brief.keywords(),
+                 layers=len(scene.layers), **scene.meta)  # fmt: skip
         return scene

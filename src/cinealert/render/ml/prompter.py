@@ -1,8 +1,12 @@
 """The paper's prompt writer ("metadata generator"): a causal LM, optionally with a LoRA adapter, from local files.
 
-Input is ``[INST] <keywords> [/INST]`` (keywords from the alert, disaster name first, as in training); decoding is
-greedy by default so one alert always gets one prompt. Raw output goes through ``prompt.clean_generated``; empty
-or off-topic text falls back to the template writer, so a bad adapter degrades the picture, never the service.
+Input is ``[INST] <keywords> [/INST]``: the scene brief's keywords (``SceneBrief.keywords``: the disaster's name
+first, then the alert's setting, part of the day, weather and severity, e.g. ``[INST] Flood, urban, at midday,
+under torrential rain, severe [/INST]``), the format training rows use (``train.encode``). Decoding is greedy
+when ``ml.prompt_temperature`` is 0 (every variant of a brief gets one prompt) and sampled otherwise, seeded by
+the disaster and the variant, so variants differ and one (brief, variant) always gets the same prompt. Raw
+output goes through ``prompt.clean_generated``; empty or off-topic text falls back to the template writer, so a
+bad adapter degrades the picture, never the service. Training data and the adapter: ``docs/ml.md``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import structlog
 from cinealert.cap.model import Alert, DisasterType
 from cinealert.render.device import get_device
 from cinealert.render.ml.runtime import lib, model_dir, quiet_peft, stable_seed
-from cinealert.render.prompt import PromptWriter, TemplatePromptWriter, alert_keywords, clean_generated
+from cinealert.render.prompt import PromptWriter, SceneBrief, TemplatePromptWriter, brief_for, clean_generated
 
 if TYPE_CHECKING:
     from cinealert.config import Settings
@@ -120,17 +124,26 @@ class LLMPromptWriter:
     def write(self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0) -> str:
         return self.write_with_source(disaster, alert, variant=variant)[0]
 
+    def write_brief(self, brief: SceneBrief) -> str:
+        return self.write_brief_with_source(brief)[0]
+
     def write_with_source(
         self, disaster: DisasterType, alert: Alert | None = None, *, variant: int = 0
     ) -> tuple[str, str]:
         """The prompt and where it came from (``llm`` or ``template``); safe to call from several threads."""
-        keywords = alert_keywords(disaster, alert, self.timezone)
-        instruction = format_instruction(keywords)
-        raw = self.generate_raw(instruction, seed=stable_seed("prompt", disaster.value, variant))
-        cleaned = clean_generated(raw, disaster, instruction)
+        return self.write_brief_with_source(brief_for(disaster, variant, alert, self.timezone))
+
+    def write_brief_with_source(self, brief: SceneBrief) -> tuple[str, str]:
+        """The prompt for ``brief`` and where it came from (``llm`` or ``template``); thread-safe."""
+        instruction = format_instruction(brief.keywords())
+        raw = self.generate_raw(instruction, seed=stable_seed("prompt", brief.disaster.value, brief.variant))
+        cleaned = clean_generated(raw, brief.disaster, instruction)
         if cleaned is None:
-            log.info("prompt_fallback", disaster=disaster.value, reason="empty or off-topic", raw=raw[:200])
-            source, text = "template", self.fallback.write(disaster, alert, variant=variant)
+            log.info(
+                "prompt_fallback", disaster=brief.disaster.value, instruction=instruction,
+                reason="empty or off-topic", raw=raw[:200],
+            )  # fmt: skip
+            source, text = "template", self.fallback.write_brief(brief)
         else:
             source, text = "llm", cleaned
         self.last_source = source
