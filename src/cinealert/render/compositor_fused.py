@@ -79,22 +79,34 @@ class _Views:
     tex: npt.NDArray[np.float32]
     canvas: npt.NDArray[np.float32] | None  # the camera canvas (translation-only cameras)
     hwc: npt.NDArray[np.float32] | None  # fluids: the texture the flow moves, channels last (h, w, 4)
+    mix: npt.NDArray[np.float32] | None  # fluids: per frame, the splatted share and coverage (N+1, 2, h, w)
     sparse_cols: npt.NDArray[np.int64] | None  # rain sheets: covered pixels' columns and premultiplied RGBA
     sparse_vals: npt.NDArray[np.float32] | None
+
+
+def _mix(flows: Tensor, mix: Tensor | None) -> npt.NDArray[np.float32]:
+    """The per-frame blend fields as the kernels read them; without splatted ones, the plain crossfade."""
+    if mix is None:
+        from cinealert.render.splat import loop_weights
+
+        mix = loop_weights(flows, flows[0, 0], crossfade=True)
+    return np.ascontiguousarray(mix.numpy())
 
 
 def _views(prep: PreparedLayer) -> _Views:
     tex = prep.tex.contiguous()
     canvas = prep.canvas
-    hwc = None
+    hwc = mix = None
     if prep.fluid is not None:  # channels last: one 16-byte load per bilinear tap
         src = prep.fluid.soft_tex if prep.fluid.soft_tex is not None else tex[:4]
         hwc = src.permute(1, 2, 0).contiguous().numpy()
+        mix = _mix(prep.fluid.flows, prep.fluid.mix)
     sparse = canvas.sparse if canvas is not None else None
     return _Views(
         tex.numpy(),
         canvas.tex.contiguous().numpy() if canvas is not None else None,
         hwc,
+        mix,
         sparse.cols.numpy() if sparse is not None else None,
         sparse.vals.numpy() if sparse is not None else None,
     )
@@ -170,10 +182,11 @@ class FusedCompositor:
         if prep.fluid is not None and not prep.layer.wrap:
             # the animated fluid over exactly the canvas window this band reads (+1 row/col for the lerps)
             fluid, geo = prep.fluid, self.geo
+            assert views.mix is not None
             buf = np.empty((4, hh + 1, ww + 1), np.float32)
             self.k.fluid_canvas(
                 buf, z, zy, zx, views.hwc, fluid.flows[t, 0:2].numpy(), fluid.flows[geo.n - t, 2:4].numpy(),
-                float(geo.mx), float(geo.my), float(geo.zoom), geo.w, geo.h, t / geo.n,
+                views.mix[t], float(geo.mx), float(geo.my), float(geo.zoom), geo.w, geo.h,
                 fluid.kind in SURFACE_KINDS, *geo.fluid_step(fluid.kind, hh, ww),
             )  # fmt: skip
             z, zy, zx = buf, 0, 0
@@ -190,9 +203,10 @@ class FusedCompositor:
         hh, ww = win.r1 - win.r0, win.c1 - win.c0
         if prep.fluid is not None and not prep.layer.wrap:
             fluid = prep.fluid
+            assert views.mix is not None
             self.k.fluid_scaled(
                 out, o0, win.c0, views.tex, views.hwc, fluid.flows[t, 0:2].numpy(),
-                fluid.flows[geo.n - t, 2:4].numpy(), gxs, gys, t / geo.n, fluid.kind in SURFACE_KINDS, hh, ww,
+                fluid.flows[geo.n - t, 2:4].numpy(), views.mix[t], gxs, gys, fluid.kind in SURFACE_KINDS, hh, ww,
             )  # fmt: skip
             return
         row_dx = np.zeros(hh, np.float32)

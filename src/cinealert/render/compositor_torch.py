@@ -19,6 +19,7 @@ from cinealert.render.prepared import (
     STRIP_ROWS,
     SURFACE_KINDS,
     Canvas,
+    FluidMotion,
     Geometry,
     PreparedLayer,
     SparseSheet,
@@ -195,7 +196,7 @@ class TorchCompositor:
         y1, x1 = min(y1, canvas.tex.shape[1]), min(x1, canvas.tex.shape[2])
         grid = canvas.grid[y0:y1, x0:x1]
         fixed = canvas.tex[:, y0:y1, x0:x1]  # [still part, (alpha), weight of the moved part]
-        flows = torch.cat([fluid.flows[t, 0:2], fluid.flows[self.geo.n - t, 2:4]])
+        flows = self._flows(fluid, t)
         surface = fluid.kind in SURFACE_KINDS
         chans = prep.tex[:3] if surface else prep.tex[:4]
         hh, ww = grid.shape[:2]
@@ -205,12 +206,12 @@ class TorchCompositor:
         soft = (not surface or self.geo.half(fluid.kind)) and hh >= 4 * SOFT_STEP and ww >= 4 * SOFT_STEP
         if soft:
             grid = grid[::SOFT_STEP, ::SOFT_STEP].contiguous()
-        back, ahead = self._positions(flows, grid)
+        back, ahead, share = self._positions(flows, grid)
         if soft and fluid.soft_tex is not None:
             chans = fluid.soft_tex[: chans.shape[0]]
         a = sample(chans, back, "border")
         b = sample(chans, ahead, "border")
-        moved = a.lerp_(b, t / self.geo.n)
+        moved = a.lerp_(b, share[None])  # symmetric splatting's normalised shares (render.splat)
         if soft:
             moved = self._upsample(moved, SOFT_STEP, hh, ww)
         if surface:  # colour flows under the fixed silhouette
@@ -223,9 +224,20 @@ class TorchCompositor:
             buf = torch.nn.functional.pad(buf[None], (0, want_w - ww, 0, want_h - hh), mode="replicate")[0]
         return buf
 
-    def _positions(self, flows: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
+    def _flows(self, fluid: FluidMotion, t: int) -> Tensor:
+        """Frame ``t``'s low-res fields, ``(6, h, w)``: traced back ``t`` steps, traced ahead ``N - t`` steps,
+        the ahead sample's share and the coverage (``render.splat``; the plain crossfade without them)."""
+        n = self.geo.n
+        if fluid.mix is None:
+            mix = torch.empty_like(fluid.flows[t, 0:2])
+            mix[0], mix[1] = t / n, 1.0
+        else:
+            mix = fluid.mix[t]
+        return torch.cat([fluid.flows[t, 0:2], fluid.flows[n - t, 2:4], mix])
+
+    def _positions(self, flows: Tensor, grid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Where the two symmetric samples come from: ``grid`` moved by the backward and by the forward
-        displacement, each ``(h, w, 2)``.
+        displacement (each scaled by the coverage), each ``(h, w, 2)``, and the ahead sample's share ``(h, w)``.
 
         The field is smooth (integrated at ``LOWRES_HEIGHT`` rows, ~11 px per cell at 1080p), so it is sampled
         at every ``DISP_STEP``-th grid point and bilinearly upsampled: the same field to within a few hundredths
@@ -238,9 +250,11 @@ class TorchCompositor:
         k = DISP_STEP
         if hh < 4 * k or ww < 4 * k:
             disp = sample(flows, grid, "border").permute(1, 2, 0)
-            return grid + disp[..., 0:2], grid + disp[..., 2:4]
+            cov = disp[..., 5:6]
+            return grid + disp[..., 0:2] * cov, grid + disp[..., 2:4] * cov, disp[..., 4]
         cgrid = grid[::k, ::k].contiguous()
         coarse = sample(flows, cgrid, "border")
+        coarse = torch.cat([coarse[0:4] * coarse[5:6], coarse[4:5]])
         ey, ex = int((cgrid.shape[0] - 1) * k < hh - 1), int((cgrid.shape[1] - 1) * k < ww - 1)
         if ey:  # one more coarse row, on the affine grid's line; its displacement repeats the last one's
             cgrid = torch.cat([cgrid, 2 * cgrid[-1:] - cgrid[-2:-1]])
@@ -252,7 +266,7 @@ class TorchCompositor:
         coarse[0:2] += where
         coarse[2:4] += where
         fine = self._upsample(coarse, k, hh, ww).permute(1, 2, 0)
-        return fine[..., 0:2], fine[..., 2:4]
+        return fine[..., 0:2], fine[..., 2:4], fine[..., 4]
 
     def _upsample(self, coarse: Tensor, k: int, hh: int, ww: int) -> Tensor:
         """``(C, h, w)`` values taken at every ``k``-th point of an ``hh`` x ``ww`` grid, bilinearly filled in
@@ -281,13 +295,13 @@ class TorchCompositor:
         fluid = prep.fluid
         assert fluid is not None
         rest = sample(prep.tex, grid)  # [colour(3), alpha, mask] at rest
-        flows = torch.cat([fluid.flows[t, 0:2], fluid.flows[self.geo.n - t, 2:4]])
-        disp = sample(flows, grid, "border").permute(1, 2, 0)
+        disp = sample(self._flows(fluid, t), grid, "border").permute(1, 2, 0)
         surface = fluid.kind in SURFACE_KINDS
         chans = prep.tex[:3] if surface else prep.tex[:4]
-        a = sample(chans, grid + disp[..., 0:2], "border")
-        b = sample(chans, grid + disp[..., 2:4], "border")
-        moved = a.lerp_(b, t / self.geo.n)  # symmetric blending: weights 1 - t/N and t/N
+        cov = disp[..., 5:6]
+        a = sample(chans, grid + disp[..., 0:2] * cov, "border")
+        b = sample(chans, grid + disp[..., 2:4] * cov, "border")
+        moved = a.lerp_(b, disp[..., 4][None])  # symmetric splatting's normalised shares (render.splat)
         m = rest[4:5]
         if surface:
             rgb = rest[:3].lerp_(moved, m)

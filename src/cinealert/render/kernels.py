@@ -63,13 +63,14 @@ def _flow_columns(
 
 @_step
 def _moved_colour(
-    ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray, ahead: np.ndarray, mx: float,
-    my: float, zoom: float, w: int, h: int, wt: float, sy: int, sx: int, ch: int, cw: int,
+    ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray, ahead: np.ndarray, mix: np.ndarray,
+    mx: float, my: float, zoom: float, w: int, h: int, sy: int, sx: int, ch: int, cw: int,
 ) -> np.ndarray:  # fmt: skip
     # (4, ch, cw): the colour the flow moves, at every sy-th row and sx-th column: two symmetric samples of
-    # tex, back and ahead along the flow, blended 1 - wt : wt (0 where the weight says nothing moves)
+    # tex, back and ahead along the flow, blended by the splatted share of the ahead one (mix[0]), both
+    # displacements scaled by the coverage (mix[1]: 0 in a hole of both, where the still shows); 0 where the
+    # weight says nothing moves
     one = np.float32(1.0)
-    wt32 = np.float32(wt)
     hc, wc = ztex.shape[1], ztex.shape[2]
     th, tw = tex.shape[0], tex.shape[1]
     lh, lw = back.shape[1], back.shape[2]
@@ -85,6 +86,7 @@ def _moved_colour(
         ay = vy - np.float32(fy0)
         b0x, b1x, b0y, b1y = back[0, fy0], back[0, fy1], back[1, fy0], back[1, fy1]
         a0x, a1x, a0y, a1y = ahead[0, fy0], ahead[0, fy1], ahead[1, fy0], ahead[1, fy1]
+        m0s, m1s, m0c, m1c = mix[0, fy0], mix[0, fy1], mix[1, fy0], mix[1, fy1]
         zm = ztex[4, r]
         for j in range(cw):
             if sx == 1 and sy == 1 and zm[ccols[j]] == 0.0:  # nothing moves here (mv stays 0)
@@ -92,8 +94,10 @@ def _moved_colour(
             p, q = lx0[j], lx1[j]
             ax = lax[j]
             # the displacement field at this point (low resolution, bilinear): back and ahead
-            dbx, dby = _bilerp(b0x, b1x, p, q, ax, ay), _bilerp(b0y, b1y, p, q, ax, ay)
-            dax, day = _bilerp(a0x, a1x, p, q, ax, ay), _bilerp(a0y, a1y, p, q, ax, ay)
+            cov = _bilerp(m0c, m1c, p, q, ax, ay)
+            dbx, dby = _bilerp(b0x, b1x, p, q, ax, ay) * cov, _bilerp(b0y, b1y, p, q, ax, ay) * cov
+            dax, day = _bilerp(a0x, a1x, p, q, ax, ay) * cov, _bilerp(a0y, a1y, p, q, ax, ay) * cov
+            kb = _bilerp(m0s, m1s, p, q, ax, ay)
             gx = gxs[j]
             # the two symmetric samples, each bilinear in the texture with edge clamping
             ua, va = _coord(gx + dbx, twf), _coord(gy + dby, thf)
@@ -104,8 +108,8 @@ def _moved_colour(
             sb, tb = vb - np.float32(ib), ub - np.float32(jb)
             ia1, ja1 = min(ia + 1, th - 1), min(ja + 1, tw - 1)
             ib1, jb1 = min(ib + 1, th - 1), min(jb + 1, tw - 1)
-            # symmetric blend of the two samples folded into the tap weights (1 - t/N and t/N)
-            ka, kb = one - wt32, wt32
+            # symmetric blend of the two samples folded into the tap weights (splatted shares)
+            ka = one - kb
             a00, a01, a10, a11 = (
                 (one - sa) * (one - ta) * ka,
                 (one - sa) * ta * ka,
@@ -197,7 +201,7 @@ def _blend_rows(
 @_jit
 def fluid_canvas(
     buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
-    ahead: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, wt: float, surface: bool,
+    ahead: np.ndarray, mix: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, surface: bool,
     sy: int, sx: int,
 ) -> None:  # fmt: skip
     # buf (4, hh, ww) <- the animated fluid layer over canvas rows y0.., cols x0.. (premultiplied RGBA):
@@ -207,7 +211,7 @@ def fluid_canvas(
     # blended with the full-size still part and weight, so motion stays inside the full-size mask.
     hh, ww = buf.shape[1], buf.shape[2]
     ch, cw = (hh - 1) // sy + 1, (ww - 1) // sx + 1
-    mv = _moved_colour(ztex, y0, x0, tex, back, ahead, mx, my, zoom, w, h, wt, sy, sx, ch, cw)
+    mv = _moved_colour(ztex, y0, x0, tex, back, ahead, mix, mx, my, zoom, w, h, sy, sx, ch, cw)
     _blend_rows(buf, ztex, y0, x0, mv, surface, sy, sx)
 
 
@@ -305,13 +309,12 @@ def over_scaled(
 @_jit
 def fluid_scaled(
     out: np.ndarray, r0: int, c0: int, tex: np.ndarray, hwc: np.ndarray, back: np.ndarray, ahead: np.ndarray,
-    gxs: np.ndarray, gys: np.ndarray, wt: float, surface: bool, hh: int, ww: int,
+    mix: np.ndarray, gxs: np.ndarray, gys: np.ndarray, surface: bool, hh: int, ww: int,
 ) -> None:  # fmt: skip
     # the dolly over a fluid layer, per pixel: the layer at rest (tex = [colour, alpha, mask], zero outside),
     # the moved colour from ``hwc`` at the two symmetric displaced points (border-clamped), blended by the
     # mask, then "over" out. Surface fluids keep the silhouette, volumetric ones move their coverage too.
     one, half = np.float32(1.0), np.float32(0.5)
-    wt32 = np.float32(wt)
     th, tw = tex.shape[1], tex.shape[2]
     sh, sw = hwc.shape[0], hwc.shape[1]
     lh, lw = back.shape[1], back.shape[2]
@@ -340,13 +343,15 @@ def fluid_scaled(
                 p = int(vx)
                 q = min(p + 1, lw - 1)
                 ax = vx - np.float32(p)
+                cov = _bilerp(mix[1, fy0], mix[1, fy1], p, q, ax, ay)
+                kb = _bilerp(mix[0, fy0], mix[0, fy1], p, q, ax, ay)
                 dbx, dby = (
-                    _bilerp(back[0, fy0], back[0, fy1], p, q, ax, ay),
-                    _bilerp(back[1, fy0], back[1, fy1], p, q, ax, ay),
+                    _bilerp(back[0, fy0], back[0, fy1], p, q, ax, ay) * cov,
+                    _bilerp(back[1, fy0], back[1, fy1], p, q, ax, ay) * cov,
                 )
                 dax, day = (
-                    _bilerp(ahead[0, fy0], ahead[0, fy1], p, q, ax, ay),
-                    _bilerp(ahead[1, fy0], ahead[1, fy1], p, q, ax, ay),
+                    _bilerp(ahead[0, fy0], ahead[0, fy1], p, q, ax, ay) * cov,
+                    _bilerp(ahead[1, fy0], ahead[1, fy1], p, q, ax, ay) * cov,
                 )
                 ua, va = _coord(gx + dbx, swf), _coord(gy + dby, shf)
                 ub, vb = _coord(gx + dax, swf), _coord(gy + day, shf)
@@ -355,7 +360,7 @@ def fluid_scaled(
                 sb, tb = vb - np.float32(ib), ub - np.float32(jb)
                 ia1, ja1 = min(ia + 1, sh - 1), min(ja + 1, sw - 1)
                 ib1, jb1 = min(ib + 1, sh - 1), min(jb + 1, sw - 1)
-                ka, kb = one - wt32, wt32
+                ka = one - kb
                 a00, a01 = (one - sa) * (one - ta) * ka, (one - sa) * ta * ka
                 a10, a11 = sa * (one - ta) * ka, sa * ta * ka
                 b00, b01 = (one - sb) * (one - tb) * kb, (one - sb) * tb * kb
@@ -410,13 +415,13 @@ def warm() -> None:
     ztex = np.zeros((5, 3, 3), f32)
     flow = np.zeros((2, 2, 2), f32)
     tex = np.zeros((3, 3, 4), f32)
-    fluid_canvas(buf, ztex, 0, 0, tex, flow, flow, 1.0, 1.0, 1.0, 3, 3, 0.5, True, 1, 1)
+    fluid_canvas(buf, ztex, 0, 0, tex, flow, flow, flow, 1.0, 1.0, 1.0, 3, 3, True, 1, 1)
     out = np.zeros((3, 2, 2), f32)
     xs = np.zeros(2, np.int64)
     over_shifted(out, 0, 0, np.zeros((4, 3, 3), f32), 0, xs, 0.5, np.zeros(2, f32), 2, 2, False)
     to_rgb8(out, np.zeros((2, 2, 3), np.uint8))
     line = np.zeros(2, f32)
     over_scaled(out, 0, 0, np.zeros((4, 3, 3), f32), line, line, line, 2, 2)
-    fluid_scaled(out, 0, 0, np.zeros((5, 3, 3), f32), tex, flow, flow, line, line, 0.5, True, 2, 2)
+    fluid_scaled(out, 0, 0, np.zeros((5, 3, 3), f32), tex, flow, flow, flow, line, line, True, 2, 2)
     ints = np.zeros(3, np.int64)
     sparse_over(out, 0, 0, ints, np.zeros((4, 3), f32), np.zeros(3, np.int64), 0, 0, 2, 2)

@@ -36,6 +36,7 @@ from cinealert.render.prepared import (
     SparseSheet,
 )
 from cinealert.render.scene import FluidKind, Layer, Scene, layer_for_fluid
+from cinealert.render.splat import loop_weights
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -66,7 +67,10 @@ def prepare_layers(
         return [fn(item) for item in items] if pool is None else list(pool.map(fn, items))
 
     try:
-        prepared = each(lambda i: _prepare(geo, scene, i, fluid_layer.get(i)), range(len(scene.layers)))
+        crossfade = params.loop == "crossfade"
+        prepared = each(
+            lambda i: _prepare(geo, scene, i, fluid_layer.get(i), crossfade), range(len(scene.layers))
+        )
         if params.camera != "dolly":
             geo = _with_margin(geo, scene, params, shake, prepared)
             placed = geo
@@ -108,7 +112,9 @@ def _extent(geo: Geometry, scene: Scene, layer: Layer, index: int, kind: FluidKi
     return rows, cols
 
 
-def _prepare(geo: Geometry, scene: Scene, index: int, kind: FluidKind | None) -> PreparedLayer:
+def _prepare(
+    geo: Geometry, scene: Scene, index: int, kind: FluidKind | None, crossfade: bool = False
+) -> PreparedLayer:
     layer = scene.layers[index]
     rgba = torch.from_numpy(np.ascontiguousarray(layer.rgba)).to(geo.device)
     rgba = rgba.permute(2, 0, 1).float()  # colour stays in 0..255 (saves a pass per frame), alpha in 0..1
@@ -134,7 +140,10 @@ def _prepare(geo: Geometry, scene: Scene, index: int, kind: FluidKind | None) ->
             # (a full-size one is read at every other texel) and costs these blurred layers nothing
             size = (max(1, h // SOFT_STEP), max(1, w // SOFT_STEP))
             soft_tex = torch.nn.functional.interpolate(tex[None, :4], size=size, mode="area")[0]
-        fluid = FluidMotion(kind, flows, soft_tex)
+        mix = loop_weights(
+            flows, _nearness(layer, flows.shape[2], flows.shape[3], geo.device), crossfade=crossfade
+        )
+        fluid = FluidMotion(kind, flows, soft_tex, mix)
     scroll, drift_phase = (0, 0), 0.0
     if layer.wrap:
         v = layer.velocity
@@ -163,6 +172,14 @@ def _region(scene: Scene, layer: Layer, kind: FluidKind) -> npt.NDArray[np.bool_
     if mask is None:
         return np.asarray(layer.rgba[..., 3] > 0)
     return mask
+
+
+def _nearness(layer: Layer, lh: int, lw: int, device: torch.device) -> Tensor:
+    """The layer's nearness (1 / depth) at the displacement fields' resolution: what symmetric splatting's
+    softmax ranks points by."""
+    depth = layer.depth_map(*layer.rgba.shape[:2])
+    near = torch.from_numpy(1.0 / np.maximum(depth, np.float32(1e-3))).to(device)
+    return torch.nn.functional.interpolate(near[None, None], size=(lh, lw), mode="area")[0, 0]
 
 
 def _integrate(geo: Geometry, motion: npt.NDArray[np.float32], mask: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,9 @@ class RenderParams:
     amplitude: float = 1.0
     num_frames: int = 180
     shake: bool = True
+    #: how a fluid's two integrations are blended into a loop: symmetric splatting (``render.splat``), or the
+    #: plain uniform crossfade (weights ``1 - t/N``, ``t/N`` everywhere; kept to measure against)
+    loop: Literal["splat", "crossfade"] = "splat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class FluidMotion:
     soft_tex: (
         Tensor | None
     )  # premultiplied RGBA at half size (soft fluids at >= HALF_MIN_HEIGHT): what warps read
+    #: per frame, low-res (N+1, 2, h, w): the share of the sample traced ahead, and the coverage that scales both
+    #: displacements (``render.splat.loop_weights``: symmetric splatting's normalised weights)
+    mix: Tensor | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,22 +18,10 @@ import numpy.typing as npt
 from cinealert.cap.model import DisasterType
 from cinealert.render.ml.depth import F32, to_metres
 from cinealert.render.ml.runtime import stable_seed
+from cinealert.render.motion import Hint, MotionPredictor, direction_hint, estimate_motion
 from cinealert.render.scene import RGB, FluidKind, Layer, Mask, Motion, Scene, composite
 
 I32 = npt.NDArray[np.int32]
-
-#: Constant-velocity motion per kind at 1080p, px/frame (x, y): water runs across and toward the camera, fire
-#: and smoke rise, snow and rain fall, mud slides. Scaled to the scene's height.
-FLOW_1080P: dict[FluidKind, tuple[float, float]] = {
-    FluidKind.WATER: (2.2, 0.6),
-    FluidKind.MUD: (0.6, 1.2),
-    FluidKind.FIRE: (0.0, -2.0),
-    FluidKind.SMOKE: (0.6, -1.0),
-    FluidKind.SNOW: (0.3, 1.6),
-    FluidKind.RAIN: (0.8, 7.0),
-    FluidKind.DUST: (1.2, -0.2),
-    FluidKind.HAZE: (0.5, 0.0),
-}
 
 
 def depth_thresholds(
@@ -150,26 +138,22 @@ def split_layers(
     return tuple(reversed(layers))
 
 
-def motion_field(kind: FluidKind, mask: Mask, *, seed: int) -> Motion:
-    """Constant-velocity field for ``kind`` inside ``mask``: the kind's direction, gently varied in space.
-
-    Variation is a smooth random angle/speed field (seeded), so water does not slide as one rigid sheet.
-    """
-    import cv2
-
-    h, w = mask.shape
-    dx, dy = FLOW_1080P[kind]
-    scale = h / 1080.0
-    rng = np.random.default_rng(seed)
-    coarse = rng.standard_normal((2, max(2, h // 64), max(2, w // 64))).astype(np.float32)
-    angle = cv2.resize(coarse[0], (w, h), interpolation=cv2.INTER_CUBIC) * 0.25
-    speed = 1.0 + cv2.resize(coarse[1], (w, h), interpolation=cv2.INTER_CUBIC) * 0.15
-    cos, sin = np.cos(angle), np.sin(angle)
-    fx = (dx * cos - dy * sin) * speed * scale
-    fy = (dx * sin + dy * cos) * speed * scale
-    flow = np.stack([fx, fy], axis=-1).astype(np.float32)
-    flow[~mask] = 0.0
-    return flow
+def motion_field(
+    kind: FluidKind,
+    mask: Mask,
+    *,
+    seed: int,
+    nearness: F32 | None = None,
+    hint: Hint | None = None,
+    image: RGB | None = None,
+    predictor: MotionPredictor | None = None,
+) -> Motion:
+    """The velocity field of ``kind`` inside ``mask``: a learned predictor's where one is configured (it needs
+    the image and nearness), else estimated from the picture (``render.motion.estimate_motion``: downhill along
+    the nearness slope for water and mud, rising with turbulence for fire and smoke, ...)."""
+    if predictor is not None and image is not None and nearness is not None:
+        return predictor.predict(kind, image, mask, nearness)
+    return estimate_motion(kind, mask, nearness, seed=seed, hint=hint)
 
 
 def photo_scene(
@@ -185,14 +169,20 @@ def photo_scene(
     prompt: str | None = None,
     shake: float = 0.0,
     meta: Mapping[str, str] | None = None,
+    predictor: MotionPredictor | None = None,
 ) -> Scene:
     h, w = image.shape[:2]
     kept = {kind: mask for kind, mask in masks.items() if mask.any()}
     layers = split_layers(image, nearness, max_layers, kept)
     rest, depth = composite(layers)
+    hint = direction_hint(prompt)  # "water flowing left" leans the estimate that way
     motion = {
-        kind: motion_field(kind, mask, seed=stable_seed(seed, kind.value)) for kind, mask in kept.items()
-    }
+        kind: motion_field(
+            kind, mask, seed=stable_seed(seed, kind.value), nearness=nearness, hint=hint, image=image,
+            predictor=predictor,
+        )
+        for kind, mask in kept.items()
+    }  # fmt: skip
     return Scene(
         disaster=disaster,
         variant=variant,
