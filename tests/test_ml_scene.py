@@ -312,6 +312,68 @@ def test_render_command_paints_with_the_models_its_config_names(
         "backend": "ml", "prompt": "llm", "image": "diffusion", "masks": "grounded-sam", "depth": "dpt",
     }  # fmt: skip
     assert doc["resolution"] == "320x180"
+    # the alert's words reached the prompt writer: the tiny adapter answers them with its learned flood scene
+    assert doc["scene"]["prompt"] == f"{DESCRIPTIONS['flood']} Do not include any humans."
+
+
+class Spy:
+    """Wraps the tiny LLM's ``generate``: records the text of each input it was called with."""
+
+    def __init__(self, model, tokenizer) -> None:  # type: ignore[no-untyped-def]
+        self.model, self.tokenizer, self.inputs = model, tokenizer, []
+        self.generate = model.generate
+        model.generate = self
+
+    def __call__(self, **kwargs):  # type: ignore[no-untyped-def]
+        self.inputs.append(self.tokenizer.decode(kwargs["input_ids"][0], skip_special_tokens=True))
+        return self.generate(**kwargs)
+
+
+def test_the_llm_reads_the_alerts_keywords_in_the_instruction_format(ml_settings) -> None:  # type: ignore[no-untyped-def]
+    """The sample alert's place, time of day at the area, weather and severity reach the tiny LLM as the
+    paper's instruction, ``[INST] <type>, <keywords> [/INST]``, through the brief ``render.present`` builds."""
+    from cinealert.cap import parse_alert
+    from cinealert.render.ml.prompter import LLMPromptWriter, format_instruction, make_prompt_writer
+    from cinealert.render.present import present
+
+    alert = parse_alert(Path("samples/en_flood.xml").read_bytes())
+    look = present(alert, DisasterType.FLOOD, languages=("en",), timezone=None, variants=3)
+    assert look.brief.keywords() == "Flood, urban, at midday, under torrential rain, severe"
+    writer = make_prompt_writer(ml_settings)
+    assert isinstance(writer, LLMPromptWriter)
+    spy = Spy(writer.model, writer.tokenizer)
+    text, source = writer.write_brief_with_source(look.brief)
+    instruction = "[INST] Flood, urban, at midday, under torrential rain, severe [/INST]"
+    assert format_instruction(look.brief.keywords()) == instruction
+    assert spy.inputs == [instruction]
+    assert (text, source) == (f"{DESCRIPTIONS['flood']} Do not include any humans.", "llm")
+    # the alert itself (not only its brief) gives the same instruction
+    writer.write(DisasterType.FLOOD, alert)
+    assert spy.inputs[-1] == instruction
+
+
+def test_variants_are_seeded_samples_and_greedy_at_temperature_zero(ml_settings) -> None:  # type: ignore[no-untyped-def]
+    """``ml.prompt_temperature`` > 0 samples, seeded by the disaster and the variant: two variants of a brief get
+    different text, one variant always the same; 0 decodes greedily, one text for every variant."""
+    from cinealert.render.ml.prompter import LLMPromptWriter, make_prompt_writer
+    from cinealert.render.ml.runtime import stable_seed
+    from cinealert.render.prompt import SceneBrief
+
+    greedy = make_prompt_writer(ml_settings)
+    assert isinstance(greedy, LLMPromptWriter) and greedy.temperature == 0
+    sampled = LLMPromptWriter(
+        greedy.model, greedy.tokenizer, greedy.fallback, max_new_tokens=24, temperature=1.0
+    )
+    brief = SceneBrief(DisasterType.FLOOD, 0, "urban", "at midday", "under torrential rain", "severe")
+    spy = Spy(greedy.model, greedy.tokenizer)
+    raws = [sampled.generate_raw("[INST] " + brief.keywords() + " [/INST]",
+                                 seed=stable_seed("prompt", "flood", v)) for v in (0, 1, 0)]  # fmt: skip
+    assert raws[0] != raws[1] and raws[0] == raws[2]
+    # (the tiny model's samples are noise that the cleaner rejects, so these are the template's variants)
+    first, again, other = (sampled.write_brief(brief.with_variant(v)) for v in (0, 0, 1))
+    assert first == again and first != other
+    assert greedy.write_brief(brief) == greedy.write_brief(brief.with_variant(1))
+    assert len(set(spy.inputs)) == 1  # every call asked with the same instruction; only the seed differed
 
 
 def test_missing_model_dir_is_named(tmp_path: Path) -> None:

@@ -3,7 +3,10 @@
 Consumers (playout automation, a newsroom, the operator console) read everything they need from it: what aired,
 which rung of the degradation ladder, where the files are, and the alert's full text. The picture and speech
 show bounded text (``render.compose``, ``broadcast.audio``); the announcement carries the whole of it, cut only
-where the event would no longer fit in one Kafka message (``TEXT_BUDGET``), and then says so.
+where the event would no longer fit in one Kafka message (``TEXT_BUDGET``), and then says so. What made the
+picture comes from ``result.json`` too: ``painted_by`` (the scene backend and what did each of its stages: the
+models or their stand-ins) and, for the ML backend, the ``prompt`` the picture was painted from; ``degraded``
+says why each higher rung of the ladder was left.
 """
 
 from __future__ import annotations
@@ -98,6 +101,11 @@ def build_event(
         doc["rung"] = published.rung
         doc["degraded"] = list(published.degraded)
         doc["timings_ms"] = {**published.timings_ms, **{k: round(v, 3) for k, v in timings.items()}}
+        scene = published.extra.get("scene")
+        scene = scene if isinstance(scene, Mapping) else {}
+        doc["painted_by"] = dict(scene.get("painted_by") or {})
+        if scene.get("prompt"):
+            doc["prompt"] = str(scene["prompt"])
     if classification is not None:
         doc["confidence"] = classification.confidence
         doc["classified_by"] = classification.reason
