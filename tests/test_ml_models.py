@@ -18,7 +18,7 @@ from cinealert.cli import main
 from cinealert.config import parse
 from cinealert.render.ml.prompter import LLMPromptWriter, load_causal_lm, make_prompt_writer
 from cinealert.render.ml.train import TrainConfig, batch_indices, checkpoints, train_lora
-from cinealert.render.prompt import NO_HUMANS, TemplatePromptWriter
+from cinealert.render.prompt import NO_HUMANS, TemplatePromptWriter, caption_brief
 from tinymodels import (
     DESCRIPTIONS,
     llm_corpus,
@@ -154,7 +154,9 @@ def test_dataset_command_captions_each_image_once(
     assert {r["disaster"] for r in rows} == {"flood", "heavy_snow"}
     for row in rows:
         assert row["description"].endswith(".")
-        assert row["keywords"] in ("Flood", "Heavy snow")
+        # the caption's own setting, part of the day and weather, in the instruction format alerts are asked in
+        brief = caption_brief(DisasterType(row["disaster"]), row["caption"])
+        assert row["keywords"] == brief.keywords() and row["keywords"].startswith(("Flood", "Heavy snow"))
     # resumable: a second run captions nothing again
     assert main(argv) == 0
     assert "0 added, 3 already there" in capsys.readouterr().out

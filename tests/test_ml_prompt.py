@@ -19,6 +19,7 @@ from cinealert.render.prompt import (
     TemplatePromptWriter,
     alert_keywords,
     brief_for,
+    caption_brief,
     clean_generated,
     fit_prompt,
     is_urban,
@@ -130,6 +131,23 @@ def test_the_brief_holds_the_alerts_words_that_change_the_picture() -> None:
 def test_setting_from_the_area_then_the_event(area: str, event: str, setting: str) -> None:
     assert setting_of(alert(area=area, event=event)) == setting
     assert setting_of(None) == ""
+
+
+def test_a_caption_gives_the_keywords_an_alert_would() -> None:
+    """Training rows carry the brief their photo's caption describes, so the adapter learns the same keywords
+    it is asked with (``cinealert prompter dataset``)."""
+    caption = "a flooded city street at night with heavy rain"
+    assert (
+        caption_brief(DisasterType.FLOOD, caption).keywords()
+        == "Flood, urban, at night, under torrential rain"
+    )
+    assert caption_brief(DisasterType.TYPHOON, "waves crash on the beach at sunset").keywords() == (
+        "Typhoon, coastal, at dusk"
+    )
+    assert (
+        caption_brief(DisasterType.DROUGHT, "a cracked riverbed in farmland").keywords() == "Drought, rural"
+    )
+    assert caption_brief(DisasterType.WILDFIRE, "flames and smoke").keywords() == "Wildfire"
 
 
 def test_unknown_timezone_is_a_clear_error() -> None:

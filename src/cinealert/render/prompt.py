@@ -336,6 +336,35 @@ def brief_for(
     )
 
 
+_PARTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(night|nighttime|midnight|dark)\b", re.I), "at night"),
+    (re.compile(r"\b(dusk|sunset|evening|twilight)\b", re.I), "at dusk"),
+    (re.compile(r"\b(dawn|sunrise|daybreak)\b", re.I), "at dawn"),
+    (re.compile(r"\bmorning\b", re.I), "in the morning"),
+    (re.compile(r"\b(noon|midday)\b", re.I), "at midday"),
+    (re.compile(r"\bafternoon\b", re.I), "in the afternoon"),
+)
+
+
+def caption_brief(disaster: DisasterType, text: str) -> SceneBrief:
+    """The brief a photo's caption describes, for a training row's ``keywords``: the same words an alert gives
+    at inference (setting, part of the day, weather; no severity: a photo has none), each only where the caption
+    says it, so the adapter learns what every keyword changes in the description."""
+    urban, rural = len(_URBAN.findall(text)), len(_RURAL.findall(text))
+    setting = ""
+    if urban and urban >= rural:
+        setting = "urban"
+    elif _COASTAL.search(text):
+        setting = "coastal"
+    elif _MOUNTAIN.search(text):
+        setting = "mountain"
+    elif rural:
+        setting = "rural"
+    part = next((name for pattern, name in _PARTS if pattern.search(text)), "")
+    weather = next((phrase for pattern, phrase in _WEATHER if pattern.search(text)), "")
+    return SceneBrief(disaster, 0, setting=setting, time_of_day=part, weather=weather)
+
+
 def alert_keywords(disaster: DisasterType, alert: Alert | None = None, timezone: str = "Asia/Seoul") -> str:
     """The LLM's instruction: disaster name first (what the adapter was trained on), then alert context."""
     return brief_for(disaster, 0, alert, timezone).keywords()

@@ -18,7 +18,7 @@ import structlog
 from cinealert.cap.model import DisasterType
 from cinealert.render.device import get_device
 from cinealert.render.ml.runtime import lib, model_dir
-from cinealert.render.prompt import DISPLAY_NAME, VOCABULARY
+from cinealert.render.prompt import DISPLAY_NAME, VOCABULARY, caption_brief
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +120,7 @@ def build_dataset(images: Path, out: Path, captioner: Captioner, *, progress: bo
             row = {
                 "image": rel,
                 "disaster": disaster.value,
-                "keywords": DISPLAY_NAME[disaster],
+                "keywords": caption_brief(disaster, caption).keywords(),
                 "caption": caption,
                 "description": describe(caption, disaster),
             }
