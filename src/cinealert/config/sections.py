@@ -179,6 +179,12 @@ class RenderSettings(Section):
     duration_s: float = Field(6.0, gt=0, le=120)
     camera: Literal["static", "circular", "up-down", "dolly"] = "circular"
     camera_amplitude: float = Field(1.0, ge=0.0, le=2.0, description="1.0 = house default parallax")
+    parallax: Literal["auto", "bands", "ldi"] = Field(
+        "auto",
+        description='the 3D step: "bands" moves each layer by its median depth (fastest), "ldi" re-projects '
+        'every pixel by its own depth through a layered depth image with inpainted back layers, "auto" uses '
+        "the LDI for scenes with a per-pixel depth map (the ml backend) and bands for drawn ones",
+    )
     variants: int = Field(3, ge=1, le=16)
     cache_dir: Path = Path("var/cache")
     cache_max_bytes: int = Field(8 * 1024**3, ge=16 * 1024**2)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from cinealert.render.compositor import BandCompositor
+    from cinealert.render.ldi import Parallax
     from cinealert.render.prepared import Geometry
 
 __all__ = [
@@ -225,22 +226,32 @@ def render_loop(
     out: Any = None,
     cancel: threading.Event | None = None,
     workers: int | None = None,
+    parallax: Parallax = "bands",
 ) -> Any:
     """All frames into ``out`` (anything that takes ``out[t] = frame``: an ``(N, H, W, 3)`` uint8 array or
     memory map, or the cache's compressing sink, which then runs in the worker threads too) or a new array.
 
     On CPU, ``workers`` threads (default: the CPUs this process may use) each render whole frames; torch
     releases the GIL inside ops, so this scales without oversubscribing the cores.
+
+    ``parallax`` picks the 3D step: ``bands`` places each layer by its median depth (``Animator``), ``ldi``
+    re-projects the animated picture per pixel through a layered depth image (``render.ldi.LdiAnimator``),
+    ``auto`` takes the LDI for scenes with a per-pixel depth map (``render.ldi.resolve_parallax``).
     """
     import torch
 
     from cinealert.render.device import cpu_budget, get_device
+    from cinealert.render.ldi import LdiAnimator, resolve_parallax
 
     device = get_device()
     with _one_thread_per_op(
         device
     ):  # preparation too: spin-waiting intra-op threads made it 5x slower under load
-        anim = Animator(scene, params, device)
+        anim: Animator | LdiAnimator
+        if resolve_parallax(parallax, scene) == "ldi":
+            anim = LdiAnimator(scene, params, device)
+        else:
+            anim = Animator(scene, params, device)
     if out is None:
         out = np.empty((params.num_frames, scene.height, scene.width, 3), dtype=np.uint8)
     target = out

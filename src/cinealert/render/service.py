@@ -187,6 +187,7 @@ def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, bac
         "variant": variant,
         "resolution": [width, height],
         "camera": render.camera,
+        "parallax": render.parallax,  # "auto" resolves from the backend's scene, which the key names too
         "amplitude": round(render.camera_amplitude, 4),
         "duration_s": round(render.duration_s, 4),
         "fps": str(NTSC_FPS),
@@ -325,7 +326,7 @@ def _render(
     params = RenderParams(render.camera, render.camera_amplitude, n)
 
     def fill(sink: FrameSink) -> None:
-        render_loop(scene, params, out=sink, cancel=cancel)
+        render_loop(scene, params, out=sink, cancel=cancel, parallax=render.parallax)
 
     meta = {**fields, "stages": dict(scene.meta), **({"prompt": scene.prompt} if scene.prompt else {})}
     entry = cache.put(key, scene, (n, height, width, 3), fill, meta)
