@@ -107,7 +107,7 @@ class MLBackend:
 
     def build_brief(self, brief: SceneBrief, width: int, height: int, *, seed: int) -> Scene:
         """The scene ``brief`` asks for: its keywords go to the prompt writer; every later stage reads the prompt."""
-        from cinealert.render.backends import get_backend
+        from cinealert.render.procedural import ProceduralBackend  # not via the registry: no import cycle
 
         disaster, variant = brief.disaster, brief.variant
         writer, t2i, masker, depth = self.stages()
@@ -117,7 +117,7 @@ class MLBackend:
             prompt, source = writer.write_brief(brief), "template"
         # The procedural scene of the same type lends its particle sheets and camera shake, and stands in for
         # the photo when no diffusion model is configured.
-        drawn = get_backend("procedural", self.settings).build(disaster, variant, width, height, seed=seed)
+        drawn = ProceduralBackend(settings=self.settings).build(disaster, variant, width, height, seed=seed)
         image = drawn.image
         if t2i is not None:
             image = self.generate(t2i, prompt, disaster, variant, width, height, seed)
