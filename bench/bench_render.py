@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_render.py                       # 1080p, 6 s loop, flood + heavy_snow
     .venv/bin/python bench/bench_render.py --types all --resolution 720p
     .venv/bin/python bench/bench_render.py --types flood --repeat 3       # medians of 3 cold renders
+    .venv/bin/python bench/bench_render.py --types flood wildfire --parallax ldi   # the LDI renderer's cost
 
 Cold = build the scene + render every frame + write the cache entry (fsync), in a fresh cache directory; "cpu"
 is the process CPU time it took (on a shared host the wall time depends on the neighbours, this much less).
@@ -26,6 +27,7 @@ import numpy as np
 
 from cinealert.cap.model import DisasterType
 from cinealert.config.sections import RenderSettings
+from cinealert.config.settings import Settings
 from cinealert.render import service
 from cinealert.render.device import cpu_budget, get_device
 
@@ -93,6 +95,13 @@ def main() -> None:
     parser.add_argument("--resolution", default="1080p", choices=["720p", "1080p", "2160p"])
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--camera", default="circular")
+    parser.add_argument("--amplitude", type=float, default=1.0, help="render.camera_amplitude")
+    parser.add_argument(
+        "--parallax", default="bands", choices=["auto", "bands", "ldi"], help="render.parallax (the 3D step)"
+    )
+    parser.add_argument(
+        "--backend", default="procedural", choices=["procedural", "ml"], help="render.backend"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="cache directory to use and keep")
     parser.add_argument(
         "--cache-gb", type=float, default=8.0, help="render.cache_max_bytes in GiB (picks the frame codec)"
@@ -108,14 +117,18 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-render-"))
     settings = RenderSettings(
         cache_dir=root, resolution=args.resolution, duration_s=args.duration, camera=args.camera,
+        camera_amplitude=args.amplitude, parallax=args.parallax, backend=args.backend,
         cache_max_bytes=int(args.cache_gb * 1024**3),
     )  # fmt: skip
+    # the ml backend builds only with the whole Settings (its [ml] section); the defaults are the stand-ins
+    run_with: RenderSettings | Settings = Settings(render=settings) if args.backend == "ml" else settings
     warm_s = service.warm_renderer(settings)  # what the daemon does once at start (device, kernels)
     device = get_device(settings.device)
     codec = service.frame_codec(settings)
     print(f"renderer ready in {warm_s:.2f} s (once per process: device, fused CPU kernels from their cache)")
     print(f"device={device} cpus={cpu_budget()} load={os.getloadavg()[0]:.1f} resolution={args.resolution} "
-          f"duration={args.duration}s camera={args.camera} codec={codec} cache={root}")  # fmt: skip
+          f"duration={args.duration}s camera={args.camera} amplitude={args.amplitude} parallax={args.parallax} "
+          f"backend={args.backend} codec={codec} cache={root}")  # fmt: skip
     try:
         for kind in types:
             colds: list[float] = []
@@ -126,7 +139,7 @@ def main() -> None:
                     shutil.rmtree(root, ignore_errors=True)
                 service._caches.clear()
                 t0, c0 = time.perf_counter(), time.process_time()
-                cold = service.get_loop(kind, 0, settings)
+                cold = service.get_loop(kind, 0, run_with)
                 cold_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
                 colds.append(cold_s)
                 cpus.append(cpu_s)
@@ -140,7 +153,7 @@ def main() -> None:
                 for attempt in ("hit (1st)", "hit (2nd)"):
                     service._caches.clear()  # empty in-memory tier: a disk hit, as after a restart
                     t1 = time.perf_counter()
-                    hit = service.get_loop(kind, 0, settings)
+                    hit = service.get_loop(kind, 0, run_with)
                     count = sum(1 for _ in hit.loop.frames())
                     dt = time.perf_counter() - t1
                     assert hit.cache_hit and count == n

@@ -355,6 +355,10 @@ def warm_renderer(settings: RenderSettings | Settings) -> float:
     t0 = time.perf_counter()
     if get_device(render.device).type == "cpu":
         kernels_ready()
+        if render.parallax != "bands":  # the LDI splat's kernels too (render.ldi.kernels)
+            from cinealert.render.ldi.animator import ldi_kernels_ready
+
+            ldi_kernels_ready()
     return time.perf_counter() - t0
 
 

@@ -133,6 +133,12 @@ class LdiAnimator:
         self.splat.render(still, self.path.motions[t % self.n], dst.numpy())
 
 
+def ldi_kernels_ready() -> bool:
+    """Whether the splat's numba kernels are usable here (compiled, or loaded from their on-disk cache, once
+    per process): ``render.service.warm_renderer`` calls it so no alert pays for the compile."""
+    return _kernels() is not None
+
+
 def _kernels() -> ModuleType | None:
     """The compiled splat kernels, or None where numba is missing or cannot compile (then torch ops)."""
     return _KERNELS.get()
