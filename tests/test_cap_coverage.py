@@ -67,7 +67,7 @@ STATIONS: dict[str, dict[str, Any]] = {
     "austria_emma": {"locations": ["EMMA_ID:AT"]},
     "seoul_not_national": {"locations": ["KR:11"], "national_keywords": [], "national_events": []},
     "montgomery_not_national": {"locations": ["SAME:024031"], "national_keywords": [], "national_events": []},
-    "seoul_air_unlocated": {"locations": ["KR:11"], "unlocated": "air"},
+    "seoul_skip_unlocated": {"locations": ["KR:11"], "unlocated": "skip"},
 }
 
 ROUTES = [
@@ -97,9 +97,10 @@ ROUTES = [
     ("ean_national.xml", "seoul", True, "national", ""),
     ("ean_national.xml", "seoul_not_national", False, "out_of_area", ""),
     ("ean_national.xml", "montgomery_not_national", True, "in_area", "SAME:000000 ~ SAME:024031"),
-    # a polygon-only alert and a code-only station: nothing to compare, so coverage.unlocated decides
-    ("ko_typhoon.xml", "seoul", False, "out_of_area", ""),
-    ("ko_typhoon.xml", "seoul_air_unlocated", True, "unlocated", ""),
+    # a polygon-only alert and a code-only station: nothing to compare, so coverage.unlocated decides (default
+    # air: it may be for this area, and dropping a valid alert is the worse error)
+    ("ko_typhoon.xml", "seoul", True, "unlocated", ""),
+    ("ko_typhoon.xml", "seoul_skip_unlocated", False, "out_of_area", ""),
 ]
 
 
@@ -424,3 +425,15 @@ def test_locations_are_normalised_and_missing_area_file_refused(tmp_path: Path) 
     assert info.value.problems[0].path == "coverage.area_file"
     with pytest.raises(ConfigError):
         parse({"coverage": {"geocode_names": ["BJD"]}})
+
+
+def test_an_alert_with_no_location_airs_unless_unlocated_says_skip() -> None:
+    """Nothing places it anywhere: it may be for this area, so by default it airs (dropping a valid alert is
+    the worse error); ``unlocated = "skip"`` does what EAS devices do."""
+    text = (SAMPLES / "en_flood.xml").read_text(encoding="utf-8")
+    start, end = text.index("<area>"), text.index("</area>") + len("</area>")
+    alert = parse_alert((text[:start] + "<area><areaDesc>somewhere</areaDesc></area>" + text[end:]).encode())
+    assert coverage(locations=["SAME:024031"]).route(alert).reason == "unlocated"
+    assert coverage(locations=["SAME:024031"]).route(alert).airs
+    skipped = coverage(locations=["SAME:024031"], unlocated="skip").route(alert)
+    assert (skipped.airs, skipped.reason) == (False, "out_of_area")

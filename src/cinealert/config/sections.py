@@ -113,9 +113,10 @@ class CoverageSettings(Section):
         (), description="words matched in <areaDesc> (case-insensitive) when nothing else places the alert"
     )
     unlocated: Literal["skip", "air"] = Field(
-        "skip",
-        description='an alert with no code, shape or area name this coverage can compare: "skip" (as EAS '
-        'devices do) or "air"; applies only when locations, area_file or area_names is set',
+        "air",
+        description='an alert with no code, shape or area name this coverage can compare: "air" (default: '
+        'it may be for this area, and dropping a valid alert is the worse error) or "skip" (as EAS devices '
+        "do); applies only when locations, area_file or area_names is set",
     )
     events_allow: tuple[str, ...] = Field(
         (),

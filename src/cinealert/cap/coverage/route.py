@@ -10,7 +10,8 @@ In order, first refusal wins:
 5. location: any ``<geocode>`` overlapping a ``locations`` code, any ``<polygon>``/``<circle>`` overlapping the
    ``area_file`` area, or (only when the alert carries no code or shape this coverage compares) an
    ``area_names`` word in ``<areaDesc>``. Nothing matching: ``out_of_area``. Nothing comparable at all: the
-   ``unlocated`` setting decides (default skip, as EAS devices do: no matching code, no relay).
+   ``unlocated`` setting decides (default air: it may be for this area, and dropping a valid alert is the
+   worse error; skip does what EAS devices do: no matching code, no relay).
 
 Statuses (``handlers.accept_statuses``), msgType and expiry are ``handlers.policy``'s, checked before this.
 With nothing set in ``[coverage]`` every alert airs (the behaviour before coverage existed). The ``[coverage]``
@@ -139,13 +140,17 @@ class Coverage:
         return ""
 
     def _locate(self, alert: Alert) -> Verdict:
-        found = self._search(_areas(alert))
+        areas = _areas(alert)
+        found = self._search(areas)
         unmatched = tuple(found.unmatched[:MAX_LISTED])
         if found.matched:
             return Verdict(True, "in_area", f"in area: {found.matched[0]}", tuple(found.matched), unmatched)
-        if found.compared:
+        if found.compared or not _unplaceable(areas, shapes_compared=self.area is not None):
+            # compared and missed, or placed only by codes of schemes this coverage does not use (another
+            # country's system): out of area
             shown = ", ".join(unmatched) or "nothing"
             return Verdict(False, "out_of_area", f"out of area: {shown} matched no coverage", (), unmatched)
+        # no location at all, or only a polygon/circle and no coverage area to compare it with: it may be ours
         what = ", ".join(unmatched) or "no geocode, polygon or circle"
         if self.settings.unlocated == "air":
             detail = f"nothing to compare ({what}): aired by coverage.unlocated"
@@ -228,6 +233,15 @@ def _entry_codes(entry: str) -> list[Code]:
         return parse_code(scheme, value)
     except CodeError as exc:
         raise ConfigError([ConfigProblem("coverage.locations", f"{entry!r}: {exc}")], "coverage") from None
+
+
+def _unplaceable(areas: list[Area], *, shapes_compared: bool) -> bool:
+    """True when the alert cannot be placed against this coverage at all: no code and no shape, or only
+    shapes while the coverage has no area to compare them with. ``coverage.unlocated`` decides those."""
+    if any(a.geocodes for a in areas):
+        return False  # codes of another scheme place it elsewhere (another country's system)
+    has_shapes = any(a.polygons or a.circles for a in areas)
+    return not has_shapes or not shapes_compared
 
 
 def _areas(alert: Alert) -> list[Area]:
