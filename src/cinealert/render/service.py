@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("cinealert.render")
 
 SCENE_SEED = 0
+#: the animator's generation, part of every cache key: bump when the same scene and settings animate into other
+#: frames (2: the loop blended by symmetric splatting instead of the crossfade), so no old loop is served
+ANIMATOR_VERSION = "2-splat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,7 @@ def key_fields(disaster: DisasterType, variant: int, render: RenderSettings, bac
         "duration_s": round(render.duration_s, 4),
         "fps": str(NTSC_FPS),
         "seed": SCENE_SEED,
+        "animator": ANIMATOR_VERSION,
         **extra,
     }
 
