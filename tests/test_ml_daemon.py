@@ -20,7 +20,10 @@ from tinymodels import DESCRIPTIONS
 
 pytestmark = pytest.mark.slow
 
-PAINTED = {"backend": "ml", "prompt": "llm", "image": "diffusion", "masks": "grounded-sam", "depth": "dpt"}
+PAINTED = {
+    "backend": "ml", "prompt": "llm", "image": "diffusion", "masks": "grounded-sam", "depth": "dpt",
+    "motion": "estimated",
+}  # fmt: skip
 
 
 def test_the_daemon_paints_with_the_models_its_config_names(

@@ -228,6 +228,7 @@ def test_backend_without_weights_builds_a_layered_scene() -> None:
         "image": "procedural",
         "masks": "classical",
         "depth": "prior",
+        "motion": "estimated",
     }
     assert len([layer for layer in scene.layers if not layer.wrap]) >= 2
     truth = get_backend("procedural").build(DisasterType.FLOOD, 0, W, H, seed=0)
@@ -247,6 +248,7 @@ def test_backend_with_every_model_configured(ml_settings) -> None:  # type: igno
         "image": "diffusion",
         "masks": "grounded-sam",
         "depth": "dpt",
+        "motion": "estimated",
     }
     assert scene.prompt == f"{DESCRIPTIONS['wildfire']} Do not include any humans."
     assert (scene.width, scene.height) == (W, H)
@@ -291,7 +293,11 @@ def test_render_command_paints_with_the_models_its_config_names(
     import os
     import subprocess
 
+    from cinealert.render.motion import save_predictor, tiny_flow_net
+
+    save_predictor(tiny_flow_net(8), tmp_path / "motion", width=8)
     dirs = {k: str(v) for k, v in ml_settings.ml.model_dump().items() if k.endswith("_dir") and v is not None}
+    dirs["motion_model_dir"] = str(tmp_path / "motion")
     config = tmp_path / "cinealert.toml"
     config.write_text("\n".join([
         "[render]", 'backend = "ml"', f'cache_dir = "{tmp_path / "cache"}"', "duration_s = 1.0",
@@ -310,6 +316,7 @@ def test_render_command_paints_with_the_models_its_config_names(
     assert doc["rung"] == "full"
     assert doc["scene"]["painted_by"] == {
         "backend": "ml", "prompt": "llm", "image": "diffusion", "masks": "grounded-sam", "depth": "dpt",
+        "motion": "learned",
     }  # fmt: skip
     assert doc["resolution"] == "320x180"
     # the alert's words reached the prompt writer: the tiny adapter answers them with its learned flood scene

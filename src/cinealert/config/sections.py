@@ -252,6 +252,11 @@ class MLSettings(Section):
     grounding_model_dir: Path | None = None
     sam_model_dir: Path | None = None
     depth_model_dir: Path | None = None
+    motion_model_dir: Path | None = Field(
+        None,
+        description="a learned motion predictor (config.json + model.safetensors); empty = motion estimated "
+        "from the picture (water down the depth slope, fire and smoke rising, snow and rain falling)",
+    )
     box_threshold: float = Field(0.3, ge=0, le=1)
     text_threshold: float = Field(0.25, ge=0, le=1)
     mask_threshold: float = Field(0.0, description="SAM mask logit threshold")

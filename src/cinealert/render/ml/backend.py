@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cinealert.render.ml.depth import DepthEstimator
     from cinealert.render.ml.mask import Masker
     from cinealert.render.ml.t2i import TextToImage
+    from cinealert.render.motion import MotionPredictor
     from cinealert.render.prompt import PromptWriter
 
 log = structlog.get_logger(__name__)
@@ -57,6 +58,7 @@ class MLBackend:
         self.version = f"2-{stable_seed(settings.ml.model_dump_json()):08x}"
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
+        self._predictor: MotionPredictor | None = None
 
     def stages(self) -> tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator]:
         """Load every configured model once (first call), so a misconfigured dir fails before any render."""
@@ -79,6 +81,9 @@ class MLBackend:
                         guidance=ml.guidance_scale,
                         negative_prompt=ml.negative_prompt,
                     )
+                from cinealert.render.motion import load_predictor
+
+                self._predictor = load_predictor(ml.motion_model_dir)
                 self._stages = (make_prompt_writer(self.settings), t2i, make_masker(ml), make_depth(ml))
             return self._stages
 
@@ -138,7 +143,9 @@ class MLBackend:
                 "image": "diffusion" if t2i is not None else "procedural",
                 "masks": masker.name,
                 "depth": depth.name,
+                "motion": "learned" if self._predictor is not None else "estimated",
             },
+            predictor=self._predictor,
         )
         scene = with_particles(scene, drawn)
         log.info("ml_scene", disaster=disaster.value, variant=variant, keywords=brief.keywords(),
