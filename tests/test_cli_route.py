@@ -83,3 +83,21 @@ def test_classify_json_carries_the_coverage_verdict(tmp_path: Path) -> None:
     doc = json.loads(cli("classify", "--config", str(config), "--json", str(SAMPLES / "ko_flood.xml")).stdout)
     assert doc["disaster"] == "flood"
     assert (doc["coverage"]["airs"], doc["coverage"]["reason"]) == (False, "out_of_area")
+
+
+def test_route_names_the_channels(tmp_path: Path) -> None:
+    config = station(
+        tmp_path,
+        f'[broadcast]\noutput_dir = "{tmp_path / "out"}"\n'
+        '[channels.maryland.coverage]\nlocations = ["SAME:024000"]\n'
+        '[channels.seoul]\nlanguages = ["ko"]\n[channels.seoul.coverage]\nlocations = ["KR:11"]\n',
+    )
+    flood = cli("route", "--config", str(config), str(SAMPLES / "en_flood.xml"))
+    assert flood.returncode == 0, flood.stderr
+    assert flood.stdout.startswith(f"AIRS {SAMPLES / 'en_flood.xml'}: in_area on maryland\n"), flood.stdout
+    assert "  channel maryland: AIRS in_area" in flood.stdout
+    assert "  channel seoul: SKIP out_of_area" in flood.stdout
+    doc = json.loads(cli("route", "--config", str(config), "--json", str(SAMPLES / "ko_drought.xml")).stdout)
+    assert (doc["airs"], doc["reason"]) == (False, "out_of_area")
+    assert [(c["channel"], c["airs"]) for c in doc["channels"]] == [("maryland", False), ("seoul", False)]
+    assert doc["channels"][1]["output_dir"] == str(tmp_path / "out" / "seoul")

@@ -68,21 +68,24 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    """Would this alert air here, and why: the daemon's own policy (status, msgType, expiry, coverage, and
-    ``handlers.other_policy``), so an operator can check a ``[coverage]`` against real alerts before going live."""
+    """Would this alert air here, on which channels, and why: the daemon's own policy (status, msgType, expiry,
+    each channel's coverage, and ``handlers.other_policy``), so an operator can check ``[coverage]`` or
+    ``[channels.<name>.coverage]`` against real alerts before going live."""
     from cinealert.cap import CapError, classify, parse_alert
     from cinealert.cap.coverage import Coverage
-    from cinealert.handlers.policy import decide, render_decision
+    from cinealert.handlers.policy import decide_channels, render_decision
 
     settings = load_settings(args)
-    coverage = Coverage.from_settings(settings.coverage)
+    channels = settings.channel_list()
+    coverages = [(ch.name, Coverage.from_settings(ch.coverage)) for ch in channels]
     try:
         alert = parse_alert(_read(args.file, settings.cap.max_bytes), settings=settings.cap)
     except CapError as exc:
         print(f"INVALID {args.file}: {exc.reason}", file=sys.stderr)
         return EXIT_INVALID
-    decision = decide(alert, settings.handlers, datetime.now(UTC), coverage)
-    verdict = decision.verdict or coverage.route(alert)
+    decision, takes = decide_channels(alert, settings.handlers, datetime.now(UTC), coverages)
+    verdicts = [cov.route(alert) for _name, cov in coverages]
+    verdict = decision.verdict or verdicts[0]
     action, reason, detail = decision.action, decision.reason, decision.detail or verdict.detail
     if action in ("publish", "update"):
         skip = render_decision(classify(alert), settings.handlers)
@@ -92,11 +95,23 @@ def cmd_route(args: argparse.Namespace) -> int:
                 skip.reason,
                 "handlers.other_policy skips alerts classified other",
             )
+            takes = []
     elif action == "cancel":
         detail = "a Cancel withdraws what it references; coverage does not apply to it"
     elif not detail:
         detail = f"handlers policy: {reason}"
     airs = action in ("publish", "update")
+    per_channel = [
+        {
+            "channel": ch.name,
+            "airs": airs and i in takes,
+            "reason": v.reason,
+            "detail": v.detail,
+            "output_dir": str(ch.broadcast.output_dir),
+            "coverage": v.as_dict(),
+        }
+        for i, (ch, v) in enumerate(zip(channels, verdicts, strict=True))
+    ]
     doc = {
         "file": str(args.file),
         "identifier": alert.identifier,
@@ -108,16 +123,28 @@ def cmd_route(args: argparse.Namespace) -> int:
         "reason": reason or verdict.reason,
         "detail": detail,
         "coverage": verdict.as_dict(),
+        "channels": per_channel,
     }
     if args.json:
         print(json.dumps(doc, ensure_ascii=False))
         return EXIT_OK
     word = "AIRS" if airs else ("CANCEL" if action == "cancel" else "SKIP")
-    print(f"{word} {args.file}: {doc['reason']} — {detail}")
-    for line in verdict.matched:
-        print(f"  matched: {line}")
-    for line in verdict.unmatched:
-        print(f"  not matched: {line}")
+    if len(channels) == 1:
+        print(f"{word} {args.file}: {doc['reason']} — {detail}")
+        for line in verdict.matched:
+            print(f"  matched: {line}")
+        for line in verdict.unmatched:
+            print(f"  not matched: {line}")
+        return EXIT_OK
+    names = ", ".join(str(c["channel"]) for c in per_channel if c["airs"])
+    print(f"{word} {args.file}: {doc['reason']}" + (f" on {names}" if names else f" — {detail}"))
+    for entry, v in zip(per_channel, verdicts, strict=True):
+        mark = "AIRS" if entry["airs"] else ("CANCEL" if action == "cancel" else "SKIP")
+        print(f"  channel {entry['channel']}: {mark} {v.reason} — {v.detail}".rstrip(" —"))
+        for line in v.matched:
+            print(f"    matched: {line}")
+        for line in v.unmatched:
+            print(f"    not matched: {line}")
     return EXIT_OK
 
 

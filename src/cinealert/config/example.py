@@ -26,6 +26,24 @@ HEADER = """\
 """
 
 
+CHANNELS_EXAMPLE = [
+    '# Several channels in one daemon: one table per channel. Without any, the daemon has one channel, "default",',
+    "# from [coverage] and [broadcast]. A channel takes [broadcast] and overrides output_dir (default",
+    "# broadcast.output_dir/<name>), languages (order = shown and spoken), timezone, profiles, mode, base_url; its",
+    "# coverage is a [coverage] table of its own. An alert no channel takes is skipped (out_of_area).",
+    "# [channels.seoul]",
+    '# languages = ["ko", "en"]',
+    "# [channels.seoul.coverage]",
+    '# locations = ["KR:11"]',
+    "# [channels.busan]",
+    '# languages = ["ko"]',
+    '# profiles = ["hls"]',
+    "# [channels.busan.coverage]",
+    '# locations = ["KR:26"]',
+    "",
+]
+
+
 def _toml_value(value: Any) -> str | None:
     if value is None:
         return None
@@ -49,7 +67,11 @@ def render_example() -> str:
     defaults = Settings()
     lines = [HEADER]
     for section_name, section_field in Settings.model_fields.items():
-        section: BaseModel = getattr(defaults, section_name)
+        value = getattr(defaults, section_name)
+        if not isinstance(value, BaseModel):
+            lines += CHANNELS_EXAMPLE
+            continue
+        section: BaseModel = value
         lines.append(f"[{section_name}]")
         doc = (type(section).__doc__ or "").strip().splitlines()
         if doc:

@@ -235,6 +235,37 @@ class BroadcastSettings(Section):
     segment_s: float = Field(2.002, gt=0.5, le=10)
 
 
+CHANNEL_NAME = r"[a-z0-9][a-z0-9_-]{0,31}"
+"""A channel's name: a label value, a path part and part of announcement ids, so kept plain."""
+
+
+class ChannelSettings(Section):
+    """One channel of a multi-channel daemon (``[channels.<name>]``): its coverage and where it differs from
+    ``[broadcast]``. A field left out takes the ``[broadcast]`` value; ``output_dir`` defaults to
+    ``broadcast.output_dir/<name>``."""
+
+    coverage: CoverageSettings = Field(
+        default_factory=CoverageSettings, description="what this channel airs ([channels.<name>.coverage])"
+    )
+    output_dir: Path | None = Field(
+        None, description="this channel's output root; unset = broadcast.output_dir/<name>"
+    )
+    languages: tuple[str, ...] | None = Field(None, description="languages shown and spoken, in this order")
+    timezone: str | None = None
+    profiles: tuple[Literal["atsc1", "atsc3", "hls"], ...] | None = None
+    mode: Literal["burn-in", "rich-media"] | None = None
+    base_url: str | None = None
+
+    def broadcast(self, name: str, base: BroadcastSettings) -> BroadcastSettings:
+        """``base`` with this channel's overrides."""
+        update: dict[str, object] = {"output_dir": self.output_dir or base.output_dir / name}
+        for key in ("languages", "timezone", "profiles", "mode", "base_url"):
+            value = getattr(self, key)
+            if value is not None:
+                update[key] = value
+        return BroadcastSettings.model_validate({**base.model_dump(), **update})
+
+
 class MLSettings(Section):
     """Local model directories for the photoreal path. Empty means the built-in CPU backend for that stage."""
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from cinealert.config.base import Section
 from cinealert.config.sections import (
+    CHANNEL_NAME,
     BroadcastSettings,
     CapSettings,
+    ChannelSettings,
     CoverageSettings,
     HandlerSettings,
     KafkaSettings,
@@ -49,6 +51,48 @@ class Settings(Section):
     ml: MLSettings = Field(default_factory=MLSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=dict,
+        description='several channels in one daemon ([channels.<name>]); none = one channel, "default", '
+        "from [coverage] and [broadcast]",
+    )
+
+    @model_validator(mode="after")
+    def _channels(self) -> Settings:
+        if self.channels and self.coverage != CoverageSettings():
+            raise ValueError(
+                "with [channels], [coverage] is unused: give each channel its [channels.<name>.coverage]"
+            )
+        roots: dict[Path, str] = {}
+        for name, channel in self.channels.items():
+            if re.fullmatch(CHANNEL_NAME, name) is None:
+                raise ValueError(f"channel name {name!r} must match {CHANNEL_NAME}")
+            root = channel.broadcast(name, self.broadcast).output_dir.resolve()
+            if root in roots:
+                raise ValueError(f"channels {roots[root]!r} and {name!r} share the output_dir {root}")
+            roots[root] = name
+        return self
+
+    def channel_list(self) -> tuple[Channel, ...]:
+        """Every channel with its coverage and broadcast settings; without [channels], the one "default"."""
+        if not self.channels:
+            return (Channel(DEFAULT_CHANNEL, self.coverage, self.broadcast),)
+        return tuple(
+            Channel(name, channel.coverage, channel.broadcast(name, self.broadcast))
+            for name, channel in self.channels.items()
+        )
+
+
+DEFAULT_CHANNEL = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One resolved channel: what it airs (``coverage``) and how (``broadcast``, overrides applied)."""
+
+    name: str
+    coverage: CoverageSettings
+    broadcast: BroadcastSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,7 +181,9 @@ class Dispatcher:
         for name, seconds in outcome.timings_s.items():
             m.stage_latency.labels(name).observe(seconds)
         if outcome.status == "published":
-            m.published.labels(outcome.disaster or "other").inc()
+            for channel, status in outcome.channels.items():
+                if status == "published":
+                    m.published.labels(outcome.disaster or "other", channel).inc()
             m.rungs.labels(outcome.rung).inc()
             m.observe_extra(outcome.extra)
             m.e2e_latency.labels("received").observe(max(0.0, time.time() - fetched_at))

@@ -28,7 +28,10 @@ class Metrics:
             "cinealert_alerts_consumed", "Kafka messages taken from the alerts topic", registry=r
         )
         self.published = Counter(
-            "cinealert_alerts_published", "Alerts whose output was published", ["disaster"], registry=r
+            "cinealert_alerts_published",
+            'Outputs published, per channel ("default" without [channels])',
+            ["disaster", "channel"],
+            registry=r,
         )
         self.rungs = Counter(
             "cinealert_alerts_rung",

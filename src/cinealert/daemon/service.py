@@ -44,6 +44,7 @@ from cinealert.daemon.kafka import Sender, client_options
 from cinealert.daemon.metrics import Metrics
 from cinealert.daemon.outbound import DeadLetters, MediaAnnouncer
 from cinealert.daemon.systemd import Notifier
+from cinealert.handlers.factory import channel_stages
 from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Stage
 
@@ -80,14 +81,14 @@ class Daemon:
         self.sender = Sender(self.k, bootstrap, self.metrics, self.cancel)
         self.announcer = MediaAnnouncer(self.sender, state)
         self.dead_letters = DeadLetters(self.sender, state)
+        # One stage per channel ([channels]), each like ``stage``; without [channels], ``stage`` itself.
         self.processor = Processor(
             stage,
             settings.handlers,
             self.announcer,
             self.dead_letters,
             cap=settings.cap,
-            broadcast=settings.broadcast,
-            coverage=settings.coverage,
+            channels=channel_stages(settings, stage),
         )
         self.dispatcher = Dispatcher(
             settings,

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings
+from cinealert.config.settings import DEFAULT_CHANNEL
 from cinealert.handlers.references import key_doc
 from cinealert.handlers.stage import Published
 
@@ -29,8 +30,10 @@ TEXT_BUDGET = 128 * 1024
 TEXT_FIELDS = ("event", "headline", "instruction", "description", "area")
 
 
-def event_id(event: str, key: AlertKey, by: AlertKey) -> str:
-    return hashlib.sha256(f"{event}|{key}|{by}".encode()).hexdigest()[:32]
+def event_id(event: str, key: AlertKey, by: AlertKey, channel: str = DEFAULT_CHANNEL) -> str:
+    """Stable per (event, key, by) and channel; the implicit "default" channel keeps the single-channel ids."""
+    scope = "" if channel == DEFAULT_CHANNEL else f"|{channel}"
+    return hashlib.sha256(f"{event}|{key}|{by}{scope}".encode()).hexdigest()[:32]
 
 
 def announced_marker(directory: Path, event: str, by: AlertKey, phase: str = "ANNOUNCED") -> Path:
@@ -73,6 +76,7 @@ def build_event(
     directory: Path,
     timings: Mapping[str, float],
     broadcast: BroadcastSettings,
+    channel: str = DEFAULT_CHANNEL,
 ) -> dict[str, Any]:
     files = [str(p) for p in published.files] if published else []
     urls = list(published.urls) if published else []
@@ -82,7 +86,8 @@ def build_event(
         urls = [f"{base}/{_relative(p, root)}" for p in published.files]
     doc: dict[str, Any] = {
         "event": event,
-        "event_id": event_id(event, key, by),
+        "event_id": event_id(event, key, by, channel),
+        "channel": channel,
         "key": key_doc(key),
         "key_str": str(key),
         "by": key_doc(by),

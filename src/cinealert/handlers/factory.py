@@ -8,7 +8,9 @@ from collections.abc import Callable
 import structlog
 
 from cinealert.config import Settings
+from cinealert.config.sections import BroadcastSettings
 from cinealert.errors import CinealertError
+from cinealert.handlers.channels import ChannelStage
 from cinealert.handlers.stage import Stage
 from cinealert.handlers.summary_stage import SummaryStage
 
@@ -39,6 +41,38 @@ def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
         )
         return summary
     return stage
+
+
+def channel_stages(settings: Settings, stage: Stage) -> list[ChannelStage]:
+    """Every channel of ``settings`` with a stage like ``stage`` writing under the channel's output root.
+
+    Without ``[channels]``: ``stage`` itself, as the one "default" channel. A media stage is copied with the
+    channel's broadcast settings and the same providers, speaker and ``render.cache_dir`` (so a scene rendered
+    for one channel is a cache hit for the next); a summary stage with the channel's output root.
+    """
+    if not settings.channels:
+        return [ChannelStage.build("default", stage, settings.broadcast, settings.coverage)]
+    out: list[ChannelStage] = []
+    for channel in settings.channel_list():
+        out.append(ChannelStage.build(channel.name, _like(stage, settings, channel.broadcast), channel.broadcast,
+                                      channel.coverage))  # fmt: skip
+    return out
+
+
+def _like(stage: Stage, settings: Settings, broadcast: BroadcastSettings) -> Stage:
+    if isinstance(stage, SummaryStage):
+        return SummaryStage(broadcast.output_dir, delay_s=stage.delay_s, step_s=stage.step_s)
+    from cinealert.media.stage import MediaStage
+
+    if isinstance(stage, MediaStage):
+        return MediaStage(
+            settings.model_copy(update={"broadcast": broadcast}),
+            speaker=stage._speaker,
+            loop_provider=stage.loop_provider,
+            still_provider=stage.still_provider,
+            size=stage.size,
+        )
+    raise StageUnavailableError(f"{type(stage).__name__} cannot be copied per channel")
 
 
 Prewarm = Callable[[threading.Event], object]

@@ -10,6 +10,7 @@ withdraws what this station aired, so filtering it could only leave a withdrawn 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -63,6 +64,39 @@ def decide(
     if not verdict.airs:
         return Decision("skip", verdict.reason, verdict.detail, verdict)
     return Decision(action, "", verdict.detail, verdict)
+
+
+def decide_channels(
+    alert: Alert, settings: HandlerSettings, now: datetime, coverages: Sequence[tuple[str, Coverage | None]]
+) -> tuple[Decision, list[int]]:
+    """``decide`` for several channels: the decision and the indexes of the channels that take the alert.
+
+    The checks that do not depend on the channel come first. A Cancel concerns every channel (it withdraws
+    wherever the original aired). An alert no channel takes is skipped with that channel's reason when there is
+    one channel, else with the reason all channels agree on, else ``out_of_area``; ``detail`` names each
+    channel's. With one coverage this is ``decide`` exactly.
+    """
+    base = decide(alert, settings, now, None)
+    if base.action not in ("publish", "update"):
+        return base, list(range(len(coverages))) if base.action == "cancel" else []
+    takes: list[int] = []
+    verdicts: list[Verdict | None] = []
+    for index, (_name, coverage) in enumerate(coverages):
+        verdict = coverage.route(alert) if coverage is not None and coverage.active else None
+        verdicts.append(verdict)
+        if verdict is None or verdict.airs:
+            takes.append(index)
+    if takes:
+        first = verdicts[takes[0]]
+        return Decision(base.action, "", first.detail if first else "", first), takes
+    refused = [(name, v) for (name, _c), v in zip(coverages, verdicts, strict=True) if v is not None]
+    reasons = {v.reason for _n, v in refused}
+    reason = refused[0][1].reason if len(reasons) == 1 else "out_of_area"
+    if len(refused) == 1:
+        detail = refused[0][1].detail
+    else:
+        detail = "; ".join(f"{name}: {v.reason} {v.detail}".strip() for name, v in refused)
+    return Decision("skip", reason, detail, refused[0][1]), []
 
 
 def render_decision(classification: Classification, settings: HandlerSettings) -> Decision | None:

@@ -23,6 +23,12 @@ finds the output through ``stage.existing`` (no second render) and its announcem
 the ``Announcer``; ``ANNOUNCED.<event>.<digest>.json`` once acknowledged): neither a lost nor a duplicate
 announcement, whenever the process dies. Dead letters use the same outbox.
 
+Channels (``handlers.channels``): each alert is routed per channel and published into every channel that takes
+it, one after the other (the second finds the scene in the shared cache), each under the key's guard as above;
+tombstones are per alert key (one ledger), and a Cancel or Update withdraws or supersedes on every channel.
+``handle`` returns, so the offset can be committed, only once every taking channel's output is durable and
+announced. An alert no channel takes is skipped (``out_of_area``) before anything renders.
+
 Errors::
 
     StageCancelled   shutdown mid-render: nothing published, the offset is not committed (replayed later)
@@ -37,7 +43,7 @@ import asyncio
 import functools
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,11 +54,13 @@ import structlog
 from cinealert.cap.coverage import Coverage
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, CoverageSettings, HandlerSettings
+from cinealert.config.settings import DEFAULT_CHANNEL
 from cinealert.durable import disk_full
 from cinealert.errors import CinealertError
+from cinealert.handlers.channels import ChannelStage
 from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
-from cinealert.handlers.policy import SUPERSEDING_SKIPS, Decision, decide, render_decision
+from cinealert.handlers.policy import SUPERSEDING_SKIPS, Decision, decide_channels, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
@@ -126,6 +134,8 @@ class Outcome:
     extra: Mapping[str, Any] = field(default_factory=dict)
     rung: str = "full"
     degraded: tuple[str, ...] = ()
+    #: per channel that took the alert: "published", "duplicate", or why it did not air there
+    channels: dict[str, str] = field(default_factory=dict)
 
 
 def reject_label(exc: Exception) -> str:
@@ -164,21 +174,26 @@ class Processor:
         parse: ParseFn | None = None,
         classify: ClassifyFn | None = None,
         coverage: CoverageSettings | Coverage | None = None,
+        channels: Sequence[ChannelStage] | None = None,
     ) -> None:
-        self.stage = stage
-        #: which alerts this station airs (``[coverage]``); compiled once here, None or empty airs everything
-        self.coverage = (
-            Coverage.from_settings(coverage) if isinstance(coverage, CoverageSettings) else coverage
+        #: every channel; without ``channels``, the one "default" of ``stage``, ``broadcast`` and ``coverage``
+        self.channels: tuple[ChannelStage, ...] = tuple(channels or ()) or (
+            ChannelStage.build(DEFAULT_CHANNEL, stage, broadcast, coverage),
         )
+        names = [ch.name for ch in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channel names repeat: {names}")
+        self.stage = self.channels[0].stage
+        self.coverage = self.channels[0].coverage
         self.settings = handlers
-        self.broadcast = broadcast or BroadcastSettings()
+        self.broadcast = self.channels[0].broadcast
         self.announcer = announcer
         self.dead_letter = dead_letter
         self.parse = parse or _default_parse(cap or CapSettings())
         self.classify = classify or _default_classify()
         self.ledger = ReferenceLedger(handlers.dedup_state_dir)
         #: Announcement markers of alerts that never got an output directory (superseded before publishing).
-        self.unpublished_dir = handlers.dedup_state_dir / "unpublished"
+        self.unpublished_dir = self.channels[0].unpublished_dir(handlers.dedup_state_dir)
         self._locks: AsyncKeyLocks[AlertKey] = AsyncKeyLocks()
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -199,7 +214,7 @@ class Processor:
             order.recorded()  # tombstones are down (or there are none): later messages may publish
         if isinstance(intake, Outcome):
             return intake
-        alert, decision, refs = intake
+        alert, decision, refs, takes = intake
         parse_s = time.perf_counter() - t0
         if decision.action == "skip":
             if alert.msg_type == "Update" and refs:
@@ -215,7 +230,7 @@ class Processor:
                     outcome = await self._retry_disk_full(cancel, lambda: self._cancel(alert, refs))
                 else:
                     outcome = await self._retry_disk_full(
-                        cancel, lambda: self._publish(alert, refs, received_at, cancel)
+                        cancel, lambda: self._publish(alert, refs, received_at, cancel, takes)
                     )
         except StageFailedError as exc:
             log.error("alert_failed", error=str(exc))
@@ -224,7 +239,9 @@ class Processor:
         outcome.timings_s["parse"] = parse_s
         return outcome
 
-    async def _intake(self, data: bytes) -> Outcome | tuple[Alert, Decision, list[AlertKey]]:
+    async def _intake(
+        self, data: bytes
+    ) -> Outcome | tuple[Alert, Decision, list[AlertKey], list[ChannelStage]]:
         """Parse, decide and write this message's tombstones: everything later messages must wait for."""
         try:
             alert = await asyncio.to_thread(self.parse, data)
@@ -238,7 +255,11 @@ class Processor:
             return Outcome("rejected", label)
         structlog.contextvars.bind_contextvars(alert=str(alert.key), msg_type=alert.msg_type)
         log.info("alert_received", status=alert.status)
-        decision = decide(alert, self.settings, datetime.now(UTC), self.coverage)
+        coverages = [(ch.name, ch.coverage) for ch in self.channels]
+        decision, taking = decide_channels(alert, self.settings, datetime.now(UTC), coverages)
+        takes = [self.channels[i] for i in taking]
+        if len(self.channels) > 1 and decision.action in ("publish", "update"):
+            log.info("alert_routed", channels=[ch.name for ch in takes])
         if decision.action == "skip" and not (
             alert.msg_type == "Update" and decision.reason in SUPERSEDING_SKIPS
         ):
@@ -263,7 +284,7 @@ class Processor:
             log.info(
                 "alert_skipped", reason=decision.reason, status=alert.status, detail=decision.detail or None
             )
-        return alert, decision, refs
+        return alert, decision, refs, takes
 
     async def _retry_disk_full(self, cancel: threading.Event, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step``; on a full disk start it over once there is room (every step is idempotent)."""
@@ -282,29 +303,63 @@ class Processor:
 
     # -- msgType handlers ----------------------------------------------------------------------------------
     async def _publish(
-        self, alert: Alert, refs: list[AlertKey], received_at: float, cancel: threading.Event
+        self,
+        alert: Alert,
+        refs: list[AlertKey],
+        received_at: float,
+        cancel: threading.Event,
+        takes: Sequence[ChannelStage],
     ) -> Outcome:
         key = alert.key
         tombstone = await asyncio.to_thread(self.ledger.lookup, key)
         if tombstone is not None:
-            return await self._suppressed(alert, tombstone)
+            return await self._suppressed(alert, tombstone, takes)
         classification = await asyncio.to_thread(self.classify, alert)
         skip = render_decision(classification, self.settings)
         if skip is not None:
             log.info("alert_skipped", reason=skip.reason)
             return Outcome("skipped", skip.reason, key=key, sent=alert.sent)
-        outcome = Outcome("published", key=key, disaster=classification.disaster.value, sent=alert.sent)
+        outcome = Outcome("duplicate", key=key, disaster=classification.disaster.value, sent=alert.sent)
+        for index, channel in enumerate(takes):
+            found = await self._publish_on(channel, alert, classification, received_at, cancel, outcome)
+            if found is not None:
+                # A Cancel or Update got there first: this channel and the ones after it do not air the alert.
+                later = await self._suppressed(alert, found, takes[index:])
+                outcome.announced += later.announced
+                if not any(v in ("published", "duplicate") for v in outcome.channels.values()):
+                    later.announced = outcome.announced
+                    return later
+                break
+        if "published" in outcome.channels.values():
+            outcome.status = "published"
+        if alert.msg_type == "Update" and refs:
+            done = await self._supersede(alert, refs, cancel)
+            outcome.superseded, outcome.announced = done.superseded, outcome.announced + done.announced
+        return outcome
+
+    async def _publish_on(
+        self,
+        channel: ChannelStage,
+        alert: Alert,
+        classification: Classification,
+        received_at: float,
+        cancel: threading.Event,
+        outcome: Outcome,
+    ) -> Tombstone | None:
+        """Publish ``alert`` on one channel and announce it there; the tombstone if it may not go live."""
+        key = alert.key
         extra_timings: dict[str, float] = {}
-        published = await asyncio.to_thread(self.stage.existing, key)
+        published = await asyncio.to_thread(channel.stage.existing, key)
         held: list[KeyGuard] = []
         try:
             if published is not None:
-                outcome.status = "duplicate"
-                log.info("alert_already_published", directory=str(published.directory))
+                outcome.channels[channel.name] = "duplicate"
+                log.info("alert_already_published", directory=str(published.directory), channel=channel.name)
                 held.append(await asyncio.to_thread(self.ledger.acquire, key, cancel))
                 tombstone = await asyncio.to_thread(self.ledger.lookup, key)
                 if tombstone is not None:  # a replay of an output that a Cancel/Update has since acted on
-                    return await self._suppressed(alert, tombstone)
+                    del outcome.channels[channel.name]
+                    return tombstone
             else:
 
                 def gate() -> None:
@@ -320,47 +375,59 @@ class Processor:
                 t0 = time.perf_counter()
                 try:
                     published = await self._attempts(
-                        "publish", cancel, self.stage.publish, alert, classification, cancel, gate
+                        "publish", cancel, channel.stage.publish, alert, classification, cancel, gate
                     )
                 except Tombstoned as exc:
-                    return await self._suppressed(alert, exc.tombstone)
-                outcome.timings_s["render"] = time.perf_counter() - t0
-                outcome.extra = published.extra
-                outcome.rung, outcome.degraded = published.rung, tuple(published.degraded)
+                    return exc.tombstone
+                outcome.channels[channel.name] = "published"
+                render_key = "render" if "render" not in outcome.timings_s else f"render_{channel.name}"
+                outcome.timings_s[render_key] = time.perf_counter() - t0
+                if "published" not in list(outcome.channels.values())[:-1]:  # the first channel's output
+                    outcome.extra = published.extra
+                    outcome.rung, outcome.degraded = published.rung, tuple(published.degraded)
                 extra_timings["received_to_published"] = (time.time() - received_at) * 1000
                 log.info(
                     "alert_published",
                     disaster=published.disaster,
                     directory=str(published.directory),
                     rung=published.rung,
+                    channel=channel.name,
                 )
             # Still under the guard: a Cancel arriving now withdraws after this announcement, never before.
             if await self._announce_once(
-                "published", published.directory, key, key, alert, published, classification, extra_timings
+                channel,
+                "published",
+                published.directory,
+                key,
+                key,
+                alert,
+                published,
+                classification,
+                extra_timings,
             ):
                 outcome.announced.append("published")
         finally:
             while held:
                 held.pop().release()
-        if alert.msg_type == "Update" and refs:
-            done = await self._supersede(alert, refs, cancel)
-            outcome.superseded, outcome.announced = done.superseded, outcome.announced + done.announced
-        return outcome
+        return None
 
     async def _supersede(self, alert: Alert, refs: list[AlertKey], cancel: threading.Event) -> Outcome:
-        """Mark each live referenced output superseded (tombstones already keep the others off air)."""
+        """Mark each live referenced output superseded, on every channel (tombstones keep the others off air)."""
         outcome = Outcome("published", key=alert.key, sent=alert.sent)
         for ref in refs:
             async with self.ledger.guard(ref):
-                marker = await self._attempts("supersede", cancel, self.stage.supersede, ref, alert.key)
-                if marker is None:
-                    log.info("supersede_unknown_reference", reference=str(ref))
-                    continue
-                outcome.superseded += 1
-                if await self._announce_once(
-                    "superseded", marker.parent, ref, alert.key, alert, None, None, {}
-                ):
-                    outcome.announced.append("superseded")
+                for channel in self.channels:
+                    marker = await self._attempts(
+                        "supersede", cancel, channel.stage.supersede, ref, alert.key
+                    )
+                    if marker is None:
+                        log.info("supersede_unknown_reference", reference=str(ref), channel=channel.name)
+                        continue
+                    outcome.superseded += 1
+                    if await self._announce_once(
+                        channel, "superseded", marker.parent, ref, alert.key, alert, None, None, {}
+                    ):
+                        outcome.announced.append("superseded")
         return outcome
 
     async def _cancel(self, alert: Alert, refs: list[AlertKey]) -> Outcome:
@@ -368,35 +435,47 @@ class Processor:
         never_cancel = threading.Event()  # withdrawing is a marker write: always finish it
         for ref in refs:
             async with self.ledger.guard(ref):
-                marker = await self._attempts("withdraw", never_cancel, self.stage.withdraw, ref, alert.key)
-                if marker is None:
-                    # Not published (yet): the tombstone written on intake keeps a late or replayed original off air.
-                    log.info("withdraw_unknown_reference", reference=str(ref))
-                    continue
-                outcome.withdrawn += 1
-                if await self._announce_once(
-                    "withdrawn", marker.parent, ref, alert.key, alert, None, None, {}
-                ):
-                    outcome.announced.append("withdrawn")
+                for channel in self.channels:
+                    marker = await self._attempts(
+                        "withdraw", never_cancel, channel.stage.withdraw, ref, alert.key
+                    )
+                    if marker is None:
+                        # Not published (yet): the tombstone written on intake keeps a late original off air.
+                        log.info("withdraw_unknown_reference", reference=str(ref), channel=channel.name)
+                        continue
+                    outcome.withdrawn += 1
+                    outcome.channels[channel.name] = "withdrawn"
+                    if await self._announce_once(
+                        channel, "withdrawn", marker.parent, ref, alert.key, alert, None, None, {}
+                    ):
+                        outcome.announced.append("withdrawn")
         if not outcome.withdrawn:
             outcome.status, outcome.reason = "skipped", "unknown_reference"
         return outcome
 
-    async def _suppressed(self, alert: Alert, tombstone: Tombstone) -> Outcome:
-        """The alert lost to a Cancel or Update that got there first: it does not air.
+    async def _suppressed(
+        self, alert: Alert, tombstone: Tombstone, channels: Sequence[ChannelStage]
+    ) -> Outcome:
+        """The alert lost to a Cancel or Update that got there first: it does not air on ``channels``.
 
-        Superseded: the supersession is announced (consumers learn the original is replaced, from the state
-        directory since there is no output). Cancelled: nothing is announced; an output of an earlier run, if
-        any, is withdrawn by the Cancel itself under the same guard.
+        Superseded: the supersession is announced per channel (consumers learn the original is replaced, from
+        the state directory since there is no output). Cancelled: nothing is announced; an output of an earlier
+        run, if any, is withdrawn by the Cancel itself under the same guard.
         """
         if tombstone.kind == "cancel":
             log.info("alert_skipped", reason="cancelled_before_publish", by=str(tombstone.by))
-            return Outcome("skipped", "cancelled_before_publish", key=alert.key, sent=alert.sent)
+            outcome = Outcome("skipped", "cancelled_before_publish", key=alert.key, sent=alert.sent)
+            outcome.channels = {ch.name: outcome.reason for ch in channels}
+            return outcome
         log.info("alert_skipped", reason="superseded_before_publish", by=str(tombstone.by))
         outcome = Outcome("skipped", "superseded_before_publish", key=alert.key, sent=alert.sent)
-        directory = self.unpublished_dir / alert.key.slug()
-        if await self._announce_once("superseded", directory, alert.key, tombstone.by, alert, None, None, {}):
-            outcome.announced.append("superseded")
+        for channel in channels:
+            outcome.channels[channel.name] = outcome.reason
+            directory = channel.unpublished_dir(self.settings.dedup_state_dir) / alert.key.slug()
+            if await self._announce_once(
+                channel, "superseded", directory, alert.key, tombstone.by, alert, None, None, {}
+            ):
+                outcome.announced.append("superseded")
         return outcome
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -422,6 +501,7 @@ class Processor:
 
     async def _announce_once(
         self,
+        channel: ChannelStage,
         event: EventType,
         directory: Path,
         key: AlertKey,
@@ -432,7 +512,16 @@ class Processor:
         timings: Mapping[str, float],
     ) -> bool:
         doc = build_event(
-            event, key, by, alert, published, classification, directory, timings, self.broadcast
+            event,
+            key,
+            by,
+            alert,
+            published,
+            classification,
+            directory,
+            timings,
+            channel.broadcast,
+            channel.name,
         )
         box = Outbox(
             announced_marker(directory, event, by),
