@@ -250,7 +250,63 @@ def test_loop_weights_shares_and_holes() -> None:
     assert torch.equal(mix[0, 0], torch.zeros(lh, lw)) and torch.equal(mix[n, 0], torch.ones(lh, lw))
     assert torch.equal(mix[0, 1], torch.ones(lh, lw)) and torch.equal(mix[n, 1], torch.ones(lh, lw))
     t = n // 2
-    assert float(mix[t, 0, 5:7].min()) > 0.99  # the forward set's hole: the backward set alone
-    assert float(mix[t, 0, 17:19].max()) < 0.01  # and the other way round at the bottom
+    # the forward set's hole: the backward set (alone but for the spread splat's reach over the hole's edge)
+    assert float(mix[t, 0, 5:7].min()) > 0.9
+    assert float(mix[t, 0, 17:19].max()) < 0.1  # and the other way round at the bottom
     plain = loop_weights(flows, near, crossfade=True)
     assert torch.allclose(plain[t, 0], torch.full((lh, lw), t / n))
+
+
+def _lone_cells(share: np.ndarray, moving: np.ndarray) -> float:
+    """Share of the moving cells whose blend share differs by > 0.35 from the median of their 8 neighbours: a
+    lone cell handed to the other set is a cell-sized square of other content in the frame."""
+    p = np.pad(share, 1, mode="edge")
+    h, w = share.shape
+    ring = [p[1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    return float(np.mean(np.abs(share - np.median(np.stack(ring), axis=0))[moving] > 0.35))
+
+
+def test_splat_shares_have_no_lone_cells() -> None:
+    # sharp blobs in a river whose top edge is notched by dry land (houses): the flow converges and shears there,
+    # so the bilinear taps of one set miss single cells between their neighbours'. Normalised per cell, such a
+    # cell flipped to the other set alone (measured: 1.1% / 0.24% / 0.20% of the moving cells at N/4, N/2, 3N/4;
+    # 1.9% / 1.1% / 1.1% on the ML flood at 640x360), a square artefact; the spread splat leaves 0 / 0.02% / 0.09%
+    # (0 on the ML flood)
+    h, w = 384, 512
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    tex = np.zeros((h, w, 4), np.uint8)
+    tex[..., :3], tex[..., 3] = (110, 130, 160), 255
+    for _ in range(260):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(5, 14)
+        tex[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r, :3] = rng.integers(30, 230, 3)
+    top = (h * 0.3 + 12 * np.sin(xx[0] / 25)).astype(int)
+    mask = yy >= top[None, :]
+    for c0 in range(30, w - 60, 100):
+        mask[int(h * 0.3) - 14 : int(h * 0.3) + 40, c0 : c0 + 44] = False
+    back = np.zeros((h, w, 4), np.uint8)
+    back[..., :3], back[..., 3] = 90, 255
+    depth = (30.0 / (1.0 + 3.0 * yy / h)).astype(np.float32)
+    layers = (Layer("back", back, 40.0), Layer("water", tex, depth, fluid=FluidKind.WATER, fluid_mask=mask))
+    image, dmap = composite(layers)
+    motion = estimate_motion(FluidKind.WATER, mask, 1.0 / depth, seed=0) * 3.0
+    scene = Scene(
+        DisasterType.FLOOD,
+        0,
+        w,
+        h,
+        layers,
+        {FluidKind.WATER: mask},
+        {FluidKind.WATER: motion},
+        image,
+        dmap,
+        "t",
+    ).validate()
+    n = 60
+    anim = Animator(scene, RenderParams("static", 1.0, n, shake=False, loop="splat"), fused=False)
+    fluid = next(p.fluid for p in anim.prepared if p.fluid is not None)
+    assert fluid.mix is not None
+    flows, mix = fluid.flows.numpy(), fluid.mix.numpy()
+    moving = (np.abs(flows[n]).max(axis=0) > 0) | (np.abs(flows[n // 2]).max(axis=0) > 0)
+    lone = [_lone_cells(mix[t, 0], moving) for t in (n // 4, n // 2, 3 * n // 4)]
+    assert max(lone) < 0.003, lone

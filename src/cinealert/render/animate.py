@@ -3,10 +3,12 @@
 Fluids (Holynski et al. 2021, "Animating Pictures with Eulerian Motion Fields"): each fluid region has a
 constant velocity field ``v``. Euler integration traces where the content at ``x`` came from after ``t`` steps
 (``p <- p - v(p)``) and where it will be after ``N - t`` steps (``p <- p + v(p)``); the frame blends the two
-samples with weights ``1 - t/N`` and ``t/N`` (symmetric blending), so frame ``N`` equals frame ``0`` and the
-clip loops. Velocity is zero outside a region, so trajectories stall at its edge: motion is confined to the
-mask exactly. Surface fluids (water, mud, and fire, whose heat pattern rises inside fixed flame shapes) flow
-their colour under a fixed silhouette; volumetric ones (smoke, haze) flow colour and coverage together.
+samples by symmetric splatting (``render.splat``): both point sets are splatted with weights ``1 - t/N`` and
+``t/N`` (nearer wins), normalised per pixel, so one fills alone where the other has moved out; frame ``N``
+equals frame ``0`` and the clip loops (``RenderParams.loop = "crossfade"``: the plain ``t/N`` blend). Velocity
+is zero outside a region, so trajectories stall at its edge: motion is confined to the mask exactly. Surface
+fluids (water, mud, and fire, whose heat pattern rises inside fixed flame shapes) flow their colour under a fixed
+silhouette; volumetric ones (smoke, haze) flow colour and coverage together.
 
 Particle sheets (snow, rain, dust) are periodic textures scrolled by a whole number of wraps per loop; sway and
 earthquake shake are periodic in the loop too. Then every layer is placed by the camera pose for its depth and

@@ -47,8 +47,9 @@ log = structlog.get_logger("cinealert.render")
 
 SCENE_SEED = 0
 #: the animator's generation, part of every cache key: bump when the same scene and settings animate into other
-#: frames (2: the loop blended by symmetric splatting instead of the crossfade), so no old loop is served
-ANIMATOR_VERSION = "2-splat"
+#: frames (2: the loop blended by symmetric splatting instead of the crossfade; 3: the splat's weights spread over
+#: 5 cells), so no old loop is served
+ANIMATOR_VERSION = "3-splat"
 
 
 @dataclass(frozen=True, slots=True)

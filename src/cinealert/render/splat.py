@@ -8,7 +8,10 @@ normalises by the summed weights. Where one direction leaves a hole (the band up
 content has flowed out of), the other one fills it alone; where both leave one, the still shows through.
 
 How it is done here: the points are the low-resolution cells of the integrated displacement field (``96`` rows,
-``render.prepare.LOWRES_HEIGHT``), splatted bilinearly once per frame at preparation. What the splat gives per
+``render.prepare.LOWRES_HEIGHT``), splatted bilinearly once per frame at preparation, each set's sums then
+spread over a few cells (``SMOOTH``) before normalising: at this grid a cell that one set's taps happen to miss
+(a converging or shearing flow) would otherwise go to the other set alone, a square of other content one cell
+(11 px at 1080p) wide. What the splat gives per
 cell is kept as two small fields per frame: the normalised share of the backward set (``mix``) and the coverage
 (1 where some direction covers the cell as densely as the still does, falling to 0 in a hole of both). The
 colours themselves are then read by the compositors' backward gathers of the same trajectories (inverse warps:
@@ -36,6 +39,10 @@ if TYPE_CHECKING:
 #: softmax temperature of the depth term: a point nearer by the region's whole nearness range weighs e^1 times
 #: more where it lands together with a farther one (the paper's Z; 3D cinemagraphy splats by depth likewise)
 NEARER_WINS = 1.0
+#: the splat's spread (binomial taps, cells): each set's weights are summed over this neighbourhood before the
+#: normalisation, a wider kernel than the bilinear taps' (the paper splats at full resolution, where one missed
+#: pixel is invisible; here one missed cell is 11 px at 1080p)
+SMOOTH = (1.0, 4.0, 6.0, 4.0, 1.0)
 #: frames splatted per batch (bounds the temporaries: 2 sets x chunk x cells x 4 taps)
 CHUNK = 24
 
@@ -59,6 +66,18 @@ def _splat(pos: Tensor, weight: Tensor, lh: int, lw: int) -> Tensor:
             idx = offset + yi.clamp(0, lh - 1) * lw + xi.clamp(0, lw - 1)
             flat.index_add_(0, idx.reshape(-1), w.reshape(-1))
     return out
+
+
+def _smooth(field: Tensor, lh: int, lw: int) -> Tensor:
+    """``(B, lh * lw)`` splatted sums, spread by the separable binomial ``SMOOTH`` (edges replicated)."""
+    fn = torch.nn.functional
+    k = torch.tensor(SMOOTH, device=field.device)
+    k = k / k.sum()
+    r = len(SMOOTH) // 2
+    x = field.view(-1, 1, lh, lw)
+    x = fn.conv2d(fn.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    x = fn.conv2d(fn.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return x.reshape(field.shape)
 
 
 def loop_weights(flows: Tensor, nearness: Tensor, *, crossfade: bool = False) -> Tensor:
@@ -104,6 +123,10 @@ def loop_weights(flows: Tensor, nearness: Tensor, *, crossfade: bool = False) ->
         ones = torch.ones((2 * (e - s), lh * lw), device=device)
         dens = _splat(pos, ones, lh, lw)
         soft = _splat(pos, alpha * softz[None, :], lh, lw)
+        # normalised over a few cells, not per cell: a cell that one set happens to miss between its neighbours'
+        # taps (a stretching or shearing field) would otherwise flip alone to the other set (a cell-sized square)
+        soft = _smooth(soft, lh, lw)
+        dens = _smooth(dens, lh, lw)
         wf, wb = soft[: e - s], soft[e - s :]
         total = wf + wb
         share = torch.where(total > 1e-6, wb / total.clamp_min(1e-6), (t / n)[:, None].expand_as(total))
