@@ -387,3 +387,18 @@ def test_missing_model_dir_is_named(tmp_path: Path) -> None:
     backend = MLBackend(parse({"ml": {"depth_model_dir": str(tmp_path / "nope")}}))
     with pytest.raises(ModelDirError, match=r"ml\.depth_model_dir"):
         backend.build(DisasterType.FLOOD, 0, W, H, seed=0)
+
+
+def test_classical_water_leaves_out_houses_and_the_fence() -> None:
+    # upright structure (walls, posts, trunks) is not water. Measured at 640x360: the share of the flood's house
+    # and fence pixels in the classical water mask 0.511 / 0.467 (variants 0 / 1) before the vertical-edge rule,
+    # 0.249 / 0.251 after (water IoU 0.763 / 0.841 -> 0.805 / 0.868; typhoon 0.483 / 0.507 -> 0.512 / 0.504)
+    for variant in (0, 1):
+        truth = procedural(DisasterType.FLOOD, variant)
+        water = ClassicalMasker().masks(truth.image, (FluidKind.WATER,))[FluidKind.WATER]
+        solid = np.zeros(water.shape, bool)
+        for layer in truth.layers:
+            if layer.name in ("houses", "fence and tree"):
+                solid |= layer.rgba[..., 3] > 127
+        solid &= ~truth.masks[FluidKind.WATER]
+        assert float(water[solid].mean()) < 0.35

@@ -170,6 +170,16 @@ def _texture(value: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(np.sqrt(np.maximum(sq - mean * mean, 0.0)))
 
 
+def _vertical_edges(value: np.ndarray, size: int) -> np.ndarray:
+    """Local mean of the horizontal brightness gradient beyond the vertical one: walls, posts and trunks stand
+    upright (strong left-right changes); a water surface is streaked horizontally."""
+    import cv2
+
+    gx = np.abs(cv2.Sobel(value, cv2.CV_32F, 1, 0, ksize=3))
+    gy = np.abs(cv2.Sobel(value, cv2.CV_32F, 0, 1, ksize=3))
+    return np.asarray(cv2.blur(gx - 0.5 * gy, (size, size)))
+
+
 def _clean(mask: np.ndarray, size: int) -> Mask:
     """Open then close, so speckles vanish and regions are solid."""
     import cv2
@@ -199,10 +209,12 @@ class ClassicalMasker:
         fire = warm & (val > 0.65)
         vegetation = (hue > 70) & (hue < 170) & (sat > 0.15)
         below = rows > 0.45
+        upright = _vertical_edges(val, max(3, (min(h, w) // 40) | 1)) > 0.025
         rules: dict[FluidKind, np.ndarray] = {
             # grey, blue or brown sheets below the horizon that are not vegetation
             FluidKind.WATER: below
             & ~vegetation
+            & ~upright
             & (val > 0.15)
             & (val < 0.9)
             & (
