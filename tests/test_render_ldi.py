@@ -13,7 +13,8 @@ from cinealert.config.sections import RenderSettings
 from cinealert.render.animate import Animator, RenderParams, render_loop
 from cinealert.render.camera import REF_DEPTH, pose
 from cinealert.render.ldi import CameraPath, LdiAnimator, build_ldi, resolve_parallax
-from cinealert.render.ldi.splat import TorchSplat
+from cinealert.render.ldi.path import Motion
+from cinealert.render.ldi.splat import NumbaSplat, TorchSplat
 from cinealert.render.procedural import ProceduralBackend
 from cinealert.render.scene import FluidKind, Layer, Scene
 from cinealert.render.service import key_fields
@@ -177,6 +178,30 @@ def test_torch_splat_matches_the_kernels(photo: Scene) -> None:
             diff = (want.int() - got.int()).abs()
             assert int(diff.max()) <= 2 and float(diff.float().mean()) < 0.05
     assert torch_splat.holes == 0
+
+
+@pytest.mark.parametrize("camera", MOVING)
+def test_fused_kernel_matches_the_separate_passes(photo: Scene, drawn: dict[DisasterType, Scene],
+                                                 camera: str) -> None:  # fmt: skip
+    """``kernels.splat_frame`` (bands of rows, runs as shifts) draws what the whole-frame passes draw, to float
+    contraction: at most 1 level, on a few pixels; a shake (whole-frame offset) included."""
+    for scene in (photo, *drawn.values()):
+        anim = LdiAnimator(scene, RenderParams(camera, 2.0, N))  # type: ignore[arg-type]
+        splat = anim.splat
+        assert isinstance(splat, NumbaSplat)
+        with torch.inference_mode():
+            for t in (1, 5, 13, 20):
+                still = anim.base.frame(t).permute(1, 2, 0).numpy().copy()
+                m = anim.path.motions[t]
+                for motion in (m, Motion(m.ax, m.ay, m.s, 1.3, -2.6)):
+                    fused, passes = np.empty_like(still), np.empty_like(still)
+                    assert splat.render(still, motion, fused) == 0
+                    assert splat.render_passes(still, motion, passes) == 0
+                    diff = np.abs(fused.astype(np.int16) - passes.astype(np.int16))
+                    assert int(diff.max()) <= 1 and int((diff > 0).sum()) <= diff.size // 1000, (
+                        scene.backend,
+                        t,
+                    )
 
 
 def test_auto_takes_the_ldi_for_depth_maps_only(photo: Scene, drawn: dict[DisasterType, Scene]) -> None:

@@ -1,7 +1,8 @@
 """One LDI frame: the animated still (camera at rest) re-projected through the layered depth image.
 
 Two implementations of the same splat (``render.ldi.kernels`` explains the passes): ``NumbaSplat`` on CPU
-(numpy arrays, per-thread scratch buffers, one frame per thread) and ``TorchSplat`` on CUDA (``scatter_reduce``
+(numpy arrays, per-thread scratch buffers, one frame per thread; the passes fused per band of rows by
+``kernels.splat_frame``) and ``TorchSplat`` on CUDA (``scatter_reduce``
 for the z-buffer, ``index_add_`` for the colours; the LDI moved to the device once, frames stay there).
 """
 
@@ -25,11 +26,27 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Scratch:
+    """Per-frame buffers: z-buffers ``(rows, W)``, accumulators ``(rows, W, 4)``, front and back."""
+
     z: npt.NDArray[np.float32]
     zb: npt.NDArray[np.float32]
     acc: npt.NDArray[np.float32]
     under: npt.NDArray[np.float32]
     spill: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(cls, rows: int, w: int) -> _Scratch:
+        f32 = np.float32
+        return cls(np.empty((rows, w), f32), np.empty((rows, w), f32), np.empty((rows, w, 4), f32),
+                   np.empty((rows, w, 4), f32), np.empty((rows, w, 4), f32))  # fmt: skip
+
+
+def back_runs(ldi: Ldi) -> npt.NDArray[np.int64]:
+    """Where each run of back points starts (neighbours in one grid row, same layer, same nearness), then the
+    point count: a run lands as one shift of a row when the motion has no zoom."""
+    y, x, k = ldi.back_y, ldi.back_x, ldi.back_k
+    cut = (y[1:] != y[:-1]) | (x[1:] != x[:-1] + 1) | (k[1:] != k[:-1])
+    return np.concatenate([[0], np.flatnonzero(cut) + 1, [k.shape[0]]]).astype(np.int64)
 
 
 class NumbaSplat:
@@ -43,15 +60,20 @@ class NumbaSplat:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.holes = 0
+        # each grid row's nearness range: which bands of screen rows its footprints can reach
+        self.kmin = np.ascontiguousarray(ldi.k.min(axis=1))
+        self.kmax = np.ascontiguousarray(ldi.k.max(axis=1))
+        self.runs = back_runs(ldi)
 
-    def _scratch(self) -> _Scratch:
-        scratch: _Scratch | None = getattr(self._local, "scratch", None)
-        h, w = self.ldi.height, self.ldi.width
+    def _scratch(self, whole: bool = False) -> _Scratch:
+        """This thread's buffers: one band of rows for ``kernels.splat_frame``, or the whole frame (``whole``,
+        the separate passes, only for a frame with holes)."""
+        name = "whole" if whole else "band"
+        scratch: _Scratch | None = getattr(self._local, name, None)
         if scratch is None:
-            f32 = np.float32
-            scratch = _Scratch(np.empty((h, w), f32), np.empty((h, w), f32), np.empty((h, w, 4), f32),
-                               np.empty((h, w, 4), f32), np.empty((h, w, 4), f32))  # fmt: skip
-            self._local.scratch = scratch
+            rows = self.ldi.height if whole else int(self.kernels.BAND)
+            scratch = _Scratch.of(rows, self.ldi.width)
+            setattr(self._local, name, scratch)
         return scratch
 
     def render(self, frame: npt.NDArray[np.uint8], m: Motion, out: npt.NDArray[np.uint8]) -> int:
@@ -60,6 +82,21 @@ class NumbaSplat:
         h, w, mg = ldi.height, ldi.width, ldi.margin
         cx, cy = w / 2.0, h / 2.0
         sc = self._scratch()
+        holes = int(kn.splat_frame(frame, ldi.k, self.kmin, self.kmax, ldi.back_y, ldi.back_x, ldi.back_k,
+                                   ldi.back_rgb, self.runs, mg, cx, cy, m.ax, m.ay, m.s, m.ox, m.oy, ldi.tol, sc.z,
+                                   sc.zb, sc.acc, sc.under, sc.spill, out))  # fmt: skip
+        if holes == 0:
+            return 0
+        # rare (none expected): the separate passes, whose z-buffer of the whole frame fills the holes
+        return self.render_passes(frame, m, out)
+
+    def render_passes(self, frame: npt.NDArray[np.uint8], m: Motion, out: npt.NDArray[np.uint8]) -> int:
+        """``render`` by the separate whole-frame passes (``kernels.front_depth`` .. ``resolve``): the reference
+        the fused kernel matches, and what fills a frame's holes."""
+        ldi, kn = self.ldi, self.kernels
+        h, w, mg = ldi.height, ldi.width, ldi.margin
+        cx, cy = w / 2.0, h / 2.0
+        sc = self._scratch(whole=True)
         sc.z.fill(-1.0)
         sc.zb.fill(-1.0)
         sc.acc.fill(0.0)
