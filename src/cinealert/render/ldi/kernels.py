@@ -14,8 +14,8 @@ frames side by side) in a few passes over the over-scanned grid, each in row ord
    filled neighbour, and is counted.
 
 ``splat_frame`` does all of it for one band of ``BAND`` screen rows at a time (buffers in cache, none cleared
-whole), and splats a run of equal nearness in a row as one shift when the motion has no zoom, adding the same
-terms in the same order; the separate passes stay as the reference and for a frame with holes (the fill needs
+whole), and splats a run of equal nearness in a row as one shift when the motion has no zoom (under a
+zoom: one row, two screen pixels held in registers), adding the same terms in the same order; the separate passes stay as the reference and for a frame with holes (the fill needs
 the whole frame's z-buffer).
 
 ``cache=True``: compiled once per machine under ``NUMBA_CACHE_DIR``; ``warm()`` compiles before the first frame.
@@ -343,6 +343,104 @@ def _run_back(under: np.ndarray, zb: np.ndarray, y0: int, x0: int, fx: np.float3
             pr, pg, pb = cr, cg, cb
 
 
+@_step
+def _zrun_colour(acc: np.ndarray, under: np.ndarray, z: np.ndarray, y0: int, fy: np.float32, kk: np.float32,
+                 tol: np.float32, frame: np.ndarray, si: int, cols: np.ndarray, i: int, j0: int, n: int, m: int,
+                 cx: np.float32, cy: np.float32, ax: np.float32, ay: np.float32, s: np.float32, ox: np.float32,
+                 oy: np.float32, h: int, w: int) -> None:  # fmt: skip
+    # ``_add`` of ``n`` pixels of one nearness under a zoom: they land on one row (``y0``, ``fy``) at steadily
+    # increasing columns with varying fractions. The two screen pixels the current pixel touches are held in
+    # registers (loaded at their first term, stored when the run moves past them), so each is read and written
+    # once, its terms added in pixel order as ``_add`` adds them.
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for c in range(2):
+        y = y0 + c
+        if not 0 <= y < h:
+            continue
+        fyc = fy if c else one - fy
+        col = -(1 << 30)  # the left held pixel's column; the right one is col + 1
+        lv = rv = False  # on screen
+        ln = rn = False  # within tol of the z-buffer: acc, else under
+        l0 = l1 = l2 = l3 = r0 = r1 = r2 = r3 = zero
+        for t in range(n):
+            _, x0, fx, _ = _land(i, j0 + t, kk, m, cx, cy, ax, ay, s, ox, oy)
+            if x0 != col:
+                if lv:  # store the left one
+                    if ln:
+                        acc[y, col, 0], acc[y, col, 1], acc[y, col, 2], acc[y, col, 3] = l0, l1, l2, l3
+                    else:
+                        under[y, col, 0], under[y, col, 1], under[y, col, 2], under[y, col, 3] = (
+                            l0,
+                            l1,
+                            l2,
+                            l3,
+                        )
+                if x0 == col + 1:  # the right one becomes the left one
+                    lv, ln, l0, l1, l2, l3 = rv, rn, r0, r1, r2, r3
+                else:
+                    if rv:
+                        if rn:
+                            acc[y, col + 1, 0], acc[y, col + 1, 1] = r0, r1
+                            acc[y, col + 1, 2], acc[y, col + 1, 3] = r2, r3
+                        else:
+                            under[y, col + 1, 0], under[y, col + 1, 1] = r0, r1
+                            under[y, col + 1, 2], under[y, col + 1, 3] = r2, r3
+                    lv = 0 <= x0 < w
+                    if lv:
+                        ln = kk >= z[y, x0] - tol
+                        if ln:
+                            l0, l1, l2, l3 = acc[y, x0, 0], acc[y, x0, 1], acc[y, x0, 2], acc[y, x0, 3]
+                        else:
+                            l0, l1, l2, l3 = (
+                                under[y, x0, 0],
+                                under[y, x0, 1],
+                                under[y, x0, 2],
+                                under[y, x0, 3],
+                            )
+                col = x0
+                xr = x0 + 1
+                rv = 0 <= xr < w
+                if rv:
+                    rn = kk >= z[y, xr] - tol
+                    if rn:
+                        r0, r1, r2, r3 = acc[y, xr, 0], acc[y, xr, 1], acc[y, xr, 2], acc[y, xr, 3]
+                    else:
+                        r0, r1, r2, r3 = under[y, xr, 0], under[y, xr, 1], under[y, xr, 2], under[y, xr, 3]
+            sj = cols[j0 + t]
+            cr, cg, cb = (
+                np.float32(frame[si, sj, 0]),
+                np.float32(frame[si, sj, 1]),
+                np.float32(frame[si, sj, 2]),
+            )
+            wa = (one - fx) * fyc
+            wb = fx * fyc
+            l0 += wa * cr
+            l1 += wa * cg
+            l2 += wa * cb
+            l3 += wa
+            r0 += wb * cr
+            r1 += wb * cg
+            r2 += wb * cb
+            r3 += wb
+        if lv:
+            if ln:
+                acc[y, col, 0], acc[y, col, 1], acc[y, col, 2], acc[y, col, 3] = l0, l1, l2, l3
+            else:
+                under[y, col, 0], under[y, col, 1], under[y, col, 2], under[y, col, 3] = l0, l1, l2, l3
+        if rv:
+            if rn:
+                acc[y, col + 1, 0], acc[y, col + 1, 1], acc[y, col + 1, 2], acc[y, col + 1, 3] = (
+                    r0,
+                    r1,
+                    r2,
+                    r3,
+                )
+            else:
+                under[y, col + 1, 0], under[y, col + 1, 1] = r0, r1
+                under[y, col + 1, 2], under[y, col + 1, 3] = r2, r3
+
+
 @_jit
 def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.ndarray, ys: np.ndarray,
                 xs: np.ndarray, ks: np.ndarray, rgb: np.ndarray, runs: np.ndarray, m: int, cx: float, cy: float,
@@ -404,14 +502,19 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
             while j < wp:
                 kk = k[i, j]
                 e = j + 1
-                if shift:
-                    while e < wp and k[i, e] == kk:
-                        e += 1
+                while e < wp and k[i, e] == kk:
+                    e += 1
                 y0, x0, fx, fy = _land(i, j, kk, m, cx32, cy32, ax32, ay32, s32, ox32, oy32)
                 y0 -= y_top  # the band's own rows
                 if e - j >= RUN:
-                    if -1 <= y0 < bh and x0 + e - j >= 0 and x0 < w:
+                    if shift and -1 <= y0 < bh and x0 + e - j >= 0 and x0 < w:
                         _run_depth(z, y0, x0, fx, fy, kk, e - j, bh, w)
+                    elif not shift and -1 <= y0 < bh:  # a zoom: one row, pixel by pixel
+                        for jj in range(j, e):
+                            y0, x0, fx, fy = _land(i, jj, kk, m, cx32, cy32, ax32, ay32, s32, ox32, oy32)
+                            y0 -= y_top
+                            if not (x0 < -1 or x0 >= w):
+                                _zmax(z, y0, x0, fx, fy, kk, bh, w)
                     j = e
                     continue
                 if not (x0 < -1 or x0 >= w or y0 < -1 or y0 >= bh):
@@ -425,16 +528,18 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
             while j < wp:
                 kk = k[i, j]
                 e = j + 1
-                if shift:
-                    while e < wp and k[i, e] == kk:
-                        e += 1
+                while e < wp and k[i, e] == kk:
+                    e += 1
                 y0, x0, fx, fy = _land(i, j, kk, m, cx32, cy32, ax32, ay32, s32, ox32, oy32)
                 y0 -= y_top  # the band's own rows
                 if e - j >= RUN:
-                    if -1 <= y0 < bh and x0 + e - j >= 0 and x0 < w:
+                    if shift and -1 <= y0 < bh and x0 + e - j >= 0 and x0 < w:
                         _run_colour(
                             acc, under, z, y0, x0, fx, fy, kk, tol32, frame, si, cols, j, e - j, bh, w
                         )
+                    elif not shift and -1 <= y0 < bh:
+                        _zrun_colour(acc, under, z, y0, fy, kk, tol32, frame, si, cols, i, j, e - j, m, cx32, cy32,
+                                     ax32, ay32, s32, ox32, oy32, bh, w)  # fmt: skip
                     j = e
                     continue
                 if not (x0 < -1 or x0 >= w or y0 < -1 or y0 >= bh):
