@@ -14,9 +14,9 @@ frames side by side) in a few passes over the over-scanned grid, each in row ord
    filled neighbour, and is counted.
 
 ``splat_frame`` does all of it for one band of ``BAND`` screen rows at a time (buffers in cache, none cleared
-whole), and splats a run of equal nearness in a row as one shift when the motion has no zoom (under a
-zoom: one row, two screen pixels held in registers), adding the same terms in the same order; the separate passes stay as the reference and for a frame with holes (the fill needs
-the whole frame's z-buffer).
+whole), and splats a run of equal nearness in a row as one shift when the motion has no zoom (under a zoom:
+one row, two screen pixels held in registers), adding the same terms in the same order; the separate passes
+stay as the reference and for a frame with holes (the fill needs the whole frame's z-buffer).
 
 ``cache=True``: compiled once per machine under ``NUMBA_CACHE_DIR``; ``warm()`` compiles before the first frame.
 """
