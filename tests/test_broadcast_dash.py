@@ -478,7 +478,7 @@ def test_cached_clean_video_is_re_encoded_when_the_encoder_settings_change(tmp_p
 
     cache = VideoCache(tmp_path)
     profile = make_profile("atsc3", "1080p", size=(W, H))
-    info = _provider(None, 0, None, None, (W, H))
+    info = _provider(None, None, None, (W, H))
     first = cache.get(info, profile, SEG, threading.Event(), Clock(time.perf_counter()))
     again = cache.get(info, profile, SEG, threading.Event(), Clock(time.perf_counter()))
     other = dataclasses.replace(profile, video_kbps=profile.video_kbps + 100)

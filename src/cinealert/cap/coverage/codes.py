@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from cinealert.errors import CinealertError
+
 Path = tuple[str, ...]
 
 SCHEMES: Final = ("SAME", "UGC", "KR", "EMMA_ID", "NUTS")
@@ -50,7 +52,7 @@ MAX_EXPANSION: Final = 1000
 _UGC_PART = re.compile(r"(?:(?P<head>[A-Z]{2}[CZ]))?(?P<first>\d{3}|ALL)(?:>(?P<last>\d{3}))?")
 
 
-class CodeError(ValueError):
+class CodeError(ValueError, CinealertError):
     """A code that is not a code of its scheme (a short phrase)."""
 
 

@@ -30,6 +30,7 @@ from shapely import affinity
 from shapely.geometry.base import BaseGeometry
 
 from cinealert.cap.model import Circle
+from cinealert.errors import CinealertError
 
 EARTH_RADIUS_KM: Final = 6371.0088
 CIRCLE_VERTICES: Final = 72
@@ -42,7 +43,7 @@ _SHIFTS: Final = (
 )
 
 
-class ShapeError(ValueError):
+class ShapeError(ValueError, CinealertError):
     """An area that cannot be read as one (a short phrase)."""
 
 
