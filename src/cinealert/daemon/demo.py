@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from cinealert.config import Settings
+from cinealert.daemon.progress import Progress
 from cinealert.handlers.process import Outcome
 
 if TYPE_CHECKING:
@@ -107,10 +108,25 @@ class _Tracker:
 
     outcomes: Outcomes = field(default_factory=dict)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the "alerts finished" bar and each sent message's file, once they are sent (``expect``)
+    bar: Progress | None = None
+    names: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def expect(self, sent: Sent) -> None:
+        """Count the sent messages as they finish, with a bar (outcomes already in are counted at once)."""
+        self.names = {(partition, offset): path.name for path, partition, offset in sent}
+        self.bar = Progress("alerts finished", len(sent))
+        done = [k for k in self.names if k in self.outcomes]
+        if done:
+            self.bar.step(len(done), "")
 
     def on_outcome(self, record: ConsumerRecord[bytes, bytes], outcome: Outcome | None) -> None:
-        self.outcomes[(record.partition, record.offset)] = outcome
+        key = (record.partition, record.offset)
+        self.outcomes[key] = outcome
         self.progress.set()
+        if self.bar is not None and key in self.names:
+            what = "internal error" if outcome is None else outcome.status
+            self.bar.step(sum(1 for k in self.names if k in self.outcomes), f"{self.names[key]}: {what}")
 
     async def wait_for(
         self, wanted: set[tuple[int, int]], timeout_s: float, until: Callable[[], bool]
@@ -154,9 +170,9 @@ def _make_daemon(
     # Prewarm before consuming, as `cinealert run` does by default: the scenes are rendered one after another
     # while nothing else runs. Without it every cold scene was rendered while other alerts were being encoded,
     # and a cold 1080p render (~1 GB, heavy snow ~1.4 GB) on top of two encoders made the demo's 4.5 GB peak.
-    prewarm = prewarm_hook(stage, settings)
+    loops = len(settings.render.prewarm) * settings.render.variants
+    prewarm = prewarm_hook(stage, settings, Progress("scenes built", loops).prewarm_callback())
     if prewarm is not None:
-        loops = len(settings.render.prewarm) * settings.render.variants
         say(f"prewarming the scene cache first: {loops} loops (cached ones are reused) ...")
     daemon = Daemon(
         settings,
@@ -198,6 +214,7 @@ async def _exchange(
     k = settings.kafka
     sent = await send_files(settings, bootstrap, k.alerts_topic, files)
     say(f"sent {len(sent)} sample(s) to {k.alerts_topic}; waiting for the daemon ...")
+    tracker.expect(sent)
     await tracker.wait_for({(partition, offset) for _p, partition, offset in sent}, timeout_s, stop_waiting)
     run = DemoRun(sent, tracker.outcomes)
     run.announced = sum(len(o.announced) for o in run.outcomes.values() if o is not None)

@@ -78,8 +78,11 @@ def _like(stage: Stage, settings: Settings, broadcast: BroadcastSettings) -> Sta
 Prewarm = Callable[[threading.Event], object]
 
 
-def prewarm_hook(stage: Stage, settings: Settings) -> Prewarm | None:
-    """What to run before the daemon reports READY: fill the scene cache for ``render.prewarm`` (media only)."""
+def prewarm_hook(
+    stage: Stage, settings: Settings, progress: Callable[[int, int, str], None] | None = None
+) -> Prewarm | None:
+    """What to run before the daemon reports READY: fill the scene cache for ``render.prewarm`` (media only);
+    ``progress(done, total, label)`` after each loop (the demo's progress bar)."""
     if (
         isinstance(stage, SummaryStage)
         or not settings.render.prewarm_before_ready
@@ -93,6 +96,6 @@ def prewarm_hook(stage: Stage, settings: Settings) -> Prewarm | None:
         return None
 
     def run(cancel: threading.Event) -> object:
-        return prewarm(settings, cancel=cancel)
+        return prewarm(settings, cancel=cancel, progress=progress or False)
 
     return run
