@@ -54,8 +54,9 @@ class MLBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Another model or setting is another picture: all of [ml] is part of the cache key; the leading number
-        # is the prompt format's (2: the alert's keywords in the instruction, sampled per variant).
-        self.version = f"2-{stable_seed(settings.ml.model_dump_json()):08x}"
+        # is the generation of what makes the scene (2: the alert's keywords in the instruction, sampled per
+        # variant; 3: the classical water mask leaves out walls, posts and trunks).
+        self.version = f"3-{stable_seed(settings.ml.model_dump_json()):08x}"
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
         self._predictor: MotionPredictor | None = None
