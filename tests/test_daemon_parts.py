@@ -138,12 +138,12 @@ async def test_watchdog_loop_pings(tmp_path: Path) -> None:
 
 # -- metrics ---------------------------------------------------------------------------------------------------
 def test_metrics_are_served_from_the_injected_registry() -> None:
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), channels=("seoul", "us-east"))
     metrics.consumed.inc(3)
     metrics.rejected.labels("security").inc()
-    metrics.observe_extra({"cache_hit": True})
-    metrics.observe_extra({"cache_hits": 2, "cache_misses": 1})
-    metrics.observe_extra({"scene": {"cache_hit": False}})
+    metrics.observe_extra({"cache_hit": True}, "seoul")
+    metrics.observe_extra({"cache_hits": 2, "cache_misses": 1}, "seoul")
+    metrics.observe_extra({"scene": {"cache_hit": False}}, "us-east")
     metrics.e2e_latency.labels("received").observe(0.3)
     server, port = serve(metrics.registry, "127.0.0.1", 0)
     try:
@@ -152,8 +152,14 @@ def test_metrics_are_served_from_the_injected_registry() -> None:
         server.shutdown()
     assert "cinealert_alerts_consumed_total 3.0" in body
     assert 'cinealert_alerts_rejected_total{reason="security"} 1.0' in body
-    assert "cinealert_cache_hits_total 3.0" in body
-    assert "cinealert_cache_misses_total 2.0" in body
+    assert 'cinealert_cache_hits_total{channel="seoul"} 3.0' in body
+    assert 'cinealert_cache_misses_total{channel="seoul"} 1.0' in body
+    assert 'cinealert_cache_misses_total{channel="us-east"} 1.0' in body
+    # every channel's rung and cache series exist before its first alert (a rate() alert sees the first one)
+    for channel in ("seoul", "us-east"):
+        assert f'cinealert_alerts_rung_total{{channel="{channel}",rung="slate"}} 0.0' in body
+        assert f'cinealert_cache_hits_total{{channel="{channel}"}}' in body
+    assert 'channel="default"' not in body  # the daemon's channels, not the implicit one
     assert 'cinealert_end_to_end_latency_seconds_count{origin="received"} 1.0' in body
     assert "python_gc_objects_collected_total" not in body  # a fresh registry, not the global one
 

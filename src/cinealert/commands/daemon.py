@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     configure_logging(settings.log)
     notifier = Notifier()
-    metrics = Metrics()
+    metrics = Metrics(channels=[channel.name for channel in settings.channel_list()])
     try:
         server = _metrics_server(settings, metrics)
     except _StartFailed:

@@ -184,8 +184,8 @@ class Dispatcher:
             for channel, status in outcome.channels.items():
                 if status == "published":
                     m.published.labels(outcome.disaster or "other", channel).inc()
-            m.rungs.labels(outcome.rung).inc()
-            m.observe_extra(outcome.extra)
+                    m.rungs.labels(outcome.rungs.get(channel, outcome.rung), channel).inc()
+                    m.observe_extra(outcome.extras.get(channel, {}), channel)
             m.e2e_latency.labels("received").observe(max(0.0, time.time() - fetched_at))
             if outcome.sent is not None:
                 sent = outcome.sent if outcome.sent.tzinfo else outcome.sent.replace(tzinfo=UTC)
@@ -200,8 +200,10 @@ class Dispatcher:
             m.superseded.inc(outcome.superseded)
         if outcome.withdrawn:
             m.withdrawn.inc(outcome.withdrawn)
-        for event in outcome.announced:
-            m.announcements.labels(event).inc()
+        for event, channel in outcome.announced_on:
+            m.announcements.labels(event, channel).inc()
+        for channel, reason in outcome.refused.items():
+            m.channel_skipped.labels(channel, reason).inc()
 
     async def drain(self, abort: Callable[[], None]) -> None:
         """Stop: wait for in-flight alerts up to the grace period, then ``abort`` them; commit what finished."""

@@ -163,7 +163,7 @@ def _make_daemon(
     from cinealert.daemon.systemd import Notifier
     from cinealert.handlers.factory import make_stage, prewarm_hook
 
-    metrics = Metrics()
+    metrics = Metrics(channels=[channel.name for channel in settings.channel_list()])
     server, port = serve(metrics.registry, settings.metrics.host, 0)
     stage = make_stage(settings)
     say(f"broker {bootstrap}; stage {type(stage).__name__}; metrics http://{settings.metrics.host}:{port}/")

@@ -8,11 +8,12 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from cinealert.config.settings import DEFAULT_CHANNEL
 from cinealert.handlers.stage import RUNGS
 
 # Renders take seconds; the summary stage milliseconds: buckets cover both.
@@ -21,7 +22,10 @@ _E2E_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, channels: Sequence[str] = (DEFAULT_CHANNEL,)
+    ) -> None:
+        """``channels``: the daemon's channel names, whose per-channel series exist from the start."""
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.consumed = Counter(
@@ -35,12 +39,11 @@ class Metrics:
         )
         self.rungs = Counter(
             "cinealert_alerts_rung",
-            "Published alerts by the rung of the degradation ladder that aired (full, no_speech, static, slate)",
-            ["rung"],
+            "Published outputs by the rung of the degradation ladder that aired (full, no_speech, static, slate), "
+            "per channel",
+            ["rung", "channel"],
             registry=r,
         )
-        for rung in RUNGS:
-            self.rungs.labels(rung)  # every rung present from the start: a rate() alert sees the first one
         self.duplicates = Counter(
             "cinealert_alerts_duplicate", "Redelivered alerts whose output already existed (not re-rendered)",
             registry=r,
@@ -51,13 +54,21 @@ class Metrics:
         self.skipped = Counter(
             "cinealert_alerts_skipped", "Valid messages deliberately not rendered", ["reason"], registry=r
         )
+        self.channel_skipped = Counter(
+            "cinealert_channel_skipped",
+            "Alerts a channel's coverage did not take (out_of_area, event_filtered, sender_filtered), per "
+            "channel; one no channel takes is also counted once in cinealert_alerts_skipped",
+            ["channel", "reason"],
+            registry=r,
+        )
         self.superseded = Counter(
             "cinealert_alerts_superseded", "Outputs marked superseded by an Update", registry=r
         )
         self.withdrawn = Counter("cinealert_alerts_withdrawn", "Outputs withdrawn by a Cancel", registry=r)
         self.announcements = Counter(
-            "cinealert_announcements", "Events produced on the media topic", ["event"], registry=r
-        )
+            "cinealert_announcements", "Events produced on the media topic, per channel", ["event", "channel"],
+            registry=r,
+        )  # fmt: skip
         self.stage_latency = Histogram(
             "cinealert_stage_latency_seconds", "Time spent per processing stage", ["stage"],
             buckets=_LATENCY_BUCKETS, registry=r,
@@ -68,11 +79,13 @@ class Metrics:
             ["origin"], buckets=_E2E_BUCKETS, registry=r,
         )  # fmt: skip
         self.cache_hits = Counter(
-            "cinealert_cache_hits", "Scene cache hits reported by the stage", registry=r
-        )
+            "cinealert_cache_hits", "Scene cache hits reported by the stage, per channel (one cache for all)",
+            ["channel"], registry=r,
+        )  # fmt: skip
         self.cache_misses = Counter(
-            "cinealert_cache_misses", "Scene cache misses reported by the stage", registry=r
-        )
+            "cinealert_cache_misses", "Scene cache misses reported by the stage, per channel", ["channel"],
+            registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge("cinealert_in_flight", "Alerts being processed now", registry=r)
         self.broker_up = Gauge(
             "cinealert_broker_up", "1 while the Kafka broker answers metadata requests", registry=r
@@ -88,20 +101,25 @@ class Metrics:
         )
         self.committed = Counter("cinealert_offsets_committed", "Offset commits that succeeded", registry=r)
         self.up = Gauge("cinealert_up", "1 while the daemon consumes", registry=r)
+        for channel in channels:  # present from the start: a rate() alert sees the first one
+            for rung in RUNGS:
+                self.rungs.labels(rung, channel)
+            self.cache_hits.labels(channel)
+            self.cache_misses.labels(channel)
 
-    def observe_extra(self, extra: Mapping[str, Any]) -> None:
-        """Cache hits/misses from ``Published.extra``: ``cache_hit`` (or ``scene.cache_hit``) as a bool, or
-        ``cache_hits``/``cache_misses`` counts."""
+    def observe_extra(self, extra: Mapping[str, Any], channel: str = DEFAULT_CHANNEL) -> None:
+        """Cache hits/misses from one channel's ``Published.extra``: ``cache_hit`` (or ``scene.cache_hit``) as a
+        bool, or ``cache_hits``/``cache_misses`` counts."""
         hit = extra.get("cache_hit")
         scene = extra.get("scene")
         if hit is None and isinstance(scene, Mapping):
             hit = scene.get("cache_hit")
         if isinstance(hit, bool):
-            (self.cache_hits if hit else self.cache_misses).inc()
+            (self.cache_hits if hit else self.cache_misses).labels(channel).inc()
         for key, counter in (("cache_hits", self.cache_hits), ("cache_misses", self.cache_misses)):
             value = extra.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                counter.inc(value)
+                counter.labels(channel).inc(value)
 
     def success(self) -> None:
         self.last_success.set(time.time())

@@ -36,6 +36,8 @@ class Decision:
     reason: str = ""
     detail: str = ""
     verdict: Verdict | None = None
+    #: (channel, reason) of every channel whose coverage did not take the alert (``decide_channels`` only)
+    refused: tuple[tuple[str, str], ...] = ()
 
 
 def decide(
@@ -74,7 +76,8 @@ def decide_channels(
     The checks that do not depend on the channel come first. A Cancel concerns every channel (it withdraws
     wherever the original aired). An alert no channel takes is skipped with that channel's reason when there is
     one channel, else with the reason all channels agree on, else ``out_of_area``; ``detail`` names each
-    channel's. With one coverage this is ``decide`` exactly.
+    channel's. ``refused`` lists every channel whose coverage turned it down, with its reason (the per-channel
+    metric). With one coverage this is ``decide``, plus ``refused``.
     """
     base = decide(alert, settings, now, None)
     if base.action not in ("publish", "update"):
@@ -86,17 +89,18 @@ def decide_channels(
         verdicts.append(verdict)
         if verdict is None or verdict.airs:
             takes.append(index)
+    judged = [(name, v) for (name, _c), v in zip(coverages, verdicts, strict=True) if v is not None]
+    refused = tuple((name, v.reason) for name, v in judged if not v.airs)
     if takes:
         first = verdicts[takes[0]]
-        return Decision(base.action, "", first.detail if first else "", first), takes
-    refused = [(name, v) for (name, _c), v in zip(coverages, verdicts, strict=True) if v is not None]
-    reasons = {v.reason for _n, v in refused}
-    reason = refused[0][1].reason if len(reasons) == 1 else "out_of_area"
-    if len(refused) == 1:
-        detail = refused[0][1].detail
+        return Decision(base.action, "", first.detail if first else "", first, refused), takes
+    reasons = {v.reason for _n, v in judged}
+    reason = judged[0][1].reason if len(reasons) == 1 else "out_of_area"
+    if len(judged) == 1:
+        detail = judged[0][1].detail
     else:
-        detail = "; ".join(f"{name}: {v.reason} {v.detail}".strip() for name, v in refused)
-    return Decision("skip", reason, detail, refused[0][1]), []
+        detail = "; ".join(f"{name}: {v.reason} {v.detail}".strip() for name, v in judged)
+    return Decision("skip", reason, detail, judged[0][1], refused), []
 
 
 def render_decision(classification: Classification, settings: HandlerSettings) -> Decision | None:

@@ -44,7 +44,6 @@ import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -56,15 +55,21 @@ from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.config.sections import BroadcastSettings, CapSettings, CoverageSettings, HandlerSettings
 from cinealert.config.settings import DEFAULT_CHANNEL
 from cinealert.durable import disk_full
-from cinealert.errors import CinealertError
 from cinealert.handlers.channels import ChannelStage
 from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
+from cinealert.handlers.outcome import Outcome, StageFailedError, Status, reject_label
 from cinealert.handlers.policy import SUPERSEDING_SKIPS, Decision, decide_channels, render_decision
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
 from cinealert.keylocks import AsyncKeyLocks
+from cinealert.objstore import LOCAL, S3Files, SharedFiles
+
+__all__ = [
+    "Announcer", "DeadLetter", "Ordering", "Outcome", "Processor", "StageFailedError", "Status", "disk_full",
+    "reject_label",
+]  # fmt: skip
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -113,37 +118,6 @@ class _Unordered:
 DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
 ParseFn = Callable[[bytes], Alert]
 ClassifyFn = Callable[[Alert], Classification]
-Status = Literal["published", "duplicate", "withdrawn", "skipped", "rejected"]
-
-
-class StageFailedError(RuntimeError, CinealertError):
-    """The stage raised on every attempt; the alert is dead-lettered with this message."""
-
-
-@dataclass(slots=True)
-class Outcome:
-    status: Status
-    reason: str = ""
-    key: AlertKey | None = None
-    disaster: str | None = None
-    sent: datetime | None = None
-    announced: list[str] = field(default_factory=list)
-    superseded: int = 0
-    withdrawn: int = 0
-    timings_s: dict[str, float] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    rung: str = "full"
-    degraded: tuple[str, ...] = ()
-    #: per channel that took the alert: "published", "duplicate", or why it did not air there
-    channels: dict[str, str] = field(default_factory=dict)
-
-
-def reject_label(exc: Exception) -> str:
-    """A bounded label from the CapError subclass: ``CapSecurityError`` -> ``security``."""
-    name = type(exc).__name__
-    if name.startswith("Cap") and name.endswith("Error") and len(name) > len("CapError"):
-        return name[3:-5].lower()
-    return "invalid"
 
 
 def _default_parse(cap: CapSettings) -> ParseFn:
@@ -175,6 +149,8 @@ class Processor:
         classify: ClassifyFn | None = None,
         coverage: CoverageSettings | Coverage | None = None,
         channels: Sequence[ChannelStage] | None = None,
+        files: SharedFiles = LOCAL,
+        lease_s: float = 15.0,
     ) -> None:
         #: every channel; without ``channels``, the one "default" of ``stage``, ``broadcast`` and ``coverage``
         self.channels: tuple[ChannelStage, ...] = tuple(channels or ()) or (
@@ -191,7 +167,13 @@ class Processor:
         self.dead_letter = dead_letter
         self.parse = parse or _default_parse(cap or CapSettings())
         self.classify = classify or _default_classify()
-        self.ledger = ReferenceLedger(handlers.dedup_state_dir)
+        #: tombstones and announcement markers: this disk, or a bucket (``[store]``, issue 17) with lease guards
+        self.files = files
+        self.ledger = ReferenceLedger(handlers.dedup_state_dir, files)
+        if isinstance(files, S3Files):
+            from cinealert.handlers.leases import LeaseLedger
+
+            self.ledger = LeaseLedger(handlers.dedup_state_dir, files, lease_s)
         #: Announcement markers of alerts that never got an output directory (superseded before publishing).
         self.unpublished_dir = self.channels[0].unpublished_dir(handlers.dedup_state_dir)
         self._locks: AsyncKeyLocks[AlertKey] = AsyncKeyLocks()
@@ -217,26 +199,31 @@ class Processor:
         alert, decision, refs, takes = intake
         parse_s = time.perf_counter() - t0
         if decision.action == "skip":
+            outcome = Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
             if alert.msg_type == "Update" and refs:
                 # An expired (or info-less) Update still says its originals are replaced: they must not air.
                 outcome = await self._retry_disk_full(cancel, lambda: self._supersede(alert, refs, cancel))
                 outcome.status, outcome.reason = "skipped", decision.reason
-                return outcome
-            return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
+            outcome.refused = dict(decision.refused)
+            return outcome
         await order.earlier_recorded()
+        # What earlier attempts did survives a disk-full retry: a channel published by the first attempt is
+        # reported published (not a duplicate), and its announcement counted, when the retry finds its output.
+        progress = Outcome("duplicate", key=alert.key, sent=alert.sent)
         try:
             async with self._locks.hold(alert.key):
                 if decision.action == "cancel":
                     outcome = await self._retry_disk_full(cancel, lambda: self._cancel(alert, refs))
                 else:
                     outcome = await self._retry_disk_full(
-                        cancel, lambda: self._publish(alert, refs, received_at, cancel, takes)
+                        cancel, lambda: self._publish(alert, refs, received_at, cancel, takes, progress)
                     )
         except StageFailedError as exc:
             log.error("alert_failed", error=str(exc))
             await self.dead_letter(data, "stage_error", str(exc), "render")
             return Outcome("rejected", "stage_error", key=alert.key, sent=alert.sent)
         outcome.timings_s["parse"] = parse_s
+        outcome.refused = dict(decision.refused)
         return outcome
 
     async def _intake(
@@ -266,7 +253,9 @@ class Processor:
             log.info(
                 "alert_skipped", reason=decision.reason, status=alert.status, detail=decision.detail or None
             )
-            return Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
+            skipped = Outcome("skipped", decision.reason, key=alert.key, sent=alert.sent)
+            skipped.refused = dict(decision.refused)
+            return skipped
         refs: list[AlertKey] = []
         if alert.msg_type in ("Update", "Cancel"):
             refs, ignored = usable(alert)
@@ -309,32 +298,35 @@ class Processor:
         received_at: float,
         cancel: threading.Event,
         takes: Sequence[ChannelStage],
+        progress: Outcome | None = None,
     ) -> Outcome:
+        """Publish on every taking channel; ``progress`` (kept across disk-full retries) collects the result."""
         key = alert.key
+        outcome = progress if progress is not None else Outcome("duplicate", key=key, sent=alert.sent)
         tombstone = await asyncio.to_thread(self.ledger.lookup, key)
         if tombstone is not None:
-            return await self._suppressed(alert, tombstone, takes)
+            return (await self._suppressed(alert, tombstone, takes)).after(outcome)
         classification = await asyncio.to_thread(self.classify, alert)
         skip = render_decision(classification, self.settings)
         if skip is not None:
             log.info("alert_skipped", reason=skip.reason)
             return Outcome("skipped", skip.reason, key=key, sent=alert.sent)
-        outcome = Outcome("duplicate", key=key, disaster=classification.disaster.value, sent=alert.sent)
+        outcome.disaster = classification.disaster.value
         for index, channel in enumerate(takes):
             found = await self._publish_on(channel, alert, classification, received_at, cancel, outcome)
             if found is not None:
                 # A Cancel or Update got there first: this channel and the ones after it do not air the alert.
                 later = await self._suppressed(alert, found, takes[index:])
-                outcome.announced += later.announced
                 if not any(v in ("published", "duplicate") for v in outcome.channels.values()):
-                    later.announced = outcome.announced
-                    return later
+                    return later.after(outcome)
+                outcome.take_announcements(later)
                 break
         if "published" in outcome.channels.values():
             outcome.status = "published"
         if alert.msg_type == "Update" and refs:
             done = await self._supersede(alert, refs, cancel)
-            outcome.superseded, outcome.announced = done.superseded, outcome.announced + done.announced
+            outcome.superseded = done.superseded
+            outcome.take_announcements(done)
         return outcome
 
     async def _publish_on(
@@ -353,7 +345,8 @@ class Processor:
         held: list[KeyGuard] = []
         try:
             if published is not None:
-                outcome.channels[channel.name] = "duplicate"
+                if outcome.channels.get(channel.name) != "published":  # else: by an earlier attempt of ours
+                    outcome.channels[channel.name] = "duplicate"
                 log.info("alert_already_published", directory=str(published.directory), channel=channel.name)
                 held.append(await asyncio.to_thread(self.ledger.acquire, key, cancel))
                 tombstone = await asyncio.to_thread(self.ledger.lookup, key)
@@ -380,6 +373,7 @@ class Processor:
                 except Tombstoned as exc:
                     return exc.tombstone
                 outcome.channels[channel.name] = "published"
+                outcome.extras[channel.name], outcome.rungs[channel.name] = published.extra, published.rung
                 render_key = "render" if "render" not in outcome.timings_s else f"render_{channel.name}"
                 outcome.timings_s[render_key] = time.perf_counter() - t0
                 if "published" not in list(outcome.channels.values())[:-1]:  # the first channel's output
@@ -405,7 +399,7 @@ class Processor:
                 classification,
                 extra_timings,
             ):
-                outcome.announced.append("published")
+                outcome.note("published", channel.name)
         finally:
             while held:
                 held.pop().release()
@@ -427,7 +421,7 @@ class Processor:
                     if await self._announce_once(
                         channel, "superseded", marker.parent, ref, alert.key, alert, None, None, {}
                     ):
-                        outcome.announced.append("superseded")
+                        outcome.note("superseded", channel.name)
         return outcome
 
     async def _cancel(self, alert: Alert, refs: list[AlertKey]) -> Outcome:
@@ -448,7 +442,7 @@ class Processor:
                     if await self._announce_once(
                         channel, "withdrawn", marker.parent, ref, alert.key, alert, None, None, {}
                     ):
-                        outcome.announced.append("withdrawn")
+                        outcome.note("withdrawn", channel.name)
         if not outcome.withdrawn:
             outcome.status, outcome.reason = "skipped", "unknown_reference"
         return outcome
@@ -475,7 +469,7 @@ class Processor:
             if await self._announce_once(
                 channel, "superseded", directory, alert.key, tombstone.by, alert, None, None, {}
             ):
-                outcome.announced.append("superseded")
+                outcome.note("superseded", channel.name)
         return outcome
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -527,6 +521,7 @@ class Processor:
             announced_marker(directory, event, by),
             announced_marker(directory, event, by, phase="ANNOUNCING"),
             "announcement",
+            self.files,
         )
         return await deliver_once(
             box,
