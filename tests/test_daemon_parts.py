@@ -253,6 +253,47 @@ def test_grafana_dashboard_queries_real_metrics() -> None:
                 assert name in exposed, f"{name} in panel {panel['title']!r} is not exported"
 
 
+def test_grafana_dashboard_splits_by_channel(tmp_path: Path) -> None:
+    """A $channel variable over the daemon's channels; every query of a per-channel metric honours it; every
+    query is valid PromQL (promtool checks them as recording rules, $channel replaced by its "All" value)."""
+    dash = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    (variable,) = [v for v in dash["templating"]["list"] if v["name"] == "channel"]
+    assert variable["includeAll"] and variable["allValue"] == ".*"
+    assert "label_values(cinealert_" in variable["definition"] and ", channel)" in variable["definition"]
+    per_channel = _channel_labelled()
+    assert {"cinealert_alerts_published", "cinealert_channel_skipped", "cinealert_cache_hits"} <= per_channel
+    exprs = [(panel["title"], t["expr"]) for panel in dash["panels"] for t in panel["targets"]]
+    filtered = 0
+    for title, expr in exprs:
+        for name in _metric_names(expr):
+            family = name.removesuffix("_total")
+            if family in per_channel:
+                assert f'{name}{{channel=~"$channel"' in expr, f"{name} in {title!r} ignores $channel"
+                filtered += 1
+    assert filtered >= 8
+    titles = [title.lower() for title, _ in exprs]
+    assert any("routing per channel" in t for t in titles)
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (make setup installs prometheus)")
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": expr.replace("$channel", ".*")}
+        for i, (_title, expr) in enumerate(exprs)
+    ]}]}  # fmt: skip
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    check = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _channel_labelled() -> set[str]:
+    """The metric families that carry a ``channel`` label (prometheus_client keeps the names it was given)."""
+    metrics = Metrics(CollectorRegistry())
+    return {m._name for m in vars(metrics).values() if "channel" in getattr(m, "_labelnames", ())}
+
+
 def _exposed_names() -> set[str]:
     metrics = Metrics(CollectorRegistry())
     names: set[str] = set()
