@@ -147,6 +147,8 @@ class Dispatcher:
                 reason=outcome.reason or None,
                 rung=outcome.rung if outcome.status == "published" else None,
                 announced=outcome.announced,
+                channels=outcome.channels or None,
+                refused=outcome.refused or None,
             )
             try:
                 self._count(outcome, fetched_at)
