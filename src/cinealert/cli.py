@@ -144,10 +144,26 @@ def _add_ml_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], a
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=ml.cmd_prompter_train)
-    p = add("eval", ml.cmd_eval, "Table 1 metrics per disaster type: FID, CLIP, LPIPS, SSIM")
-    p.add_argument("--generated", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
-    p.add_argument("--reference", type=Path, required=True, metavar="DIR", help="DIR/<type>/*.png")
+    p = add(
+        "eval", ml.cmd_eval, "the paper's Table 1: FID, CLIP, LPIPS, SSIM per type, plain SD vs the writer"
+    )
+    p.add_argument(
+        "--reference", type=Path, required=True, metavar="DIR", help="real photos: DIR/<type>/*.png"
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="table1.md, table1.json, stills/")
+    p.add_argument(
+        "--generated",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="score DIR/<column>/<type>/*.png instead of painting stills (with NNN.txt prompts beside them)",
+    )
+    p.add_argument("--types", nargs="+", choices=HAZARDS, default=HAZARDS[:-1], help="types to paint")
+    p.add_argument("--count", type=int, default=8, help="stills per type and column")
+    p.add_argument("--gen-size", type=int, default=512, help="paint stills at SIZE x SIZE (multiple of 8)")
     p.add_argument("--clip", type=Path, default=None, metavar="DIR", help="default: ml.clip_model_dir")
+    p.add_argument("--inception", type=Path, default=None, metavar="FILE", help="FID's Inception-v3 weights")
+    p.add_argument("--lpips", type=Path, default=None, metavar="DIR", help="backbone.pth + lin.pth (AlexNet)")
     p.add_argument("--size", type=int, default=256, help="images are compared at SIZE x SIZE")
 
 

@@ -76,29 +76,36 @@ def cmd_prompter_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from cinealert.render.ml.evaluate import evaluate, format_table
+    """Paint the stills (unless ``--generated``), score them against ``--reference``, write the report."""
+    import json
+
+    from cinealert.cap.model import DisasterType
+    from cinealert.render.ml.evaluate import evaluate, load_scorers, report_json, report_markdown
     from cinealert.render.ml.runtime import ModelDirError
+    from cinealert.render.ml.stills import StillsError, export_stills
 
     settings = _settings(args)
     if settings is None:
         return EXIT_INVALID
-    clip_dir = args.clip or settings.ml.clip_model_dir
+    extra: dict[str, object] = {"reference": str(args.reference)}
     try:
-        rows = evaluate(args.generated, args.reference, args.size, clip_dir)
-    except (FileNotFoundError, ModelDirError, ValueError) as exc:
+        generated = args.generated
+        if generated is None:
+            generated = args.out / "stills"
+            types = [DisasterType(t) for t in args.types]
+            result = export_stills(settings, generated, types, args.count, args.gen_size)
+            print(f"stills in {generated}: {result.painted} painted, {result.kept} kept", file=sys.stderr)
+            extra |= {"writer_source": result.writer_source, "gen_size": args.gen_size}
+        extra["stills"] = str(generated)
+        scorers = load_scorers(args.clip or settings.ml.clip_model_dir, args.inception, args.lpips)
+        cells = evaluate(generated, args.reference, args.size, scorers)
+    except (FileNotFoundError, ModelDirError, StillsError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
-    print(format_table(rows))
-    notes = ["SSIM: luminance, 11x11 Gaussian window, mean over all (generated, reference) pairs"]
-    notes.append(
-        "FID, CLIP: "
-        + (
-            "CLIP image features (CLIP-FID), cosine CLIP score"
-            if clip_dir
-            else "n/a (set ml.clip_model_dir or --clip)"
-        )
-    )
-    notes.append("LPIPS: n/a (needs AlexNet/VGG LPIPS weights, none available offline)")
-    for note in notes:
-        print(f"# {note}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    markdown = report_markdown(cells, scorers, args.size)
+    (args.out / "table1.md").write_text(markdown, encoding="utf-8")
+    report = report_json(cells, scorers, args.size, extra)
+    (args.out / "table1.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(markdown, end="")
     return EXIT_OK

@@ -15,7 +15,9 @@ layers, motion            (numpy + OpenCV)                             —
 ========================  ===========================================  ==================================
 
 Training and evaluation: ``cinealert prompter dataset`` (BLIP captions, ``blip_model_dir``), ``cinealert prompter
-train`` (LoRA), ``cinealert eval`` (SSIM; CLIP score and CLIP-feature FID with ``clip_model_dir``).
+train`` (LoRA), ``cinealert eval`` (the paper's Table 1: stills from a plain prompt and from the prompt writer,
+scored by Inception FID, CLIP score, LPIPS and SSIM from local weights; ``evaluate``, ``stills``, ``inception``,
+``lpips``).
 
 Importing this package imports no torch/transformers/diffusers/peft/cv2: every stage imports its library when it
 is built, so ``cinealert`` commands that never render stay fast.

@@ -1,5 +1,6 @@
 """Scores: mask IoU per fluid kind (ML masks against the procedural backend's exact ones), and the paper's
-image-set metrics (SSIM always; CLIP score and FID on CLIP image features when a CLIP model is configured).
+image-set metrics: SSIM, the Fréchet distance (FID on ``inception.py``'s features) and the CLIP score (when a
+CLIP model is configured). LPIPS is ``lpips.py``.
 
 SSIM and the Fréchet distance are numpy; only the CLIP features need torch.
 """
@@ -103,7 +104,7 @@ def frechet_distance(a: F64, b: F64) -> float:
 
 
 class ClipScorer:
-    """CLIP image/text embeddings from a local directory: CLIP score and the features for CLIP-FID."""
+    """CLIP image/text embeddings from a local directory: the CLIP score."""
 
     def __init__(self, path: Path) -> None:
         tf = lib("transformers")
