@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from cinealert.config.base import Section
 
@@ -233,6 +233,49 @@ class BroadcastSettings(Section):
     loudness_lkfs: float = Field(-24.0, ge=-40, le=-10)
     true_peak_dbtp: float = Field(-2.0, ge=-12, le=0)
     segment_s: float = Field(2.002, gt=0.5, le=10)
+
+
+class StoreSettings(Section):
+    """Where outputs, de-duplication state and the shared scene cache live (issue 17)."""
+
+    kind: Literal["local", "s3"] = Field(
+        "local",
+        description='"local": everything on this machine\'s disk, as always; "s3": outputs, tombstones, '
+        "announcement markers and key guards also in an S3-compatible bucket, so daemons on machines with no "
+        "shared disk act as one (local directories stay the working copy)",
+    )
+    endpoint_url: str = Field("", description="S3 API endpoint; empty = AWS for region")
+    bucket: str = ""
+    prefix: str = Field("cinealert/", description="every key starts with it (out/, state/, cache/ below)")
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = Field(
+        None, description="never put it in the TOML: $CREDENTIALS_DIRECTORY/store.access_key_id"
+    )
+    secret_access_key: SecretStr | None = Field(
+        None, description="never put it in the TOML: $CREDENTIALS_DIRECTORY/store.secret_access_key"
+    )
+    lease_s: float = Field(
+        15.0,
+        ge=2.0,
+        le=600.0,
+        description="key guard lease: how long a daemon killed while holding one blocks it",
+    )
+    upload_workers: int = Field(8, ge=1, le=64)
+    share_scene_cache: bool = Field(
+        True, description="fetch scene loops and clean video from the bucket on a local miss, upload new ones"
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        return f"{value}/" if value else ""
+
+    @model_validator(mode="after")
+    def _bucket(self) -> StoreSettings:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError('store.kind = "s3" needs store.bucket')
+        return self
 
 
 CHANNEL_NAME = r"[a-z0-9][a-z0-9_-]{0,31}"

@@ -32,6 +32,7 @@ from cinealert.config.sections import (
     MetricsSettings,
     MLSettings,
     RenderSettings,
+    StoreSettings,
 )
 from cinealert.errors import CinealertError
 
@@ -51,6 +52,7 @@ class Settings(Section):
     ml: MLSettings = Field(default_factory=MLSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     channels: dict[str, ChannelSettings] = Field(
         default_factory=dict,
         description='several channels in one daemon ([channels.<name>]); none = one channel, "default", '

@@ -47,6 +47,7 @@ from cinealert.daemon.systemd import Notifier
 from cinealert.handlers.factory import channel_stages
 from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Stage
+from cinealert.objstore import shared_files
 
 __all__ = ["Daemon", "client_options", "serve_forever"]
 
@@ -89,6 +90,8 @@ class Daemon:
             self.dead_letters,
             cap=settings.cap,
             channels=channel_stages(settings, stage),
+            files=shared_files(settings),
+            lease_s=settings.store.lease_s,
         )
         self.dispatcher = Dispatcher(
             settings,

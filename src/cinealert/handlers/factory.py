@@ -13,6 +13,7 @@ from cinealert.errors import CinealertError
 from cinealert.handlers.channels import ChannelStage
 from cinealert.handlers.stage import Stage
 from cinealert.handlers.summary_stage import SummaryStage
+from cinealert.objstore import shared_files
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -23,13 +24,14 @@ class StageUnavailableError(RuntimeError, CinealertError):
 
 def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
     h = settings.handlers
-    summary = SummaryStage(settings.broadcast.output_dir, delay_s=h.summary_delay_s)
+    files = shared_files(settings)
+    summary = SummaryStage(settings.broadcast.output_dir, delay_s=h.summary_delay_s, files=files)
     if h.stage == "summary":
         return summary
     try:
         from cinealert.media.stage import MediaStage
 
-        stage: Stage = MediaStage(settings)
+        stage: Stage = MediaStage(settings, files=files)
     except (ImportError, AttributeError) as exc:
         if not fallback:
             raise StageUnavailableError(f"media stage unavailable: {exc}") from exc
@@ -61,7 +63,9 @@ def channel_stages(settings: Settings, stage: Stage) -> list[ChannelStage]:
 
 def _like(stage: Stage, settings: Settings, broadcast: BroadcastSettings) -> Stage:
     if isinstance(stage, SummaryStage):
-        return SummaryStage(broadcast.output_dir, delay_s=stage.delay_s, step_s=stage.step_s)
+        return SummaryStage(
+            broadcast.output_dir, delay_s=stage.delay_s, step_s=stage.step_s, files=stage.files
+        )
     from cinealert.media.stage import MediaStage
 
     if isinstance(stage, MediaStage):
@@ -71,6 +75,7 @@ def _like(stage: Stage, settings: Settings, broadcast: BroadcastSettings) -> Sta
             loop_provider=stage.loop_provider,
             still_provider=stage.still_provider,
             size=stage.size,
+            files=stage.files,
         )
     raise StageUnavailableError(f"{type(stage).__name__} cannot be copied per channel")
 

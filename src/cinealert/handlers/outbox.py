@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from cinealert.durable import atomic_write, read_json
+from cinealert.objstore import LOCAL, SharedFiles, StoreError
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -37,6 +37,24 @@ class Outbox:
     done: Path
     pending: Path
     what: str
+    #: where the markers live: this disk, or a bucket every daemon of the group sees (``cinealert.objstore``)
+    files: SharedFiles = field(default=LOCAL)
+
+    def read(self, path: Path) -> dict[str, Any] | None:
+        """A marker; None if absent, ``{}`` if unreadable (as ``durable.read_json``)."""
+        try:
+            data = self.files.read(path)
+        except StoreError:
+            raise
+        except OSError:
+            return {}
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
 
 
 async def deliver_once(
@@ -52,23 +70,23 @@ async def deliver_once(
 
     ``doc`` is what the markers record (JSON-able); the caller's ``send`` carries the message itself.
     """
-    if await asyncio.to_thread(box.done.is_file):
+    if await asyncio.to_thread(box.files.read, box.done) is not None:
         log.info(f"{box.what}_already_sent", **log_fields)
         return False
-    previous = await asyncio.to_thread(read_json, box.pending)
+    previous = await asyncio.to_thread(box.read, box.pending)
     if previous is not None:
         if await delivered(previous.get("fence") or {}):
             log.info(f"{box.what}_found_after_restart", **log_fields)
             recorded = previous.get("doc") or previous.get("event") or doc  # "event": markers of 0.1
-            await asyncio.to_thread(atomic_write, box.done, dumps(recorded))
-            await asyncio.to_thread(box.pending.unlink, missing_ok=True)
+            await asyncio.to_thread(box.files.put, box.done, dumps(recorded))
+            await asyncio.to_thread(box.files.remove, box.pending)
             return False
         log.info(f"{box.what}_not_found_after_restart", **log_fields)
     where = await fence()
-    await asyncio.to_thread(atomic_write, box.pending, dumps({"doc": doc, "fence": where}))
+    await asyncio.to_thread(box.files.put, box.pending, dumps({"doc": doc, "fence": where}))
     await send(where)
-    await asyncio.to_thread(atomic_write, box.done, dumps(doc))
-    await asyncio.to_thread(box.pending.unlink, missing_ok=True)  # ``done`` wins from here on
+    await asyncio.to_thread(box.files.put, box.done, dumps(doc))
+    await asyncio.to_thread(box.files.remove, box.pending)  # ``done`` wins from here on
     return True
 
 

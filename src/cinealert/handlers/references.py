@@ -36,8 +36,8 @@ from typing import Literal
 import structlog
 
 from cinealert.cap.model import Alert, AlertKey
-from cinealert.durable import atomic_write
 from cinealert.handlers.stage import GateClosed, StageCancelled
+from cinealert.objstore import LOCAL, SharedFiles, StoreError
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -86,10 +86,15 @@ def usable(alert: Alert) -> tuple[list[AlertKey], list[tuple[AlertKey, str]]]:
 
 
 class ReferenceLedger:
-    """Tombstones and key guards under one state directory (shared by every daemon of a group on one host)."""
+    """Tombstones and key guards under one state directory (shared by every daemon of a group on one host).
 
-    def __init__(self, state_dir: Path) -> None:
+    Tombstones go through ``files`` (``cinealert.objstore``): with a bucket every machine sees them, and the
+    first Cancel/Update to write one wins (a conditional create). The guards here are ``flock`` stripes (one
+    host); ``handlers.leases.LeaseLedger`` puts them in the bucket too."""
+
+    def __init__(self, state_dir: Path, files: SharedFiles = LOCAL) -> None:
         self.root = Path(state_dir)
+        self.files = files
 
     # -- tombstones ------------------------------------------------------------------------------------------
     def _path(self, kind: Kind, key: AlertKey) -> Path:
@@ -102,7 +107,8 @@ class ReferenceLedger:
         if existing is not None:
             return existing
         doc = {"key": key_doc(key), "by": key_doc(by), "at": datetime.now(UTC).isoformat()}
-        atomic_write(path, (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8"))
+        if not self.files.create(path, (json.dumps(doc, ensure_ascii=False) + "\n").encode("utf-8")):
+            return self._read(kind, path) or Tombstone(kind, key, by)  # another daemon's came first
         log.info("reference_recorded", kind=kind, reference=str(key), by=str(by))
         return Tombstone(kind, key, by)
 
@@ -116,9 +122,12 @@ class ReferenceLedger:
 
     def _read(self, kind: Kind, path: Path) -> Tombstone | None:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
+            data = self.files.read(path)
+            if data is None:
+                return None
+            doc = json.loads(data.decode("utf-8"))
+        except StoreError:
+            raise  # the bucket did not answer: not a tombstone (the caller retries), never a guess
         except (OSError, ValueError):
             doc = {}  # unreadable: the file's existence is the fact that matters; keep it safe
         key = _key_of(doc.get("key") if isinstance(doc, dict) else None)

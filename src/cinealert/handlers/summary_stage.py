@@ -15,15 +15,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.durable import atomic_write
 from cinealert.handlers.references import key_doc
 from cinealert.handlers.stage import Gate, Published, StageCancelled
-from cinealert.media.result import RESULT, SUPERSEDED, WITHDRAWN, mark
+from cinealert.media.result import RESULT, SUPERSEDED, WITHDRAWN, mark, read_json_doc
+from cinealert.objstore import LOCAL, SharedFiles
 
 __all__ = ["RESULT", "SUMMARY", "SUPERSEDED", "WITHDRAWN", "SummaryStage"]
 
 SUMMARY = "summary.json"
+log = structlog.get_logger("cinealert.handlers")
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -31,8 +35,11 @@ def _dump(doc: dict[str, Any]) -> bytes:
 
 
 class SummaryStage:
-    def __init__(self, output_dir: Path, delay_s: float = 0.0, step_s: float = 0.05) -> None:
+    def __init__(
+        self, output_dir: Path, delay_s: float = 0.0, step_s: float = 0.05, files: SharedFiles = LOCAL
+    ) -> None:
         self.output_dir = Path(output_dir)
+        self.files = files  # this disk, or also a bucket (``[store]``): ``result.json`` is the commit marker
         self.delay_s = delay_s
         self.step_s = step_s
 
@@ -88,7 +95,12 @@ class SummaryStage:
             except BaseException:
                 summary_path.unlink(missing_ok=True)  # nothing of an alert that may not go live stays behind
                 raise
-        atomic_write(directory / RESULT, _dump(result))
+        if not self.files.shared:
+            atomic_write(directory / RESULT, _dump(result))
+        else:
+            self.files.publish([summary_path])
+            if not self.files.create(directory / RESULT, _dump(result)):
+                log.info("result_already_committed", directory=str(directory))
         return Published(
             key=alert.key,
             disaster=classification.disaster.value,
@@ -99,12 +111,9 @@ class SummaryStage:
 
     def existing(self, key: AlertKey) -> Published | None:
         directory = self.directory(key)
-        try:
-            doc = json.loads((directory / RESULT).read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        doc = read_json_doc(self.files, directory / RESULT)  # unreadable: not published, rendered again
+        if doc is None:
             return None
-        except (OSError, ValueError):
-            return None  # unreadable result: treat as not published, the alert is rendered again
         return Published(
             key=key,
             disaster=str(doc.get("disaster", "other")),
@@ -115,7 +124,7 @@ class SummaryStage:
         )
 
     def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return mark(self.output_dir, key, by, "superseded", index=False)
+        return mark(self.output_dir, key, by, "superseded", index=False, files=self.files)
 
     def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return mark(self.output_dir, key, by, "withdrawn", index=False)
+        return mark(self.output_dir, key, by, "withdrawn", index=False, files=self.files)

@@ -18,9 +18,11 @@ import structlog
 
 from cinealert.cap.model import Alert, AlertKey, DisasterType
 from cinealert.media.contract import Published
+from cinealert.objstore import LOCAL, SharedFiles, StoreError
 
 if TYPE_CHECKING:
     from cinealert.broadcast.audio import AlertAudio, Utterance
+    from cinealert.broadcast.publish import OutputDir
     from cinealert.media.outputs import Output
     from cinealert.media.picture import LoopInfo
 
@@ -121,14 +123,20 @@ def _utterance(u: Utterance) -> dict[str, Any]:
             "start_s": round(u.start_s, 3), "end_s": round(u.end_s, 3)}  # fmt: skip
 
 
-def read_result(directory: Path) -> Published | None:
-    """The completed publication in ``directory`` (``result.json`` present), with its marker status."""
+def read_result(directory: Path, files: SharedFiles = LOCAL) -> Published | None:
+    """The completed publication in ``directory`` (``result.json`` present), with its marker status; with a
+    shared store, as the bucket has it (another daemon may have published it)."""
     try:
-        doc = json.loads((directory / RESULT).read_text("utf-8"))
+        data = files.read(directory / RESULT)
+        if data is None:
+            return None
+        doc = json.loads(data.decode("utf-8"))
+    except StoreError:
+        raise  # the bucket did not answer: neither "absent" (a second render) nor "present"
     except (OSError, ValueError):
         return None
     try:
-        return _published(directory, doc)
+        return _published(directory, doc, files)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Another stage's result (summary), or a schema from elsewhere: not this stage's output. The alert is
         # rendered again (into a fresh directory) rather than crashing its message into the dead letters.
@@ -136,13 +144,13 @@ def read_result(directory: Path) -> Published | None:
         return None
 
 
-def _published(directory: Path, doc: dict[str, Any]) -> Published:
+def _published(directory: Path, doc: dict[str, Any], files: SharedFiles) -> Published:
     key = AlertKey(doc["key"]["sender"], doc["key"]["identifier"], doc["key"]["sent"])
     status = "published"
     markers = {}
     for marker, name in _MARKERS:
         path = directory / marker
-        if path.is_file():
+        if path.is_file() if not files.shared else files.read(path) is not None:
             markers[name] = str(path)
             status = name if status == "published" else status
     return Published(
@@ -168,6 +176,21 @@ def _published(directory: Path, doc: dict[str, Any]) -> Published:
     )
 
 
+def commit_result(files: SharedFiles, out: OutputDir, data: bytes) -> None:
+    """Make ``out`` live: ``result.json`` last. With a bucket, every other file is uploaded first (media, then
+    manifests) and ``result.json`` is a conditional create, the commit marker readers key on: a reader never
+    finds one whose files are missing, and a retry or a second daemon never replaces a committed output
+    (whoever committed first stays; this one takes its ``result.json``, the replay path)."""
+    if not files.shared:
+        out.write(RESULT, data, sync_dir=True)
+        return
+    files.publish(out.files)
+    if not files.create(out.path / RESULT, data):
+        theirs = files.read(out.path / RESULT)
+        log.info("result_already_committed", directory=str(out.path))
+        out.write(RESULT, theirs if theirs is not None else data, sync_dir=True)
+
+
 def index_published(root: Path, published: Published) -> None:
     """``index.json``'s entry for a newly published alert (after ``result.json``)."""
     from cinealert.broadcast.publish import update_index
@@ -179,7 +202,9 @@ def index_published(root: Path, published: Published) -> None:
                               "updated": datetime.now(UTC).isoformat()})  # fmt: skip
 
 
-def mark(root: Path, key: AlertKey, by: AlertKey, status: str, *, index: bool = True) -> Path | None:
+def mark(
+    root: Path, key: AlertKey, by: AlertKey, status: str, *, index: bool = True, files: SharedFiles = LOCAL
+) -> Path | None:
     """Mark the output of ``key`` withdrawn or superseded by ``by`` (marker, then ``index.json``); the
     marker's path, or None where nothing was published.
 
@@ -187,22 +212,23 @@ def mark(root: Path, key: AlertKey, by: AlertKey, status: str, *, index: bool = 
     recorded (a replay, or a second Update, does not rewrite who withdrew it); the index is brought up to date
     from the marker either way, so a crash between the two heals on the replay.
     """
-    from cinealert.broadcast.publish import atomic_write, update_index
+    from cinealert.broadcast.publish import update_index
 
     marker = {s: m for m, s in _MARKERS}[status]
     directory = root / key.slug()
-    if not (directory / RESULT).is_file():
+    if not (directory / RESULT).is_file() if not files.shared else files.read(directory / RESULT) is None:
         return None
     path = directory / marker
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        doc = None
+    doc = _marker(files, path)
     if not isinstance(doc, dict):
         now = datetime.now(UTC).isoformat()
         doc = {"key": str(key), "status": status, "by": str(by), "at": now,
                "key_fields": key.as_dict(), "by_fields": by.as_dict()}  # fmt: skip
-        atomic_write(path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+        data = json.dumps(doc, ensure_ascii=False, indent=1).encode()
+        if files.shared and not files.create(path, data):  # another daemon marked it first: its marker stays
+            doc = _marker(files, path) or doc
+        elif not files.shared:
+            files.put(path, data)
         log.info("media_marked", key=str(key), status=status, by=str(by), marker=str(path))
     if index:
         first = str(doc.get("by") or by)
@@ -210,3 +236,19 @@ def mark(root: Path, key: AlertKey, by: AlertKey, status: str, *, index: bool = 
             root, key.slug(), {"key": str(key), "status": status, "by": first, "updated": doc.get("at")}
         )
     return path
+
+
+def read_json_doc(files: SharedFiles, path: Path) -> dict[str, Any] | None:
+    """A JSON object file through ``files``; None when absent or unreadable (a bucket error propagates)."""
+    doc = _marker(files, path)
+    return doc if isinstance(doc, dict) else None
+
+
+def _marker(files: SharedFiles, path: Path) -> Any:
+    try:
+        data = files.read(path)
+        return None if data is None else json.loads(data.decode("utf-8"))
+    except StoreError:
+        raise
+    except (OSError, ValueError):
+        return None

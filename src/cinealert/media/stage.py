@@ -41,9 +41,10 @@ from cinealert.media.picture import (
     default_still_provider,
 )
 from cinealert.media.profiles import writer_for
-from cinealert.media.result import RESULT, Record, index_published, mark, read_result
+from cinealert.media.result import RESULT, Record, commit_result, index_published, mark, read_result
 from cinealert.media.speech import synthesise
 from cinealert.media.videocache import VideoCache
+from cinealert.objstore import LOCAL, SharedFiles
 from cinealert.render.present import Presentation, present
 
 if TYPE_CHECKING:
@@ -64,8 +65,11 @@ class MediaStage:
         loop_provider: LoopProvider | None = None,
         still_provider: StillProvider | None = None,
         size: tuple[int, int] | None = None,
+        files: SharedFiles = LOCAL,
     ) -> None:
         self.settings = settings
+        #: where outputs go live: this disk, or also a bucket (``[store]``; ``cinealert.objstore``)
+        self.files = files
         self._speaker = speaker
         self.loop_provider = loop_provider or default_loop_provider
         self.still_provider = still_provider or default_still_provider
@@ -95,13 +99,13 @@ class MediaStage:
         return published
 
     def existing(self, key: AlertKey) -> Published | None:
-        return read_result(self.directory(key))
+        return read_result(self.directory(key), self.files)
 
     def supersede(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return mark(self.settings.broadcast.output_dir, key, by, "superseded")
+        return mark(self.settings.broadcast.output_dir, key, by, "superseded", files=self.files)
 
     def withdraw(self, key: AlertKey, by: AlertKey) -> Path | None:
-        return mark(self.settings.broadcast.output_dir, key, by, "withdrawn")
+        return mark(self.settings.broadcast.output_dir, key, by, "withdrawn", files=self.files)
 
     # the work ------------------------------------------------------------------------------------------------
 
@@ -240,7 +244,7 @@ class MediaStage:
                     out.commit_dir()
                     if gate is not None:
                         gate()
-                    out.write(RESULT, record.encode(), sync_dir=True)
+                    commit_result(self.files, out, record.encode())
             except StageCancelled:
                 raise
             except Cancelled as exc:  # an encoder, the TTS or the animator stopped for the same cancel

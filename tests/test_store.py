@@ -1,0 +1,201 @@
+"""The shared output store on a real S3 API server (moto_server): publish, atomic visibility, retries, markers,
+tombstones and lease guards across two "machines" (separate local directories, one bucket)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cinealert.cap.model import AlertKey
+from cinealert.config import parse
+from cinealert.config.settings import ConfigError
+from cinealert.handlers.leases import LeaseLedger
+from cinealert.handlers.pipeline import MediaStage
+from cinealert.handlers.references import ReferenceLedger
+from cinealert.objstore import LOCAL, Bucket, S3Files, StoreError, roots, shared_files
+from s3server import S3Server, s3_fixture  # noqa: F401 - the fixture
+from test_pipeline import FLOOD, H, Provider, W, make_alert
+
+BY = AlertKey("kma@example.kr", "KMA-T-2", "2026-11-26T13:00:00+09:00")
+CANCEL = AlertKey("kma@example.kr", "KMA-T-3", "2026-11-26T14:00:00+09:00")
+
+
+def machine(root: Path, s3: S3Server, bucket: str, **store: Any) -> MediaStage:
+    """One daemon's media stage: its own local directories, the shared bucket."""
+    settings = parse({
+        "broadcast": {"output_dir": str(root / "out"), "profiles": ["atsc1", "hls"]},
+        "render": {"cache_dir": str(root / "cache")},
+        "handlers": {"dedup_state_dir": str(root / "state")},
+        "store": s3.settings(bucket, **store).model_dump(mode="json") | {"access_key_id": "t",
+                                                                         "secret_access_key": "t"},
+    })  # fmt: skip
+    return MediaStage(settings, loop_provider=Provider(), size=(W, H), files=shared_files(settings))
+
+
+def bucket_names(s3: S3Server, bucket: str, under: str = "") -> dict[str, bytes]:
+    client = s3.client()
+    out: dict[str, bytes] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"test/{under}"):
+        for obj in page.get("Contents", ()):
+            out[obj["Key"][len("test/") :]] = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    return out
+
+
+class Reader(threading.Thread):
+    """A playout/CDN reader polling the bucket: every ``result.json`` it sees must name only present files."""
+
+    def __init__(self, s3: S3Server, bucket: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.bucket = s3.client(), bucket
+        self.stop = threading.Event()
+        self.seen_results = 0
+        self.violations: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix="test/out/")
+            keys = {o["Key"] for o in listing.get("Contents", ())}
+            for key in sorted(k for k in keys if k.endswith("/result.json")):
+                doc = json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+                self.seen_results += 1
+                folder = key.rsplit("/", 1)[0]
+                now = {o["Key"] for o in self.client.list_objects_v2(
+                    Bucket=self.bucket, Prefix=folder + "/").get("Contents", ())}  # fmt: skip
+                missing = [f for f in doc["files"] if f"{folder}/{f}" not in now]
+                if missing:
+                    self.violations.append(f"{key}: {missing}")
+            time.sleep(0.005)
+
+
+def test_local_store_is_the_default_and_unchanged(tmp_path: Path) -> None:
+    settings = parse({})
+    assert settings.store.kind == "local" and shared_files(settings) is LOCAL
+    assert roots(settings) == {settings.handlers.dedup_state_dir: "state", Path("var/cache"): "cache",
+                               Path("var/out"): "out"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"needs store\.bucket"):
+        parse({"store": {"kind": "s3"}})
+
+
+def test_publish_to_bucket_result_last_and_never_half_visible(tmp_path: Path, s3: S3Server) -> None:
+    bucket = s3.new_bucket()
+    stage = machine(tmp_path / "a", s3, bucket)
+    reader = Reader(s3, bucket)
+    reader.start()
+    try:
+        published = stage.publish(make_alert(), FLOOD, threading.Event())
+        time.sleep(0.2)  # let the reader see the committed output too
+    finally:
+        reader.stop.set()
+        reader.join()
+    assert reader.violations == []
+    assert reader.seen_results > 0
+    slug = make_alert().key.slug()
+    stored = bucket_names(s3, bucket, f"out/{slug}/")
+    doc = json.loads(stored[f"out/{slug}/result.json"])
+    assert sorted(doc["files"]) == sorted(n.rsplit("/", 1)[1] for n in stored)
+    for path in published.files:  # byte for byte what was written locally
+        assert stored[f"out/{slug}/{path.name}"] == path.read_bytes()
+    assert any(n.endswith(".ts") for n in stored) and any(n.endswith(".m3u8") for n in stored)
+
+
+def test_second_machine_finds_the_output_and_marks_it(tmp_path: Path, s3: S3Server) -> None:
+    bucket = s3.new_bucket()
+    a, b = machine(tmp_path / "a", s3, bucket), machine(tmp_path / "b", s3, bucket)
+    key = make_alert().key
+    a.publish(make_alert(), FLOOD, threading.Event())
+    found = b.existing(key)
+    assert found is not None and found.extra["status"] == "published"
+    again = b.publish(make_alert(), FLOOD, threading.Event())  # a redelivery on the other machine
+    assert again.key == key and b.loop_provider.calls == 0  # type: ignore[attr-defined]  # nothing rendered
+
+    marker = b.supersede(key, BY)
+    assert marker is not None and marker.name == "SUPERSEDED.json"
+    assert a.existing(key).extra["status"] == "superseded"  # type: ignore[union-attr]
+    withdrawn = a.withdraw(key, CANCEL)
+    assert withdrawn is not None
+    assert b.withdraw(key, BY) is not None  # a second Cancel: the first marker stays
+    stored = bucket_names(s3, bucket, f"out/{key.slug()}/WITHDRAWN.json")
+    assert json.loads(next(iter(stored.values())))["by"] == str(CANCEL)
+    assert "withdrawn" in b.existing(key).extra["markers"]  # type: ignore[union-attr]
+    assert b.withdraw(AlertKey("x", "y", "z"), CANCEL) is None  # nothing published: no marker
+
+
+class StopsServer(Provider):
+    """The loop provider of a render during which the object store goes away (after ``existing`` was read)."""
+
+    def __init__(self, server: S3Server) -> None:
+        super().__init__()
+        self.server = server
+
+    def __call__(self, brief, settings, cancel, size):  # type: ignore[no-untyped-def]
+        self.server.stop()
+        return super().__call__(brief, settings, cancel, size)
+
+
+def test_failed_upload_is_retried_and_a_dead_attempts_leftovers_do_not_show(tmp_path: Path) -> None:
+    server = S3Server(tmp_path / "moto.log").start()
+    try:
+        bucket = server.new_bucket()
+        stage = machine(tmp_path / "a", server, bucket)
+        stage.loop_provider = StopsServer(server)
+        with pytest.raises(StoreError):  # the upload fails (after the client's own retries)
+            stage.publish(make_alert(), FLOOD, threading.Event())
+        assert not (stage.directory(make_alert().key) / "result.json").exists()
+        server.start()  # back (moto starts empty): the bucket, and what a killed daemon's upload left behind
+        server.client().create_bucket(Bucket=bucket)
+        slug = make_alert().key.slug()
+        server.client().put_object(
+            Bucket=bucket, Key=f"test/out/{slug}/atsc1_seg_00000.ts", Body=b"partial, dead"
+        )
+        assert stage.existing(make_alert().key) is None  # no result.json: not published
+        stage.loop_provider = Provider()
+        published = stage.publish(make_alert(), FLOOD, threading.Event())  # the retry
+        stored = bucket_names(server, bucket, f"out/{slug}/")
+        doc = json.loads(stored[f"out/{slug}/result.json"])
+        assert "atsc1_seg_00000.ts" in doc["files"]
+        for name in doc["files"][:-1]:
+            assert stored[f"out/{slug}/{name}"] == (published.directory / name).read_bytes()
+    finally:
+        server.stop()
+
+
+def test_tombstones_first_writer_wins_across_machines(tmp_path: Path, s3: S3Server) -> None:
+    bucket = s3.new_bucket()
+    settings = s3.settings(bucket)
+    files_a = S3Files(Bucket(settings), {tmp_path / "a": "state"})
+    files_b = S3Files(Bucket(settings), {tmp_path / "b": "state"})
+    a, b = ReferenceLedger(tmp_path / "a", files_a), ReferenceLedger(tmp_path / "b", files_b)
+    key = make_alert().key
+    assert b.lookup(key) is None
+    first = a.record("cancel", key, CANCEL)
+    second = b.record("cancel", key, BY)  # another daemon's Cancel for the same alert
+    assert first.by == CANCEL and second.by == CANCEL
+    assert b.lookup(key) is not None and b.lookup(key).kind == "cancel"  # type: ignore[union-attr]
+    assert (tmp_path / "a" / "cancelled" / f"{key.slug()}.json").is_file()  # the local working copy
+
+
+def test_lease_guard_excludes_the_other_machine_and_expires_after_a_kill(
+    tmp_path: Path, s3: S3Server
+) -> None:
+    bucket = s3.new_bucket()
+    settings = s3.settings(bucket, lease_s=2.0)
+    a = LeaseLedger(tmp_path / "a", S3Files(Bucket(settings), {tmp_path / "a": "state"}), lease_s=2.0)
+    b = LeaseLedger(tmp_path / "b", S3Files(Bucket(settings), {tmp_path / "b": "state"}), lease_s=2.0)
+    key = make_alert().key
+    held = a.acquire(key)
+    assert b._try(key) is None
+    time.sleep(2.5)  # longer than the lease: the holder's heartbeat keeps it
+    assert b._try(key) is None
+    held.release()
+    taken = b.acquire(key)
+    assert a._try(key) is None
+    taken._stop.set()  # type: ignore[attr-defined]  # as if SIGKILLed: no renewal, no release
+    cancel = threading.Event()
+    again = a.acquire(key, cancel)  # waits for the lease to run out (server clock), then takes it over
+    assert again.held and b._try(key) is None
+    again.release()
