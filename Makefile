@@ -53,7 +53,7 @@ drill: setup
 	$(PY) bench/drill.py
 
 # Per-stage micro-benchmarks; each script prints its own table (see the docstring at its top).
-BENCHES := bench_cap bench_render bench_broadcast bench_daemon bench_ml
+BENCHES := bench_cap bench_route bench_render bench_broadcast bench_daemon bench_ml
 bench-stages: setup
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) bench/$$b.py || exit 1; done
 
