@@ -5,7 +5,10 @@ stage being asked, a Cancel withdraws on every channel, and a late original of a
 
 from __future__ import annotations
 
+import errno
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from cinealert.handlers.factory import channel_stages
 from cinealert.handlers.process import Processor
 from cinealert.handlers.summary_stage import SummaryStage
 from test_handlers_coverage import data, handle
-from test_handlers_process import Sinks
+from test_handlers_process import DiskFullStage, Sinks
 
 CHANNELS = {
     "montgomery": ("SAME:024031",),
@@ -169,3 +172,47 @@ def test_channel_settings(tmp_path: Path) -> None:
         with pytest.raises(ConfigError):
             parse(doc)
     assert json.dumps(sorted(settings.channels))  # names are plain strings
+
+
+@dataclass
+class FullOnceSinks(Sinks):
+    """The media topic whose first fence fails as a full disk does (the ANNOUNCING marker cannot be written)."""
+
+    full: int = 1
+
+    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if self.full:
+            self.full -= 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return await super().fence(event)
+
+
+@pytest.mark.parametrize("where", ["second channel's publish", "first channel's announcement"])
+async def test_a_full_disk_retry_reports_what_the_first_attempt_published(tmp_path: Path, where: str) -> None:
+    """The disk fills after the first channel's output is durable; the retry (the whole message again, once there
+    is room) finds that output. It is still this message's publication, not a duplicate: each channel is reported
+    published and announced exactly once, counted once per channel, nothing dead-lettered."""
+    sinks = FullOnceSinks(full=int(where.endswith("announcement")))
+    full = int(where.endswith("publish"))
+    stages = {
+        "montgomery": SummaryStage(tmp_path / "montgomery"),
+        "maryland": DiskFullStage(tmp_path / "md", full),
+    }
+    channels = [
+        ChannelStage.build(name, stage, coverage=CoverageSettings(locations=CHANNELS[name]))
+        for name, stage in stages.items()
+    ]
+    settings = HandlerSettings(dedup_state_dir=tmp_path / "state", retry_backoff_s=0.0)
+    proc = Processor(channels[0].stage, settings, sinks, sinks.dead_letter, channels=channels)
+    outcome = await handle(proc, data("en_flood.xml"))
+    assert outcome.status == "published" and sinks.dead == []
+    assert outcome.channels == {"montgomery": "published", "maryland": "published"}
+    assert outcome.announced_on == [("published", "montgomery"), ("published", "maryland")]
+    assert set(outcome.extras) == {"montgomery", "maryland"}
+    assert [(e["event"], e["channel"]) for e in sinks.events] == outcome.announced_on
+    if full:
+        assert stages["maryland"].calls == 2  # type: ignore[attr-defined]
+    # a real replay afterwards is a duplicate on both channels, and announces nothing
+    again = await handle(proc, data("en_flood.xml"))
+    assert again.status == "duplicate" and again.announced_on == []
+    assert again.channels == {"montgomery": "duplicate", "maryland": "duplicate"}
