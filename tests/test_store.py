@@ -199,3 +199,36 @@ def test_lease_guard_excludes_the_other_machine_and_expires_after_a_kill(
     again = a.acquire(key, cancel)  # waits for the lease to run out (server clock), then takes it over
     assert again.held and b._try(key) is None
     again.release()
+
+
+def test_scene_cache_reads_through_the_bucket_on_a_cold_machine(tmp_path: Path, s3: S3Server) -> None:
+    import numpy as np
+
+    from cinealert.cap.model import DisasterType
+    from cinealert.objstore import share_cache
+    from cinealert.render.cache import META, SceneCache, cache_key
+    from cinealert.render.procedural import ProceduralBackend
+
+    bucket = s3.new_bucket()
+    settings = s3.settings(bucket)
+    shape = (4, 36, 64, 3)
+    scene = ProceduralBackend().build(DisasterType.FLOOD, 0, 64, 36, seed=0)
+    key = cache_key({"type": "flood", "variant": 0, "test": bucket})
+    warm, cold = tmp_path / "a" / "cache", tmp_path / "b" / "cache"
+    remote_a = share_cache(warm, S3Files(Bucket(settings), {warm: "cache"}))
+    share_cache(cold, S3Files(Bucket(settings), {cold: "cache"}))
+    assert remote_a is not None
+
+    def fill(sink) -> None:  # type: ignore[no-untyped-def]
+        for i in range(shape[0]):
+            sink[i] = np.full(shape[1:], 40 + i, np.uint8)
+
+    SceneCache(warm, 1 << 30, memory_items=0).put(key, scene, shape, fill, {"type": "flood"})
+    remote_a.drain()
+    stored = bucket_names(s3, bucket, "cache/")
+    assert f"cache/{key[:2]}/{key}/{META}" in stored and len(stored) >= 3
+    assert SceneCache(cold, 1 << 30, memory_items=0).get(cache_key({"type": "none"})) is None  # a true miss
+    entry = SceneCache(cold, 1 << 30, memory_items=0).get(key)  # the new machine: fetched, not rendered
+    assert entry is not None and (cold / key[:2] / key / META).is_file()
+    assert np.array_equal(entry.frames.read_all()[2], np.full(shape[1:], 42, np.uint8))
+    assert [layer.name for layer in entry.scene().layers] == [layer.name for layer in scene.layers]

@@ -304,6 +304,80 @@ class S3Files:
                     done.result()
 
 
+class RemoteDirs:
+    """A read-through tier under a local cache: content-addressed entry folders mirrored in the bucket.
+
+    ``fetch`` downloads an entry that this machine lacks (each file atomically, ``marker`` last: a local reader
+    that keys on the marker never sees a partial entry); ``push`` uploads a new entry in the background (the
+    marker last, so another machine fetches it only once it is whole; an entry already there is skipped).
+    Local eviction still bounds this disk; the bucket keeps every entry (a lifecycle rule bounds it).
+    The cache is an optimisation: a store error is logged and the caller renders instead.
+    """
+
+    def __init__(self, files: S3Files) -> None:
+        self.files = files
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cache-push")
+        self._pending: list[Any] = []
+
+    def fetch(self, directory: Path, marker: str) -> bool:
+        try:
+            name = self.files.name(directory)
+            found = [n for n in self.files.bucket.names(f"{name}/") if "/" not in n[len(name) + 1 :]]
+            if f"{name}/{marker}" not in found:
+                return False
+            for entry in sorted(found, key=lambda n: n.endswith(f"/{marker}")):  # the marker last
+                self.files.bucket.download(entry, directory / entry[len(name) + 1 :])
+        except (OSError, ValueError) as exc:
+            log.warning("cache_fetch_failed", directory=str(directory), error=str(exc))
+            return False
+        log.info("cache_fetched", directory=str(directory), files=len(found))
+        return True
+
+    def push(self, directory: Path, marker: str) -> None:
+        self._pending.append(self._pool.submit(self._push, directory, marker))
+
+    def _push(self, directory: Path, marker: str) -> None:
+        try:
+            name = self.files.name(directory)
+            if self.files.bucket.head(f"{name}/{marker}") is not None:
+                return
+            local = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+            self.files.publish([p for p in local if p.name != marker])
+            self.files.bucket.upload(f"{name}/{marker}", directory / marker)
+        except (OSError, ValueError) as exc:
+            log.warning("cache_push_failed", directory=str(directory), error=str(exc))
+            return
+        log.info("cache_pushed", directory=str(directory), files=len(local))
+
+    def drain(self) -> None:
+        """Wait for every push so far (tests, and a prewarm that should leave the bucket filled)."""
+        pending, self._pending = self._pending, []
+        for done in pending:
+            done.result()
+
+
+_SHARED_CACHES: dict[Path, RemoteDirs] = {}
+
+
+def share_cache(root: Path, files: SharedFiles) -> RemoteDirs | None:
+    """Make the bucket of ``files`` the read-through tier of the cache under ``root`` (this process)."""
+    if not isinstance(files, S3Files):
+        return None
+    remote = _SHARED_CACHES[Path(root).absolute()] = RemoteDirs(files)
+    return remote
+
+
+def remote_for(directory: Path) -> RemoteDirs | None:
+    """The shared tier registered for a cache folder above ``directory``, if any."""
+    if not _SHARED_CACHES:
+        return None
+    full = Path(directory).absolute()
+    for root, remote in _SHARED_CACHES.items():
+        if full.is_relative_to(root):
+            return remote
+    return None
+
+
 def roots(settings: Settings) -> dict[Path, str]:
     """The shared roots of ``settings``: outputs (``out``; a channel whose ``output_dir`` is not below
     ``broadcast.output_dir`` gets ``out-<name>``), state (``state``) and the scene cache (``cache``)."""

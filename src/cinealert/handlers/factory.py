@@ -13,7 +13,7 @@ from cinealert.errors import CinealertError
 from cinealert.handlers.channels import ChannelStage
 from cinealert.handlers.stage import Stage
 from cinealert.handlers.summary_stage import SummaryStage
-from cinealert.objstore import shared_files
+from cinealert.objstore import share_cache, shared_files
 
 log = structlog.get_logger("cinealert.handlers")
 
@@ -25,6 +25,8 @@ class StageUnavailableError(RuntimeError, CinealertError):
 def make_stage(settings: Settings, *, fallback: bool = True) -> Stage:
     h = settings.handlers
     files = shared_files(settings)
+    if settings.store.share_scene_cache:
+        share_cache(settings.render.cache_dir, files)  # loops and clean video read through the bucket
     summary = SummaryStage(settings.broadcast.output_dir, delay_s=h.summary_delay_s, files=files)
     if h.stage == "summary":
         return summary

@@ -26,6 +26,7 @@ from cinealert.media.clock import Clock
 from cinealert.media.errors import MediaError
 from cinealert.media.overlay import OverlayRef, frames
 from cinealert.media.picture import LoopInfo
+from cinealert.objstore import remote_for
 
 if TYPE_CHECKING:
     from cinealert.broadcast.encode import Profile
@@ -116,6 +117,9 @@ class VideoCache:
             if memory is not None:
                 return memory
             loaded = CachedVideo.load(self.entry(key), key)
+            remote = remote_for(self.entry(key))
+            if loaded is None and remote is not None and remote.fetch(self.entry(key), "meta.json"):
+                loaded = CachedVideo.load(self.entry(key), key)  # encoded on another machine (shared cache)
             if loaded is None:
                 loop = loop_info.loop
                 clean = frames(loop, profile.width, profile.height, OverlayRef(None), clock)
@@ -123,6 +127,8 @@ class VideoCache:
                 track = encode_fmp4_video(clean, needed, profile, seg_frames, None, cancel)
                 loaded = CachedVideo(key, track.init, track.timescale, tuple(track.segments), False)
                 loaded.store(self.entry(key))
+                if remote is not None:
+                    remote.push(self.entry(key), "meta.json")
                 log.info(
                     "video_cache_stored", key=key, scene=loop_info.scene_key, segments=len(track.segments)
                 )

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cinealert.durable import fsync_dir, fsync_file
+from cinealert.objstore import remote_for
 from cinealert.render.cache_frames import (
     BLOB_FILES,
     FRAMES,
@@ -133,6 +134,9 @@ class SceneCache:
             self._touch(held[0].path)
             return held[0]
         path = self.entry_dir(key)
+        remote = remote_for(path)
+        if remote is not None and not (path / META).exists():
+            remote.fetch(path, META)  # another machine's render (the shared scene cache); else a miss
         try:
             meta = json.loads((path / META).read_text())
             codec = meta.get("codec", "raw")
@@ -230,6 +234,9 @@ class SceneCache:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+        remote = remote_for(final)
+        if remote is not None:
+            remote.push(final, META)  # in the background: the alert does not wait for the upload
         entry = self.get(key)
         if entry is None:  # evicted by a neighbour between rename and read: unlikely, but not an error
             raise FileNotFoundError(f"cache entry {key} vanished right after it was written")
