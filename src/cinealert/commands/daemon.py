@@ -84,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     broker: EmbeddedBroker | None = None
     bootstrap = settings.kafka.bootstrap
+    console_errors: tuple[type[Exception], ...] = ()
     try:
         if bootstrap == "embedded":
             broker = _embedded_broker(settings)
@@ -92,14 +93,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         structlog.get_logger("cinealert.daemon").info(
             "stage_selected", stage=type(stage).__name__, output_dir=str(settings.broadcast.output_dir)
         )
+        serve = serve_forever
+        if settings.console.enabled:  # the operator console (``cinealert.console``) beside the daemon
+            from cinealert.console.auth import ConsoleError
+            from cinealert.console.run import serve_with_console as serve
+
+            console_errors = (ConsoleError,)
         return asyncio.run(
-            serve_forever(
+            serve(
                 settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier,
                 prewarm=prewarm_hook(stage, settings),
             )
         )  # fmt: skip
     except _StartFailed:
         return EXIT_FAILURE
+    except console_errors as exc:  # the console's token or listener: a configuration problem, said plainly
+        structlog.get_logger("cinealert.daemon").error("console_failed", error=str(exc))
+        return EXIT_INVALID
     finally:
         if broker is not None:
             broker.stop()

@@ -339,6 +339,44 @@ class MLSettings(Section):
     clip_model_dir: Path | None = Field(None, description="CLIP for `cinealert eval` (CLIP score, CLIP-FID)")
 
 
+Severity = Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
+
+
+class ConsoleSettings(Section):
+    """The operator console (web page, JSON API, manual forwarding); off unless enabled, on 127.0.0.1.
+
+    Served by the daemon (``cinealert.console``); ``host`` other than 127.0.0.1 only behind a TLS proxy."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="listen address; put a TLS proxy in front for other hosts")
+    port: int = Field(8470, ge=0, le=65535, description="0 picks a free port")
+    token: SecretStr | None = Field(
+        None,
+        description="operator tokens, one 'NAME:TOKEN' a line (a bare TOKEN is operator 'operator'); "
+        "best from $CREDENTIALS_DIRECTORY/console.token",
+    )
+    token_file: Path | None = Field(None, description="read the tokens from this file instead")
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        description="extra Origins allowed to POST actions (a TLS proxy's https://host); the console's own always is",
+    )
+    recent: int = Field(200, ge=10, le=10_000, description="alerts kept in the console's list")
+    manual_channels: tuple[str, ...] = Field(
+        (), description="channels in manual forwarding: alerts wait for an operator's Approve before they air"
+    )
+    auto_approve_s: float = Field(
+        120.0,
+        ge=1,
+        description="a waiting alert airs by itself after this (below kafka.max_poll_interval_ms)",
+    )
+    bypass_severities: tuple[Severity, ...] = Field(
+        ("Extreme",), description="severities that air at once even on a manual channel"
+    )
+    hls_js: Path | None = Field(
+        None, description="hls.min.js for the clip player; unset = tests/player/node_modules' copy if present"
+    )
+
+
 class MetricsSettings(Section):
     enabled: bool = True
     host: str = "127.0.0.1"

@@ -25,6 +25,7 @@ from cinealert.config.sections import (
     BroadcastSettings,
     CapSettings,
     ChannelSettings,
+    ConsoleSettings,
     CoverageSettings,
     HandlerSettings,
     KafkaSettings,
@@ -52,6 +53,7 @@ class Settings(Section):
     ml: MLSettings = Field(default_factory=MLSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     channels: dict[str, ChannelSettings] = Field(
         default_factory=dict,
@@ -65,6 +67,15 @@ class Settings(Section):
             raise ValueError(
                 "with [channels], [coverage] is unused: give each channel its [channels.<name>.coverage]"
             )
+        console = self.console
+        if console.manual_channels and console.auto_approve_s * 1000 >= self.kafka.max_poll_interval_ms:
+            raise ValueError(
+                "console.auto_approve_s must stay below kafka.max_poll_interval_ms (a waiting alert "
+                "holds its message; the consumer must poll again before the group drops it)"
+            )
+        unknown = set(console.manual_channels) - {c.name for c in self.channel_list()}
+        if unknown:
+            raise ValueError(f"console.manual_channels names no channel: {sorted(unknown)}")
         roots: dict[Path, str] = {}
         for name, channel in self.channels.items():
             if re.fullmatch(CHANNEL_NAME, name) is None:

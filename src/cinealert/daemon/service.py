@@ -44,9 +44,11 @@ from cinealert.daemon.kafka import Sender, client_options
 from cinealert.daemon.metrics import Metrics
 from cinealert.daemon.outbound import DeadLetters, MediaAnnouncer
 from cinealert.daemon.systemd import Notifier
+from cinealert.handlers.approval import Approvals
 from cinealert.handlers.factory import channel_stages
 from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Stage
+from cinealert.handlers.watch import Watch, install, observe_both
 from cinealert.objstore import shared_files
 
 __all__ = ["Daemon", "client_options", "serve_forever"]
@@ -69,6 +71,8 @@ class Daemon:
         notifier: Notifier | None = None,
         on_outcome: OutcomeObserver | None = None,
         prewarm: Callable[[threading.Event], object] | None = None,
+        watch: Watch | None = None,
+        approvals: Approvals | None = None,
     ) -> None:
         self.settings = settings
         self.prewarm = prewarm
@@ -93,6 +97,9 @@ class Daemon:
             files=shared_files(settings),
             lease_s=settings.store.lease_s,
         )
+        if watch is not None or approvals is not None:  # the operator console (``cinealert.console``)
+            install(self.processor, watch, approvals)
+            on_outcome = observe_both(on_outcome, watch)
         self.dispatcher = Dispatcher(
             settings,
             self.processor,
