@@ -211,8 +211,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not files:
         print(f"demo: no samples in {root}", file=sys.stderr)
         return EXIT_INVALID
-    run = asyncio.run(run_demo(settings, files, args.timeout))
-    return _report(run, settings, root)
+    if not getattr(args, "console", False):
+        run = asyncio.run(run_demo(settings, files, args.timeout))
+        return _report(run, settings, root)
+    settings, console, token = _demo_console(settings)
+    if console is None:
+        return EXIT_INVALID
+    print(f"console: sign in with the token {token}" if token else "console: sign in with console.token")
+    codes: list[int] = []
+    run = asyncio.run(run_demo(settings, files, args.timeout, console=console,
+                               report=lambda r: codes.append(_report(r, settings, root))))  # fmt: skip
+    return codes[0] if codes else _report(run, settings, root)
+
+
+def _demo_console(settings: Settings) -> tuple[Settings, Any, str]:
+    """``demo --console``: the console on (``console.port``, 127.0.0.1 unless configured); without a configured
+    token one is made up for this run and printed (it dies with the demo)."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    from cinealert.console.auth import ConsoleError
+    from cinealert.console.run import Console
+
+    token = ""
+    update: dict[str, Any] = {"enabled": True}
+    if settings.console.token is None and settings.console.token_file is None:
+        token = secrets.token_urlsafe(18)
+        update["token"] = SecretStr(f"demo:{token}")
+    settings = settings.model_copy(update={"console": settings.console.model_copy(update=update)})
+    try:
+        return settings, Console(settings), token
+    except ConsoleError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return settings, None, token
 
 
 # --- send, broker ---------------------------------------------------------------------------------------------

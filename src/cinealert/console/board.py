@@ -65,6 +65,7 @@ class Board:
         self._lock = threading.Lock()
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._seq = 0
 
     # -- reading -------------------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
@@ -112,8 +113,9 @@ class Board:
     def _entry(self, entry_id: str, **fields: Any) -> dict[str, Any]:
         entry = self._entries.get(entry_id)
         if entry is None:
-            entry = {"id": entry_id, "state": "received", "reason": "", "channels": {}, "history": [],
-                     "received_at": _now(), "t0": time.monotonic()}  # fmt: skip
+            self._seq += 1  # the list's order: newest first, whatever the clock's resolution
+            entry = {"id": entry_id, "seq": self._seq, "state": "received", "reason": "", "channels": {},
+                     "history": [], "received_at": _now(), "t0": time.monotonic()}  # fmt: skip
             self._entries[entry_id] = entry
             while len(self._entries) > self.recent:
                 self._entries.popitem(last=False)

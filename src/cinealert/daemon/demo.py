@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -154,8 +154,23 @@ def _start_broker(settings: Settings) -> EmbeddedBroker:
     return broker
 
 
+class DemoConsole(Protocol):
+    """The operator console (``cinealert.console.run.Console``), handed in by the command above this layer."""
+
+    board: Any
+    approvals: Any
+
+    async def start(self, daemon: Daemon) -> str: ...
+
+    async def stop(self) -> None: ...
+
+
 def _make_daemon(
-    settings: Settings, bootstrap: str, tracker: _Tracker, say: Callable[[str], None]
+    settings: Settings,
+    bootstrap: str,
+    tracker: _Tracker,
+    say: Callable[[str], None],
+    console: DemoConsole | None = None,
 ) -> tuple[Daemon, Callable[[], None]]:
     """The daemon on ``bootstrap`` with metrics on a free port; returns it and the metrics server's shutdown."""
     from cinealert.daemon.metrics import Metrics, serve
@@ -182,6 +197,8 @@ def _make_daemon(
         notifier=Notifier({}),
         on_outcome=tracker.on_outcome,
         prewarm=prewarm,
+        watch=console.board if console is not None else None,
+        approvals=console.approvals if console is not None else None,
     )
     return daemon, server.shutdown
 
@@ -229,22 +246,39 @@ def _say(line: str) -> None:
 
 
 async def run_demo(
-    settings: Settings, files: list[Path], timeout_s: float, say: Callable[[str], None] = _say
+    settings: Settings,
+    files: list[Path],
+    timeout_s: float,
+    say: Callable[[str], None] = _say,
+    console: DemoConsole | None = None,
+    report: Callable[[DemoRun], object] | None = None,
 ) -> DemoRun:
-    """Broker, daemon and the samples; stops the daemon and the broker before it returns."""
+    """Broker, daemon and the samples; stops the daemon and the broker before it returns.
+
+    With ``console``, the console is served while the demo runs (its URL said first) and stays up after
+    ``report`` has been shown, until SIGINT/SIGTERM, so the demo's alerts can be looked at in a browser."""
     broker = _start_broker(settings)
     tracker = _Tracker()
-    daemon, stop_metrics = _make_daemon(settings, broker.bootstrap, tracker, say)
+    daemon, stop_metrics = _make_daemon(settings, broker.bootstrap, tracker, say, console)
     stop = asyncio.Event()
     with _interruptible(asyncio.get_running_loop()) as interrupted:
         task = asyncio.create_task(daemon.run(stop))
         try:
-            return await _exchange(
+            if console is not None:
+                say(f"console {await console.start(daemon)}")
+            run = await _exchange(
                 settings, broker.bootstrap, files, tracker, timeout_s,
                 lambda: task.done() or interrupted.is_set(), say,
             )  # fmt: skip
+            if console is not None and report is not None and not interrupted.is_set():
+                report(run)
+                say("the console stays up with the demo's alerts; Ctrl-C stops the demo")
+                await interrupted.wait()
+            return run
         finally:
             stop.set()
             await task
+            if console is not None:
+                await console.stop()
             stop_metrics()
             broker.stop()

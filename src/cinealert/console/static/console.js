@@ -29,6 +29,17 @@ function headline(a) {
   return t ? (t.headline || t.event || "") : "";
 }
 
+// "2030-11-26T06:00:00+09:00" -> "2030-11-26 06:00 +09:00"; what the alert said, in its own offset
+function when(iso) {
+  if (!iso) return "";
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(.*)$/.exec(iso);
+  return m ? m[1] + " " + m[2] + (m[3] ? " " + m[3].replace("+00:00", "UTC") : "") : iso;
+}
+
+function timings(t) {
+  return Object.entries(t || {}).map(([k, v]) => k + " " + Math.round(Number(v) * 10) / 10).join(" · ");
+}
+
 function badge(a) {
   return el("span", { class: "state state-" + a.state }, a.state);
 }
@@ -36,17 +47,17 @@ function badge(a) {
 function renderList() {
   const body = document.querySelector("#alerts tbody");
   clear(body);
-  const rows = [...state.alerts.values()].sort((x, y) => (y.received_at || "").localeCompare(x.received_at || ""));
+  const rows = [...state.alerts.values()].sort((x, y) => (y.seq || 0) - (x.seq || 0));
   document.getElementById("count").textContent = "(" + rows.length + ")";
   for (const a of rows) {
     const tr = el("tr", { "data-id": a.id, onclick: () => select(a.id) },
-      el("td", {}, badge(a), a.reason ? el("span", { class: "reason" }, a.reason) : null),
+      el("td", { class: "state-cell" }, badge(a), a.reason ? el("span", { class: "reason" }, a.reason) : null),
       el("td", {}, a.disaster || ""),
       el("td", {}, channelsOf(a).join(", ")),
       el("td", {}, a.sender || (a.partition !== undefined ? "partition " + a.partition + " @" + a.offset : "")),
       el("td", { class: "headline" }, headline(a)),
-      el("td", {}, a.expires || ""),
-      el("td", {}, a.received_at || ""));
+      el("td", { class: "nowrap" }, when(a.expires)),
+      el("td", { class: "nowrap" }, when(a.received_at).slice(11, 16) || ""));
     if (a.id === state.selected) tr.classList.add("selected");
     body.append(tr);
   }
@@ -140,8 +151,12 @@ function renderDetail() {
       lines.join("\n")));
   }
   const thumb = document.getElementById("thumb");
-  if (ch && ch.first_segment) thumb.src = "/api/alerts/" + encodeURIComponent(a.id) + "/thumbnail.jpg";
+  thumb.hidden = !(ch && ch.first_segment);
+  if (!thumb.hidden) thumb.src = "/api/alerts/" + encodeURIComponent(a.id) + "/thumbnail.jpg";
   else thumb.removeAttribute("src");
+  document.getElementById("clip").hidden = !(ch && ch.master);
+  document.getElementById("d-player").textContent = ch && !ch.master
+    ? "No HLS rendition on this channel: add \"hls\" to its profiles to watch the clip here." : "";
   play(ch && ch.master ? mediaUrl(channel, ch.slug, ch.master) : null);
   const facts = document.getElementById("d-facts");
   clear(facts);
@@ -149,13 +164,13 @@ function renderDetail() {
   fact(facts, "sent", a.sent);
   fact(facts, "type", [a.msg_type, a.status].filter(Boolean).join(" / "));
   fact(facts, "severity", a.severity);
-  fact(facts, "expires", a.expires);
+  fact(facts, "expires", when(a.expires));
   for (const [name, c] of Object.entries(a.channels || {})) {
     fact(facts, "channel " + name, c.state + (c.reason ? " (" + c.reason + ")" : ""));
     if (c.rung) fact(facts, "rung", c.rung);
-    if (c.timings_ms) fact(facts, "timings (ms)", c.timings_ms);
+    if (c.timings_ms) fact(facts, "timings (ms)", timings(c.timings_ms));
   }
-  if (a.timings_s) fact(facts, "timings (s)", a.timings_s);
+  if (a.timings_s) fact(facts, "timings (s)", timings(a.timings_s));
   const history = document.getElementById("d-history");
   clear(history);
   for (const h of a.history || []) {
