@@ -331,6 +331,11 @@ class MLSettings(Section):
         description="a learned motion predictor (config.json + model.safetensors); empty = motion estimated "
         "from the picture (water down the depth slope, fire and smoke rising, snow and rain falling)",
     )
+    inpaint_model_dir: Path | None = Field(
+        None,
+        description="a Stable Diffusion inpainting pipeline that fills the LDI's back layers (what a camera "
+        "move uncovers behind depth edges); empty = Telea inpainting",
+    )
     box_threshold: float = Field(0.3, ge=0, le=1)
     text_threshold: float = Field(0.25, ge=0, le=1)
     mask_threshold: float = Field(0.0, description="SAM mask logit threshold")

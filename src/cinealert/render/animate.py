@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from cinealert.render.compositor import BandCompositor
     from cinealert.render.ldi import Parallax
+    from cinealert.render.ldi.build import Inpainter
     from cinealert.render.prepared import Geometry
 
 __all__ = [
@@ -229,6 +230,7 @@ def render_loop(
     cancel: threading.Event | None = None,
     workers: int | None = None,
     parallax: Parallax = "bands",
+    inpainter: Inpainter | None = None,
 ) -> Any:
     """All frames into ``out`` (anything that takes ``out[t] = frame``: an ``(N, H, W, 3)`` uint8 array or
     memory map, or the cache's compressing sink, which then runs in the worker threads too) or a new array.
@@ -238,7 +240,8 @@ def render_loop(
 
     ``parallax`` picks the 3D step: ``bands`` places each layer by its median depth (``Animator``), ``ldi``
     re-projects the animated picture per pixel through a layered depth image (``render.ldi.LdiAnimator``),
-    ``auto`` takes the LDI for scenes with a per-pixel depth map (``render.ldi.resolve_parallax``).
+    ``auto`` takes the LDI for scenes with a per-pixel depth map (``render.ldi.resolve_parallax``). The LDI's
+    back layers are filled by ``inpainter`` (the scene backend's model, ``ml.inpaint_model_dir``) or Telea.
     """
     import torch
 
@@ -251,7 +254,7 @@ def render_loop(
     ):  # preparation too: spin-waiting intra-op threads made it 5x slower under load
         anim: Animator | LdiAnimator
         if resolve_parallax(parallax, scene) == "ldi":
-            anim = LdiAnimator(scene, params, device)
+            anim = LdiAnimator(scene, params, device, inpainter=inpainter)
         else:
             anim = Animator(scene, params, device)
     if out is None:

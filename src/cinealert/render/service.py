@@ -331,7 +331,8 @@ def _render(
     params = RenderParams(render.camera, render.camera_amplitude, n)
 
     def fill(sink: FrameSink) -> None:
-        render_loop(scene, params, out=sink, cancel=cancel, parallax=render.parallax)
+        render_loop(scene, params, out=sink, cancel=cancel, parallax=render.parallax,
+                    inpainter=getattr(backend, "inpainter", None))  # fmt: skip
 
     meta = {**fields, "stages": dict(scene.meta), **({"prompt": scene.prompt} if scene.prompt else {})}
     entry = cache.put(key, scene, (n, height, width, 3), fill, meta)

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from cinealert.render.ldi.build import Ldi, build_ldi
+from cinealert.render.ldi.build import Inpainter, Ldi, build_ldi
 from cinealert.render.ldi.path import CameraPath
 from cinealert.render.ldi.splat import NumbaSplat, TorchSplat
 from cinealert.render.prepared import RenderParams
@@ -80,6 +80,7 @@ class LdiAnimator:
         *,
         fused: bool | None = None,
         max_layers: int = 3,
+        inpainter: Inpainter | None = None,
     ) -> None:
         from cinealert.render.animate import Animator
 
@@ -92,7 +93,7 @@ class LdiAnimator:
         still = at_zoom(scene.image, self.base.zoom, nearest=False)
         depth = at_zoom(scene.depth, self.base.zoom, nearest=True)
         self.ldi: Ldi = build_ldi(np.asarray(still, np.uint8), np.asarray(depth, np.float32), self.path,
-                                  max_layers=max_layers)  # fmt: skip
+                                  max_layers=max_layers, inpainter=inpainter)  # fmt: skip
         self.splat: NumbaSplat | TorchSplat
         kernels = _kernels() if self.device.type == "cpu" else None
         if kernels is not None:

@@ -12,7 +12,8 @@ is covered by the splat's bilinear footprint, so only wider ones are edges. A ba
 into the near side as the widest gap the loop can open (the nearness span times the reach). Its depth is the
 farthest nearness within that reach (a min filter: the gap is always backed by something at least as far as
 the far side, so the back points never run ahead of the far edge and leave a crack), its colour is Telea
-inpainting of the layer in front of it with the near side as the hole. Each further layer repeats this behind
+inpainting of the layer in front of it with the near side as the hole (or, when the scene's backend has one, an
+inpainting model's: ``build_ldi(inpainter=...)``). Each further layer repeats this behind
 the edges of the one before (where a min-filter plateau steps), up to ``max_layers`` in all.
 
 The picture is also over-scanned: a margin as wide as the farthest inward move of the path (colour mirrored,
@@ -22,6 +23,7 @@ depth repeated), so the frame edge never pulls in a blank strip either.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,10 @@ MAX_REACH = 0.25
 #: Telea inpainting runs at most this many px on the long side (it is O(hole area x radius^2)), then upsampled
 INPAINT_MAX_SIDE = 768
 INPAINT_RADIUS = 5
+
+#: fills ``hole`` of an image and leaves every other pixel as it was: ``inpaint`` (Telea) by default, or a
+#: learned inpainter (``render.ml.inpaint.ModelInpainter``, ``ml.inpaint_model_dir``) handed in by the backend
+Inpainter = Callable[[npt.NDArray[np.uint8], npt.NDArray[np.bool_]], npt.NDArray[np.uint8]]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -108,9 +114,12 @@ def near_side(k: F32, tol: float) -> npt.NDArray[np.bool_]:
     return out
 
 
-def build_ldi(still: U8, depth: F32, path: CameraPath, *, max_layers: int = 3) -> Ldi:
+def build_ldi(
+    still: U8, depth: F32, path: CameraPath, *, max_layers: int = 3, inpainter: Inpainter | None = None
+) -> Ldi:
     """The LDI of ``still`` (``HxWx3`` uint8, as the frame shows it at rest) with ``depth`` (``HxW``, larger =
-    farther) for the loop's camera ``path``: front layer plus up to ``max_layers - 1`` back layers."""
+    farther) for the loop's camera ``path``: front layer plus up to ``max_layers - 1`` back layers, whose colour
+    ``inpainter`` fills (default: Telea, ``inpaint``)."""
     import cv2
 
     h, w = depth.shape
@@ -149,7 +158,7 @@ def build_ldi(still: U8, depth: F32, path: CameraPath, *, max_layers: int = 3) -
         zone = (cv2.dilate(edges.astype(np.uint8), kernel) > 0) & (cur_k - k_far > tol)
         if not zone.any():
             break
-        filled = inpaint(cur_rgb, zone)
+        filled = (inpainter or inpaint)(cur_rgb, zone)
         zy, zx = np.nonzero(zone)
         ys.append(zy.astype(np.int32))
         xs.append(zx.astype(np.int32))

@@ -27,6 +27,7 @@ from cinealert.render.scene import RGB, Scene
 
 if TYPE_CHECKING:
     from cinealert.config.settings import Settings
+    from cinealert.render.ldi.build import Inpainter
     from cinealert.render.ml.depth import DepthEstimator
     from cinealert.render.ml.mask import Masker
     from cinealert.render.ml.t2i import TextToImage
@@ -60,6 +61,9 @@ class MLBackend:
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
         self._predictor: MotionPredictor | None = None
+        #: the LDI's back-layer inpainter (``ml.inpaint_model_dir``), read by the renderer (``render.service``)
+        #: after ``build``; ``None``: Telea
+        self.inpainter: Inpainter | None = None
 
     def stages(self) -> tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator]:
         """Load every configured model once (first call), so a misconfigured dir fails before any render."""
@@ -85,6 +89,16 @@ class MLBackend:
                 from cinealert.render.motion import load_predictor
 
                 self._predictor = load_predictor(ml.motion_model_dir)
+                if ml.inpaint_model_dir is not None:
+                    from cinealert.render.ml.inpaint import ModelInpainter
+
+                    self.inpainter = ModelInpainter(
+                        ml.inpaint_model_dir,
+                        steps=ml.diffusion_steps,
+                        guidance=ml.guidance_scale,
+                        negative_prompt=ml.negative_prompt,
+                        max_side=ml.diffusion_max_side,
+                    )
                 self._stages = (make_prompt_writer(self.settings), t2i, make_masker(ml), make_depth(ml))
             return self._stages
 
@@ -145,6 +159,7 @@ class MLBackend:
                 "masks": masker.name,
                 "depth": depth.name,
                 "motion": "learned" if self._predictor is not None else "estimated",
+                **({"inpaint": "model"} if self.inpainter is not None else {}),
             },
             predictor=self._predictor,
         )
