@@ -12,6 +12,7 @@ fluid masks               GroundingDINO ``grounding_model_dir`` +      colour/te
                           SAM ``sam_model_dir``
 depth                     DPT ``depth_model_dir``                      vertical + aerial-perspective prior
 layers, motion            (numpy + OpenCV)                             —
+LDI back layers           SD inpainting ``inpaint_model_dir``          Telea (``render.ldi.build``)
 ========================  ===========================================  ==================================
 
 Training and evaluation: ``cinealert prompter dataset`` (BLIP captions, ``blip_model_dir``), ``cinealert prompter

@@ -3,6 +3,7 @@
 The paper's LangSAM recipe: GroundingDINO finds boxes for a text query of fluid words, SAM cuts a mask inside
 each box, and the masks of one kind are united. Without those weights a classical colour/texture segmenter
 stands in, so the ML backend still produces masks (coarser ones) on a machine with no models at all.
+Why this is not the ``lang-sam`` package, and which local directories either accepts: ``docs/ml.md``.
 """
 
 from __future__ import annotations
