@@ -241,10 +241,17 @@ def test_eval_paints_both_columns_and_scores_every_metric(
     assert all(m["computed"] for m in report["metrics"].values())
     assert report["writer_source"] == "llm"
     assert json.loads((stills / "stills.json").read_text())["writer_source"] == "llm"
-    # run again: the stills are kept (resumable) and the figures are the same
-    assert main(argv) == 0
+    assert "with its prompt" in report["metrics"]["clip"]["note"]
+    # run again: the stills are kept (resumable) and the figures are the same, but for CLIP against the type
+    assert main([*argv, "--clip-text", "type"]) == 0
     assert "0 painted, 4 kept" in capsys.readouterr().err
-    assert json.loads((out / "table1.json").read_text())["cells"] == report["cells"]
+    again = json.loads((out / "table1.json").read_text())
+    assert "'a photo of a <type>'" in again["metrics"]["clip"]["note"]
+    for before, after in zip(report["cells"], again["cells"], strict=True):
+        assert {k: v for k, v in before.items() if k != "clip"} == {
+            k: v for k, v in after.items() if k != "clip"
+        }
+    assert [c["clip"] for c in again["cells"]] != [c["clip"] for c in report["cells"]]
 
 
 def test_eval_without_a_diffusion_model_asks_for_one(

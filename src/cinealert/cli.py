@@ -165,6 +165,12 @@ def _add_ml_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], a
     p.add_argument("--count", type=int, default=8, help="stills per type and column")
     p.add_argument("--gen-size", type=int, default=512, help="paint stills at SIZE x SIZE (multiple of 8)")
     p.add_argument("--clip", type=Path, default=None, metavar="DIR", help="default: ml.clip_model_dir")
+    p.add_argument(
+        "--clip-text",
+        choices=("prompt", "type"),
+        default="prompt",
+        help="CLIP score against each still's prompt, or 'a photo of a <type>' for every column",
+    )
     p.add_argument("--inception", type=Path, default=None, metavar="FILE", help="FID's Inception-v3 weights")
     p.add_argument("--lpips", type=Path, default=None, metavar="DIR", help="backbone.pth + lin.pth (AlexNet)")
     p.add_argument("--size", type=int, default=256, help="images are compared at SIZE x SIZE")

@@ -98,6 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             extra |= {"writer_source": result.writer_source, "gen_size": args.gen_size}
         extra["stills"] = str(generated)
         scorers = load_scorers(args.clip or settings.ml.clip_model_dir, args.inception, args.lpips)
+        scorers.clip_text = args.clip_text
         cells = evaluate(generated, args.reference, args.size, scorers)
     except (FileNotFoundError, ModelDirError, StillsError, ValueError) as exc:
         print(exc, file=sys.stderr)

@@ -7,7 +7,8 @@ real photos in ``REF/<type>/*.png``. A flat ``GEN/<type>/`` is one column named 
 - FID: Fréchet distance of Inception-v3 pool features (``inception.py``, TF's FID network, weights from a file)
   between the generated and the reference set of a type; at least 2 images each, and biased upwards at small
   sets (the paper had ~200 photos per type), so compare columns at equal counts.
-- CLIP score: mean cosine of each still with the prompt it was painted from (``NNN.txt``; CLIP's 77 tokens).
+- CLIP score: mean cosine of each still with the prompt it was painted from (``NNN.txt``; CLIP's 77 tokens),
+  or, with ``clip_text = "type"``, with one text per type (``a photo of a flood``) for every column alike.
 - LPIPS (``lpips.py``, AlexNet v0.1) and SSIM (``metrics.ssim``): mean over every (generated, reference) pair,
   both at ``size`` x ``size``.
 
@@ -56,6 +57,7 @@ class Scorers:
     lpips: LPIPS | None = None
     missing: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    clip_text: str = "prompt"  # "prompt": each still's own prompt; "type": "a photo of a <type>" for all
 
 
 def load_scorers(clip_dir: Path | None, inception: Path | None, lpips_dir: Path | None) -> Scorers:
@@ -131,12 +133,16 @@ def load_columns(root: Path, size: int) -> dict[str, dict[str, list[tuple[Path, 
     return {name: sets for name, sets in columns.items() if sets}
 
 
+def type_text(disaster: str) -> str:
+    return f"a photo of a {disaster.replace('_', ' ')}"
+
+
 def caption_for(path: Path, disaster: str) -> str:
-    """The prompt written beside a generated image (``NAME.txt``), else a plain description of the type."""
+    """The prompt written beside a generated image (``NAME.txt``), else the type's plain text."""
     side = path.with_suffix(".txt")
     if side.is_file():
         return side.read_text(encoding="utf-8").strip()
-    return f"a photo of a {disaster.replace('_', ' ')} disaster"
+    return type_text(disaster)
 
 
 def score_cell(
@@ -154,7 +160,9 @@ def score_cell(
         else:
             why["fid"] = f"needs at least 2 images per set (generated {len(images)}, reference {len(ref)})"
     if scorers.clip is not None:
-        clip = scorers.clip.clip_score(images, [caption_for(p, name) for p, _ in gen])
+        by_prompt = scorers.clip_text == "prompt"
+        texts = [caption_for(p, name) if by_prompt else type_text(name) for p, _ in gen]
+        clip = scorers.clip.clip_score(images, texts)
     if scorers.lpips is not None:
         lpips = scorers.lpips.set_distance(images, ref)
     return Cell(name, column, len(images), len(ref), fid, clip, lpips, set_ssim(images, ref), why)
@@ -198,7 +206,9 @@ def metric_notes(scorers: Scorers, size: int) -> dict[str, str]:
     """How each metric was computed, or why it was not."""
     how = {
         "fid": "Inception-v3 (TF FID graph) pool-3 features, TF1 bilinear resize to 299",
-        "clip": "mean cosine of each still with its prompt (CLIP image and text features)",
+        "clip": "mean cosine of each still with "
+        + ("its prompt" if scorers.clip_text == "prompt" else "'a photo of a <type>'")
+        + " (CLIP image and text features)",
         "lpips": f"AlexNet LPIPS v0.1, mean over all (generated, reference) pairs at {size}x{size}",
         "ssim": f"luminance, 11x11 Gaussian window, mean over all (generated, reference) pairs at {size}x{size}",
     }
