@@ -46,7 +46,9 @@ def console_settings(tmp_path: Path, bootstrap: str, prefix: str) -> Settings:
     return parse({
         "kafka": {"bootstrap": bootstrap, "alerts_topic": f"{prefix}.alerts", "media_topic": f"{prefix}.media",
                   "dead_letter_topic": f"{prefix}.dead", "group_id": f"{prefix}-group"},
-        "handlers": {"stage": "media", "dedup_state_dir": str(tmp_path / "state"), "retry_backoff_s": 0.1},
+        # 4 slots: a waiting alert holds one (docs/console.md), and the manual test keeps three waiting
+        "handlers": {"stage": "media", "concurrency": 4, "dedup_state_dir": str(tmp_path / "state"),
+                     "retry_backoff_s": 0.1},
         "render": {"cache_dir": str(tmp_path / "cache"), "prewarm_before_ready": False},
         "broadcast": {"output_dir": str(tmp_path / "out"), "profiles": ["hls"], "languages": ["en"]},
         "console": {"enabled": True, "port": 0, "token": TOKEN, "manual_channels": ["default"],
@@ -144,6 +146,17 @@ fetch("{action}", {{method: "POST", credentials: "include", mode: "no-cors",
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/"
 
 
+async def sign_in(context: Any, url: str) -> Any:
+    """A page of ``context`` signed in to the console at ``url``, its event stream live."""
+    page = await context.new_page()
+    await page.goto(url)
+    assert page.url.endswith("/login")
+    await page.fill("#token", TOKEN.split(":", 1)[1])
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#link.live")
+    return page
+
+
 def row(entry_id: str) -> str:
     return f'#alerts tr[data-id="{entry_id}"]'
 
@@ -161,12 +174,7 @@ async def test_console_in_chromium(running: tuple[Settings, Console, str]) -> No
             executable_path=str(CHROMIUM), args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"]
         )
         context = await browser.new_context(viewport={"width": 1400, "height": 900})
-        page = await context.new_page()
-        await page.goto(url)
-        assert page.url.endswith("/login")
-        await page.fill("#token", TOKEN.split(":", 1)[1])
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#link.live")
+        page = await sign_in(context, url)
 
         # The list fills as alerts are produced; Extreme airs at once (bypass), Severe waits for an operator.
         await produce(k.bootstrap, k.alerts_topic,
@@ -233,4 +241,64 @@ async def test_console_in_chromium(running: tuple[Settings, Console, str]) -> No
         withdrawn = await wait_event(k.bootstrap, k.media_topic, "withdrawn", extreme)
         assert withdrawn["by"]["sender"] == "console:duty-engineer" and withdrawn["msg_type"] == "Cancel"
         await page.screenshot(path=str(DOCS / "console-withdrawn.png"))
+        await browser.close()
+
+
+async def test_manual_forwarding_in_chromium(running: tuple[Settings, Console, str]) -> None:
+    """Hold stops the clock and Approve still airs it; Re-air announces the output again; a waiting alert that a
+    CAP Cancel or the console's Withdraw reaches never airs, and its message is still finished (committed)."""
+    from playwright.async_api import async_playwright
+
+    settings, console, url = running
+    k = settings.kafka
+    held, cancelled, pulled = (
+        AlertKey(SENDER, f"KMA-MANUAL-{i}", "2026-11-26T09:00:00+09:00") for i in (1, 2, 3)
+    )
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = await sign_in(await browser.new_context(viewport={"width": 1400, "height": 900}), url)
+        await produce(
+            k.bootstrap, k.alerts_topic, *(alert_xml(key.identifier) for key in (held, cancelled, pulled))
+        )
+        for key in (held, cancelled, pulled):
+            await page.wait_for_selector(row(key.slug()) + " .state-pending", timeout=120_000)
+
+        await page.click(row(held.slug()))
+        await page.click('#d-actions button[data-action="hold"]')
+        await page.wait_for_selector(row(held.slug()) + " .state-held", timeout=30_000)
+        assert [w["held_by"] for w in console.approvals.pending() if w["slug"] == held.slug()] == [
+            "duty-engineer"
+        ]  # type: ignore[union-attr]
+        await page.click('#d-actions button[data-action="approve"]')
+        await page.wait_for_selector(row(held.slug()) + " .state-published", timeout=60_000)
+        await page.click('#d-actions button[data-action="reair"]')
+        await page.wait_for_function(
+            "() => window.consoleState.actions.some(a => a.action === 'reair' && a.status === 200)"
+        )
+        reair = [d for d in await media_events(k.bootstrap, k.media_topic)
+                 if d.get("action") == "reair" and d.get("key_str") == str(held)]  # fmt: skip
+        assert len(reair) == 1 and any(f.endswith("hls_master.m3u8") for f in reair[0]["files"])
+
+        # A CAP Cancel from the sender reaches the waiting alert: it never airs.
+        await produce(
+            k.bootstrap,
+            k.alerts_topic,
+            alert_xml(
+                "KMA-MANUAL-CANCEL",
+                msg_type="Cancel",
+                references=((SENDER, cancelled.identifier, cancelled.sent),),
+            ),
+        )
+        await page.wait_for_selector(row(cancelled.slug()) + " .state-skipped", timeout=60_000)
+        # The console's Withdraw on a waiting alert: the same.
+        await page.click(row(pulled.slug()))
+        await page.click('#d-actions button[data-action="withdraw"]')
+        await page.wait_for_selector(row(pulled.slug()) + " .state-skipped", timeout=60_000)
+        for key in (cancelled, pulled):
+            entry = console.board.get(key.slug())
+            assert entry is not None and entry["reason"] == "cancelled_before_publish" and entry["committed"]
+        published = {
+            d["key_str"] for d in await media_events(k.bootstrap, k.media_topic) if d["event"] == "published"
+        }
+        assert str(held) in published and not {str(cancelled), str(pulled)} & published
         await browser.close()
