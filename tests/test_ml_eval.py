@@ -197,6 +197,34 @@ def test_eval_without_weights_says_what_it_could_not_compute(
     assert report["cells"][0]["fid"] is None and report["cells"][0]["generated"] == 3
 
 
+def test_weights_from_the_settings_and_out_of_the_scene_cache_key(
+    inception: Path, lpips_dir: Path, tmp_path: Path
+) -> None:
+    from cinealert.config import parse
+    from cinealert.render.ml.backend import MLBackend
+
+    gen, ref = _sets(tmp_path)
+    config = tmp_path / "eval.toml"
+    config.write_text(f'[ml]\ninception_weights = "{inception}"\nlpips_model_dir = "{lpips_dir}"\n')
+    out = tmp_path / "report"
+    argv = [
+        "eval",
+        "--config",
+        str(config),
+        "--generated",
+        str(gen),
+        "--reference",
+        str(ref),
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--size", "32"]) == 0
+    metrics = json.loads((out / "table1.json").read_text())["metrics"]
+    assert metrics["fid"]["computed"] and metrics["lpips"]["computed"] and not metrics["clip"]["computed"]
+    weights = {"inception_weights": str(inception), "lpips_model_dir": str(lpips_dir)}
+    assert MLBackend(parse({"ml": weights})).version == MLBackend(parse({})).version  # eval-only keys
+
+
 def test_a_flat_folder_is_one_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gen, ref = _sets(tmp_path)
     argv = ["eval", "--generated", str(gen / "sd"), "--reference", str(ref), "--out", str(tmp_path / "r")]

@@ -171,8 +171,10 @@ def _add_ml_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], a
         default="prompt",
         help="CLIP score against each still's prompt, or 'a photo of a <type>' for every column",
     )
-    p.add_argument("--inception", type=Path, default=None, metavar="FILE", help="FID's Inception-v3 weights")
-    p.add_argument("--lpips", type=Path, default=None, metavar="DIR", help="backbone.pth + lin.pth (AlexNet)")
+    p.add_argument(
+        "--inception", type=Path, default=None, metavar="FILE", help="default: ml.inception_weights"
+    )
+    p.add_argument("--lpips", type=Path, default=None, metavar="DIR", help="default: ml.lpips_model_dir")
     p.add_argument("--size", type=int, default=256, help="images are compared at SIZE x SIZE")
 
 

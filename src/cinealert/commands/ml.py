@@ -97,7 +97,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"stills in {generated}: {result.painted} painted, {result.kept} kept", file=sys.stderr)
             extra |= {"writer_source": result.writer_source, "gen_size": args.gen_size}
         extra["stills"] = str(generated)
-        scorers = load_scorers(args.clip or settings.ml.clip_model_dir, args.inception, args.lpips)
+        ml = settings.ml
+        scorers = load_scorers(
+            args.clip or ml.clip_model_dir,
+            args.inception or ml.inception_weights,
+            args.lpips or ml.lpips_model_dir,
+        )
         scorers.clip_text = args.clip_text
         cells = evaluate(generated, args.reference, args.size, scorers)
     except (FileNotFoundError, ModelDirError, StillsError, ValueError) as exc:

@@ -341,7 +341,13 @@ class MLSettings(Section):
     mask_threshold: float = Field(0.0, description="SAM mask logit threshold")
     depth_layers: int = Field(3, ge=1, le=8, description="most layers a photo scene is split into")
     blip_model_dir: Path | None = Field(None, description="captioner for `cinealert prompter dataset`")
-    clip_model_dir: Path | None = Field(None, description="CLIP for `cinealert eval` (CLIP score, CLIP-FID)")
+    clip_model_dir: Path | None = Field(None, description="CLIP for `cinealert eval` (CLIP score)")
+    inception_weights: Path | None = Field(
+        None, description="FID's Inception-v3 state dict for `cinealert eval` (a file; never downloaded)"
+    )
+    lpips_model_dir: Path | None = Field(
+        None, description="backbone.pth (AlexNet) + lin.pth (lpips v0.1) for `cinealert eval`'s LPIPS"
+    )
 
 
 Severity = Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]

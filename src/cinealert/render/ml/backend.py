@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+#: ``[ml]`` keys only ``cinealert eval`` reads: they change no picture, so they stay out of the cache key
+EVAL_ONLY = frozenset({"inception_weights", "lpips_model_dir"})
+
 
 def _resize(image: RGB, width: int, height: int) -> RGB:
     if image.shape[:2] == (height, width):
@@ -57,7 +60,7 @@ class MLBackend:
         # Another model or setting is another picture: all of [ml] is part of the cache key; the leading number
         # is the generation of what makes the scene (2: the alert's keywords in the instruction, sampled per
         # variant; 3: the classical water mask leaves out walls, posts and trunks).
-        self.version = f"3-{stable_seed(settings.ml.model_dump_json()):08x}"
+        self.version = f"3-{stable_seed(settings.ml.model_dump_json(exclude=set(EVAL_ONLY))):08x}"
         self._lock = threading.Lock()
         self._stages: tuple[PromptWriter, TextToImage | None, Masker, DepthEstimator] | None = None
         self._predictor: MotionPredictor | None = None

@@ -72,8 +72,8 @@ def load_scorers(clip_dir: Path | None, inception: Path | None, lpips_dir: Path 
         scorers.sources["clip"] = str(clip_dir)
     if inception is None:
         scorers.missing["fid"] = (
-            "no Inception-v3 weights: pass --inception FILE (FID's TF Inception converted to a torch state dict, "
-            "e.g. weights-inception-2015-12-05-6726825d.pth); none is downloaded"
+            "no Inception-v3 weights: set ml.inception_weights or pass --inception FILE (FID's TF Inception "
+            "as a torch state dict, e.g. weights-inception-2015-12-05-6726825d.pth); none is downloaded"
         )
     else:
         from cinealert.render.ml.inception import InceptionFeatures
@@ -82,8 +82,9 @@ def load_scorers(clip_dir: Path | None, inception: Path | None, lpips_dir: Path 
         scorers.sources["fid"] = str(inception)
     if lpips_dir is None:
         scorers.missing["lpips"] = (
-            "no LPIPS weights: pass --lpips DIR holding backbone.pth (torchvision's ImageNet AlexNet) and lin.pth "
-            "(lpips v0.1 alex.pth); the lpips package itself needs torchvision and downloads at run time"
+            "no LPIPS weights: set ml.lpips_model_dir or pass --lpips DIR holding backbone.pth (torchvision's "
+            "ImageNet AlexNet) and lin.pth (lpips v0.1 alex.pth); the lpips package needs torchvision and "
+            "downloads at run time"
         )
     else:
         from cinealert.render.ml.lpips import LPIPS
