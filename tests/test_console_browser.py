@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.slow
 TOKEN = "duty-engineer:" + "t0ken-for-the-console-test"
 SENDER = "kma@example.kr"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+#: Where the screenshots go: docs/ when CINEALERT_CONSOLE_SHOTS=docs (how docs/console*.png were made), else
+#: the test's own temporary folder (a plain test run leaves the tree as it was).
+SHOTS = os.environ.get("CINEALERT_CONSOLE_SHOTS", "")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -161,9 +165,10 @@ def row(entry_id: str) -> str:
     return f'#alerts tr[data-id="{entry_id}"]'
 
 
-async def test_console_in_chromium(running: tuple[Settings, Console, str]) -> None:
+async def test_console_in_chromium(running: tuple[Settings, Console, str], tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
+    shots = DOCS if SHOTS == "docs" else tmp_path
     settings, console, url = running
     k = settings.kafka
     extreme = AlertKey(SENDER, "KMA-CONSOLE-1", "2026-11-26T09:00:00+09:00")
@@ -214,12 +219,11 @@ async def test_console_in_chromium(running: tuple[Settings, Console, str]) -> No
         approved = await wait_event(k.bootstrap, k.media_topic, "operator", severe)
         assert approved["action"] == "approve" and approved["operator"] == "duty-engineer"
         await wait_event(k.bootstrap, k.media_topic, "published", severe)
-        DOCS.mkdir(exist_ok=True)
         await page.click(row(extreme.slug()))
         await page.wait_for_function(
             "() => document.getElementById('clip').currentTime > 0.5", timeout=60_000
         )
-        await page.screenshot(path=str(DOCS / "console.png"))
+        await page.screenshot(path=str(shots / "console.png"))
 
         # A page on another origin posts a Withdraw with the operator's cookie: refused, nothing withdrawn.
         runner, evil = await attacker_site(url, severe.slug())
@@ -240,7 +244,7 @@ async def test_console_in_chromium(running: tuple[Settings, Console, str]) -> No
         await page.wait_for_selector(row(extreme.slug()) + " .state-withdrawn", timeout=60_000)
         withdrawn = await wait_event(k.bootstrap, k.media_topic, "withdrawn", extreme)
         assert withdrawn["by"]["sender"] == "console:duty-engineer" and withdrawn["msg_type"] == "Cancel"
-        await page.screenshot(path=str(DOCS / "console-withdrawn.png"))
+        await page.screenshot(path=str(shots / "console-withdrawn.png"))
         await browser.close()
 
 
