@@ -248,7 +248,7 @@ async def test_console_in_chromium(running: tuple[Settings, Console, str], tmp_p
         await browser.close()
 
 
-async def test_manual_forwarding_in_chromium(running: tuple[Settings, Console, str]) -> None:
+async def test_manual_forwarding_in_chromium(running: tuple[Settings, Console, str], tmp_path: Path) -> None:
     """Hold stops the clock and Approve still airs it; Re-air announces the output again; a waiting alert that a
     CAP Cancel or the console's Withdraw reaches never airs, and its message is still finished (committed)."""
     from playwright.async_api import async_playwright
@@ -268,6 +268,7 @@ async def test_manual_forwarding_in_chromium(running: tuple[Settings, Console, s
             await page.wait_for_selector(row(key.slug()) + " .state-pending", timeout=120_000)
 
         await page.click(row(held.slug()))
+        await page.screenshot(path=str((DOCS if SHOTS == "docs" else tmp_path) / "console-pending.png"))
         await page.click('#d-actions button[data-action="hold"]')
         await page.wait_for_selector(row(held.slug()) + " .state-held", timeout=30_000)
         assert [w["held_by"] for w in console.approvals.pending() if w["slug"] == held.slug()] == [

@@ -184,6 +184,12 @@ class Board:
                     self._published(event, channel)
                 )
                 self._state(entry, "published", str(event.get("rung", "")), channel)
+            elif (
+                kind == "operator"
+            ):  # an operator's action: on the timeline, the state follows from its effect
+                entry["history"].append({"at": _now(), "after_s": round(time.monotonic() - entry["t0"], 3),
+                                         "state": f"operator {event.get('action')}", "channel": channel,
+                                         "reason": f"by {event.get('operator')}"})  # fmt: skip
             elif kind in ("superseded", "withdrawn"):
                 by = event.get("by") or {}
                 self._state(entry, kind, f"by {by.get('sender', '')} {by.get('identifier', '')}", channel)

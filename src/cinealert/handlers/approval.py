@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import structlog
@@ -60,6 +60,10 @@ class Waiting:
     operator: str | None = None
     wake: threading.Event = field(default_factory=threading.Event)
 
+    @staticmethod
+    def _at(in_s: float) -> str:
+        return (datetime.now(UTC) + timedelta(seconds=max(0.0, in_s))).isoformat(timespec="seconds")
+
     def doc(self, now: float) -> dict[str, Any]:
         return {
             "key": str(self.key),
@@ -69,6 +73,7 @@ class Waiting:
             "since": self.since,
             "held_by": self.held_by,
             "auto_approve_in_s": None if self.held_by else max(0.0, round(self.deadline - now, 1)),
+            "auto_approve_at": None if self.held_by else self._at(self.deadline - now),
         }
 
 

@@ -121,6 +121,12 @@ function renderActions(a) {
     if (["pending", "held", "published", "rendering"].includes(ch.state)) {
       buttons.push(actionButton(a, "withdraw", name, "Withdraw"));
     }
+    const approval = ch.approval || {};
+    if (ch.state === "pending" && approval.auto_approve_at) {
+      buttons.push(el("span", { class: "reason" }, "airs by itself at " + when(approval.auto_approve_at) + " unless held"));
+    } else if (ch.state === "held" && approval.held_by) {
+      buttons.push(el("span", { class: "reason" }, "held by " + approval.held_by));
+    }
     if (buttons.length) box.append(el("div", { class: "channel-actions", "data-channel": name }, name + ": ", ...buttons));
   }
 }
