@@ -21,7 +21,12 @@ announcement stored twice by a producer re-send is counted apart (``announcement
 ``bench/drill.json`` and prints a table; exits 1 when a target is missed (lost or duplicates > 0, a
 committed-but-unpublished alert, a hostile message not dead-lettered exactly once, peak RSS over 2 GB).
 
-Usage: .venv/bin/python bench/drill.py [--quick] [--only sigkill,broker_restart,disk_full,hostile] [--fresh-cache]
+5. ``store`` (``drill_store.py``, issue 17): two daemons, separate local directories, one S3 bucket (moto), 200
+   messages with Updates and Cancels, >= 10 SIGKILLs of either: lost, duplicated and cancelled-but-published 0;
+   then a third daemon started cold on the shared scene cache.
+
+Usage: .venv/bin/python bench/drill.py [--quick] [--only sigkill,broker_restart,disk_full,hostile,store]
+[--fresh-cache]
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from common import (
     read_events,
     write_config,
 )
+from drill_store import drill_store
 from hostile import hostile_messages, valid_alerts, with_fields
 
 DRILL_DIR = REPO / ".drill"
@@ -733,6 +739,7 @@ DRILLS: dict[str, Callable[[Drill], dict[str, Any]]] = {
     "broker_restart": drill_broker_restart,
     "disk_full": drill_disk_full,
     "hostile": drill_hostile,
+    "store": drill_store,
 }
 
 
@@ -763,6 +770,17 @@ def failures(name: str, r: Mapping[str, Any]) -> list[str]:
             out.append("policy skips missing")
     if name == "sigkill" and r.get("kills", 0) < 20 and not r.get("quick"):
         out.append(f"only {r['kills']} kills")
+    if name == "store":
+        for what in ("cancelled_but_published", "withdrawals_missing"):
+            if r[what]:
+                out.append(f"{what}={r[what]}")
+        if r["kills"] < 10 and not r.get("quick"):
+            out.append(f"only {r['kills']} kills")
+        cold = r.get("cold_start", {})
+        if not cold.get("completed") or cold.get("scenes_built"):
+            out.append(
+                f"cold start: completed={cold.get('completed')} scenes_built={cold.get('scenes_built')}"
+            )
     return out
 
 
@@ -789,6 +807,11 @@ def table(drills: Mapping[str, Mapping[str, Any]], lost: int, duplicates: int) -
             "hostile": lambda r: (
                 f"hostile={r['hostile']} dead-lettered={r['dead_lettered']} skipped={r['skipped_logged']} "
                 f"peak-rss={r['peak_rss_mb']}MB"
+            ),
+            "store": lambda r: (
+                f"kills={r['kills']} cancelled-but-published={r['cancelled_but_published']} "
+                f"replays={r['redeliveries']} cold: fetched={r['cold_start'].get('cache_fetched')} "
+                f"built={r['cold_start'].get('scenes_built')}"
             ),
         }[name](r)
         rows.append(
@@ -825,11 +848,16 @@ def main() -> int:
         "hostile": (1000, 150),
         "valid": (60, 14),
         "skipped": (10, 4),
+        "store_alerts": (140, 24),
+        "store_cancels": (30, 8),
+        "store_updates": (30, 4),
+        "store_kills": (10, 3),
     }
     for key, (full, quick) in defaults.items():
         setattr(args, key, quick if args.quick else full)
     args.types = ["flood", "landslide", "drought", "wildfire", "heavy_snow", "typhoon", "earthquake"]
     args.rate, args.outage_s, args.headroom_kb, args.full_s = 4.0, 3.0, 10 * 1024, 5.0
+    args.store_delay_s = 0.3  # the store drill's summary stage "render": a window for kills mid-publish
     args.disk_mb = 8 * args.disk_alerts + 16  # a bilingual alert's rich-media output is up to ~7 MB at 720p
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(only) - set(DRILLS)

@@ -232,3 +232,18 @@ def test_scene_cache_reads_through_the_bucket_on_a_cold_machine(tmp_path: Path, 
     assert entry is not None and (cold / key[:2] / key / META).is_file()
     assert np.array_equal(entry.frames.read_all()[2], np.full(shape[1:], 42, np.uint8))
     assert [layer.name for layer in entry.scene().layers] == [layer.name for layer in scene.layers]
+
+
+def test_a_shared_scene_cache_keeps_lz4_frames(tmp_path: Path, s3: S3Server) -> None:
+    from cinealert.config.sections import RenderSettings
+    from cinealert.objstore import share_cache
+    from cinealert.render.service import frame_codec
+
+    big = {"cache_max_bytes": 1 << 40, "resolution": "720p"}
+    assert (
+        frame_codec(RenderSettings(cache_dir=tmp_path / "alone", **big)) == "raw"
+    )  # room for raw: local only
+    share_cache(tmp_path / "shared", S3Files(Bucket(s3.settings(s3.new_bucket())), {tmp_path: "cache"}))
+    assert (
+        frame_codec(RenderSettings(cache_dir=tmp_path / "shared", **big)) == "lz4"
+    )  # ~7x fewer bytes to fetch
