@@ -53,3 +53,15 @@ def test_a_terminal_line_is_redrawn_in_place() -> None:
     text = out.getvalue()
     assert text.count("\r") == 2 and text.endswith("alerts finished 2/2, done in 0s\n")
     assert "\n" not in text[:-1]
+
+
+def test_an_estimate_from_the_first_step_leaves_out_the_wait_before_it() -> None:
+    clock, out = _Clock(), io.StringIO()
+    p = Progress("alerts finished", 5, out=out, clock=clock, tty=False, from_first=True)
+    clock.now += 600  # the prewarm: no alert is read meanwhile
+    p.step()
+    clock.now += 10
+    p.step()
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("alerts finished 1/5")  # no estimate from one point
+    assert second.endswith("alerts finished 2/5, ~30s left")  # 10 s a step since the first, 3 to go

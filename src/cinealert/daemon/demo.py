@@ -115,7 +115,7 @@ class _Tracker:
     def expect(self, sent: Sent) -> None:
         """Count the sent messages as they finish, with a bar (outcomes already in are counted at once)."""
         self.names = {(partition, offset): path.name for path, partition, offset in sent}
-        self.bar = Progress("alerts finished", len(sent))
+        self.bar = Progress("alerts finished", len(sent), from_first=True)
         done = [k for k in self.names if k in self.outcomes]
         if done:
             self.bar.step(len(done), "")

@@ -43,8 +43,13 @@ class Progress:
         out: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         tty: bool | None = None,
+        from_first: bool = False,
     ) -> None:
         self.what, self.total = what, total
+        #: time the estimate from the first step, not from the start: the demo's alerts wait for the prewarm
+        #: before any of them is read, and counting that wait made the first estimates ten times too long
+        self.from_first = from_first
+        self._first: float | None = None
         self.out = out if out is not None else sys.stdout
         self.clock = clock
         self.tty = self.out.isatty() if tty is None else tty
@@ -54,11 +59,14 @@ class Progress:
 
     def line(self, done: int, label: str = "") -> str:
         """The line for ``done`` steps of ``total``; the estimate once a step has finished."""
-        elapsed = self.clock() - self.started
+        now = self.clock()
+        elapsed = now - self.started
         text = f"{bar(done, self.total)} {self.what} {done}/{self.total}"
         if label:
             text += f" ({label})"
-        if 0 < done < self.total:
+        if self.from_first and self._first is not None and 1 < done < self.total:
+            text += f", {eta_text((now - self._first) / (done - 1) * (self.total - done))} left"
+        elif not self.from_first and 0 < done < self.total:
             text += f", {eta_text(elapsed / done * (self.total - done))} left"
         elif done >= self.total:
             text += f", done in {eta_text(elapsed)[1:]}"
@@ -68,6 +76,8 @@ class Progress:
         """``done`` steps finished (or one more); print the line."""
         with self._lock:
             self.done = self.done + 1 if done is None else done
+            if self._first is None and self.done > 0:
+                self._first = self.clock()
             text = self.line(self.done, label)
             if self.tty:
                 end = "\n" if self.done >= self.total else ""
