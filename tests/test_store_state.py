@@ -88,3 +88,22 @@ async def test_a_cancel_on_one_machine_keeps_the_alert_off_air_on_the_other(
     assert (await handle(a, withdraw)).status == "withdrawn"  # a replay on A: the marker and event are kept
     assert events(sinks).count(("withdrawn", "X-5")) == 1
     assert (await handle(b, cap_xml("X-5"))).status != "published"
+
+
+async def test_an_unreachable_store_is_waited_for_not_dead_lettered(tmp_path: Path) -> None:
+    """The bucket is down when the alert arrives (the tombstone lookup and the upload fail): the alert waits, as
+    for a full disk, spends no attempts, and is published once the store is back."""
+    import asyncio
+
+    server = S3Server(tmp_path / "moto.log")  # not started yet: connection refused on its port
+    sinks = Sinks()
+    proc = daemon(tmp_path / "a", server, "late", sinks)
+    task = asyncio.create_task(handle(proc, cap_xml("X-9")))
+    await asyncio.sleep(1.0)  # some failed attempts against the closed port
+    assert not task.done() and sinks.dead == []
+    await asyncio.to_thread(server.start)
+    await asyncio.to_thread(server.client().create_bucket, Bucket="late")
+    outcome = await asyncio.wait_for(task, 120)
+    server.stop()
+    assert outcome.status == "published" and sinks.dead == []
+    assert events(sinks) == [("published", "X-9")]

@@ -24,15 +24,23 @@ class PublishError(OSError, CinealertError):
     """A durable write failed (disk full, I/O error, permissions); nothing partial was left behind."""
 
 
+class StorageUnavailableError(PublishError):
+    """The shared output store (a bucket, ``cinealert.objstore``) cannot be reached or refuses: like a full disk,
+    an operator problem that goes away, so the alert waits for it instead of being dead-lettered."""
+
+
 #: "No space left" and "quota exceeded": an operator problem that goes away; the alert must wait, not be dropped.
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)."""
+    """Whether ``exc`` or anything it was raised from is an ENOSPC/EDQUOT ``OSError`` (e.g. a ``PublishError``)
+    or a ``StorageUnavailableError``: the output storage cannot take the alert now, wait for it."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
+        if isinstance(current, StorageUnavailableError):
+            return True
         if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
             return True
         seen.add(id(current))

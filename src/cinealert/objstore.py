@@ -12,8 +12,9 @@ Files stay addressed by their local path (``<broadcast.output_dir>/<slug>/result
 
 ``create`` is a conditional write (``If-None-Match: *``): the first writer wins on every machine at once, which
 is what tombstones, announcement markers and ``result.json`` need. Errors from the bucket are ``StoreError``
-(a ``PublishError``: the output could not be made durable; it is retried like any stage failure, never
-degraded). A leaf module: standard library, ``errors`` and ``durable`` only; boto3 is imported when used.
+(a ``PublishError``: the output could not be made durable; like a full disk, the alert waits for the store
+and is never degraded nor dead-lettered for it). A leaf module: standard library, ``errors`` and ``durable``
+only; boto3 is imported when used.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from cinealert.durable import PublishError, atomic_write
+from cinealert.durable import StorageUnavailableError, atomic_write
 
 if TYPE_CHECKING:
     from cinealert.config.sections import StoreSettings
@@ -41,8 +42,9 @@ log = structlog.get_logger("cinealert.store")
 MANIFESTS = (".m3u8", ".mpd", ".xml")
 
 
-class StoreError(PublishError):
-    """The object store refused or could not be reached (after the client's own retries)."""
+class StoreError(StorageUnavailableError):
+    """The object store refused or could not be reached (after the client's own retries); the processor waits
+    for it as for a full disk (``durable.disk_full``), never dead-letters the alert for it."""
 
 
 class SharedFiles(Protocol):
