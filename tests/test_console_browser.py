@@ -153,6 +153,7 @@ fetch("{action}", {{method: "POST", credentials: "include", mode: "no-cors",
 async def sign_in(context: Any, url: str) -> Any:
     """A page of ``context`` signed in to the console at ``url``, its event stream live."""
     page = await context.new_page()
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))  # Withdraw and Re-air ask first
     await page.goto(url)
     assert page.url.endswith("/login")
     await page.fill("#token", TOKEN.split(":", 1)[1])

@@ -22,6 +22,7 @@ script) and ``X-Frame-Options: DENY``; the page writes alert text with ``textCon
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ CSP = (
 )
 PUBLIC = ("/login", "/static/")
 KEEPALIVE_S = 15.0
+REFUSED_DELAY_S = 1.0
 
 BOARD = web.AppKey("board", Board)
 AUTH = web.AppKey("auth", Auth)
@@ -80,6 +82,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(PUBLIC) and request.path != "/":
         who = _who(request)
         if who is None:
+            if request.headers.get("Authorization"):
+                await asyncio.sleep(REFUSED_DELAY_S)  # a wrong token costs a guesser time
             return _headers(web.json_response({"error": "sign in first"}, status=401))
         request[WHO] = who[0]
         if who[1] is not None:
@@ -140,6 +144,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     sid = request.app[AUTH].sign_in(str(form.get("token", "")))
     if sid is None:
         log.warning("console_sign_in_refused", remote=request.remote)
+        await asyncio.sleep(REFUSED_DELAY_S)
         raise web.HTTPSeeOther("/login?failed=1")
     operator = request.app[AUTH].sessions[sid].operator
     log.info("console_signed_in", operator=operator, remote=request.remote)
@@ -260,7 +265,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     action, s = request.match_info["action"], request.get(SESSION)
     # a browser session: same origin and the CSRF token, or nothing (a Bearer token is never sent by a browser
     # on its own, so it needs neither)
-    if s is not None and (not _origin_ok(request) or request.headers.get("X-CSRF-Token") != s.csrf):
+    sent = request.headers.get("X-CSRF-Token", "")
+    if s is not None and (not _origin_ok(request) or not hmac.compare_digest(sent.encode(), s.csrf.encode())):
         log.warning("console_action_refused", why="csrf", action=action, remote=request.remote)
         return web.json_response({"error": "cross-site request refused"}, status=403)
     if action not in ACTIONS:

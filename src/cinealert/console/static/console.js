@@ -191,7 +191,13 @@ function select(id) {
   renderDetail();
 }
 
+const CONFIRM = {
+  withdraw: "Withdraw this alert on every channel? It is announced as withdrawn, as a CAP Cancel would be.",
+  reair: "Announce this alert's output for playout again?",
+};
+
 async function act(id, action, channel) {
+  if (CONFIRM[action] && !window.confirm(CONFIRM[action])) return;
   const response = await fetch("/api/alerts/" + encodeURIComponent(id) + "/" + action, {
     method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": state.session.csrf },
