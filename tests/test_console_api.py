@@ -295,3 +295,29 @@ def test_board_follows_the_daemons_events() -> None:
     for i in range(20):
         board.received(make_alert(AlertKey("s", f"id-{i}", "t")))
     assert len(board.snapshot()) == 10  # bounded
+
+
+def test_board_restores_what_aired_after_a_restart(tmp_path: Path) -> None:
+    """Real outputs of the media stage (320x180 HLS): one published, one published then withdrawn; a new Board
+    over the same output root lists both from index.json and result.json."""
+    from test_pipeline import FLOOD
+    from test_pipeline import make_alert as pipeline_alert
+    from test_pipeline import stage as media_stage
+
+    st = media_stage(tmp_path, profiles=["hls"], languages=["ko", "en"])
+    aired, pulled = pipeline_alert("KMA-RESTORE-1"), pipeline_alert("KMA-RESTORE-2")
+    for alert in (aired, pulled):
+        st.publish(alert, FLOOD, threading.Event())
+    assert st.withdraw(pulled.key, AlertKey("console:alice", "withdraw-1", "2026-11-26T12:00:00+00:00"))
+    board = Board({"default": tmp_path / "out"})
+    assert board.restore() == 2
+    entries = {e["id"]: e for e in board.snapshot()}
+    assert (
+        entries[aired.key.slug()]["state"] == "published"
+        and entries[pulled.key.slug()]["state"] == "withdrawn"
+    )
+    channel = entries[aired.key.slug()]["channels"]["default"]
+    assert channel["master"] == "hls_master.m3u8" and channel["first_segment"].endswith(".ts")
+    assert [p["language"] for p in channel["overlay"]] == ["ko-KR", "en-US"]
+    assert entries[aired.key.slug()]["texts"][0]["headline"] == "서울 호우경보"
+    assert entries[aired.key.slug()]["key_str"] == str(aired.key) and entries[aired.key.slug()]["restored"]

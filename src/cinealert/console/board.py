@@ -217,6 +217,61 @@ class Board:
         out["first_segment"] = next((f for f in sorted(files) if f.endswith(".ts")), None)
         return out
 
+    def restore(self) -> int:
+        """Fill an empty list from each channel's ``index.json`` and the outputs' ``result.json`` (newest
+        ``recent`` outputs): after a restart the operator still sees what aired and what was withdrawn. What never
+        got an output (skipped, rejected, cancelled before it aired) is not in the index and stays unknown."""
+        found: list[tuple[str, str, str, dict[str, Any]]] = []
+        for channel, root in self.roots.items():
+            try:
+                index = json.loads((root / "index.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(index, dict):
+                found += [(str(e.get("updated", "")), channel, slug, e) for slug, e in index.items()
+                          if isinstance(e, dict)]  # fmt: skip
+        found.sort(key=lambda item: item[0])
+        for updated, channel, slug, doc in found[-self.recent :]:
+            self._restored(updated, channel, slug, doc)
+        if found:
+            log.info("console_restored", outputs=min(len(found), self.recent))
+        return min(len(found), self.recent)
+
+    def _restored(self, updated: str, channel: str, slug: str, doc: Mapping[str, Any]) -> None:
+        parts = str(doc.get("key", "")).split(
+            ","
+        )  # sender,identifier,sent: CAP allows no comma in any of them
+        key = AlertKey(*parts) if len(parts) == 3 else None
+        state = str(doc.get("status", "published"))
+        view = self._published(
+            {"directory": str(self.roots[channel] / slug), "rung": doc.get("rung")}, channel
+        )
+        view.update(state=state, reason=str(doc.get("rung", "")) if state == "published" else "")
+        with self._lock:
+            entry = self._entry(
+                key.slug() if key is not None else slug, restored=True, disaster=doc.get("disaster")
+            )
+            entry["received_at"] = updated or entry["received_at"]
+            if key is not None:
+                entry.update(key=key.as_dict(), key_str=str(key), sender=key.sender, sent=key.sent)
+            entry.setdefault(
+                "texts",
+                [
+                    {
+                        "language": p.get("language", ""),
+                        "headline": " ".join(p.get("lines", [])[:1]),
+                        "event": "",
+                        "instruction": "",
+                        "area": "",
+                    }
+                    for p in view.get("overlay", [])
+                ],
+            )
+            entry["channels"][channel] = view
+            entry["state"], entry["reason"] = state, view["reason"]
+            entry["history"].append({"at": updated, "after_s": 0.0, "state": f"{state} (before the restart)",
+                                     "channel": channel, "reason": "restored from index.json"})  # fmt: skip
+
     def finished(self, partition: int, offset: int, outcome: Any) -> None:
         """The outcome the offset is committed on; the only news for a skipped or refused message."""
         if outcome is None:

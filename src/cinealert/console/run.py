@@ -47,6 +47,7 @@ class Console:
         """Serve the console for ``daemon`` (built with ``watch=self.board, approvals=self.approvals``)."""
         c = self.settings
         self.board.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(self.board.restore)
         app = make_app(
             self.board, Auth(self.tokens, c.allowed_origins), Operator(daemon.processor, self.approvals),
             self.approvals, hls_js=c.hls_js or default_hls_js(), manual=c.manual_channels,
