@@ -237,6 +237,10 @@ def test_approvals_decide_as_documented() -> None:
     thread.join(10)
     assert result == ["approved"]
 
+    # a retried attempt of the same alert (the stage failed after the gate) does not ask again
+    assert approvals.wait(make_alert(), "default", never, lambda: False) == "approved"
+    approvals._decided.clear()
+
     thread, result = _wait_in_thread(approvals, make_alert())
     _until_pending(approvals)
     assert approvals.hold(KEY.slug(), "default", "alice")
@@ -245,12 +249,14 @@ def test_approvals_decide_as_documented() -> None:
     assert approvals.approve(KEY.slug(), "default", "bob")
     thread.join(10)
     assert result == ["approved"]
+    approvals._decided.clear()
 
     thread, result = _wait_in_thread(approvals, make_alert())
     _until_pending(approvals)
     clock.now += 31  # nobody acted: it airs by itself
     thread.join(10)
     assert result == ["auto_approved"]
+    approvals._decided.clear()
 
     closed = threading.Event()
     thread, result = _wait_in_thread(approvals, make_alert(), closed=closed.is_set)

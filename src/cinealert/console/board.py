@@ -14,6 +14,7 @@ server-sent-event streams) on the event loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -90,6 +91,12 @@ class Board:
 
     def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
         self._subscribers.discard(queue)
+
+    def close_streams(self) -> None:
+        """End every event stream (an empty message is the handler's signal); on the event loop."""
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait("")
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

@@ -241,7 +241,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             if not text:
                 break
             await response.write(f"event: alert\ndata: {text}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the page went away; a cancelled handler (shutdown, disconnect) propagates
         pass
     finally:
         board.unsubscribe(queue)
@@ -303,8 +303,7 @@ def make_app(
 
     async def on_shutdown(app: web.Application) -> None:
         app[STOPPING].set()
-        for queue in list(board._subscribers):
-            queue.put_nowait("")
+        board.close_streams()
 
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/", index)

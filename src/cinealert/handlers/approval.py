@@ -38,6 +38,7 @@ log = structlog.get_logger("cinealert.handlers")
 Decision = Literal["auto", "bypass", "approved", "auto_approved", "closed"]
 SEVERITY_ORDER = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 POLL_S = 0.2
+DECIDED_KEPT = 1024
 
 
 def severity_of(alert: Alert) -> str:
@@ -97,6 +98,7 @@ class Approvals:
         self.clock = clock
         self.listeners: list[Listener] = []
         self._waiting: dict[tuple[str, str], Waiting] = {}  # (slug, channel)
+        self._decided: dict[tuple[str, str], Decision] = {}  # approvals kept for a retried attempt (bounded)
         self._lock = threading.Lock()
 
     def manual(self, channel: str) -> bool:
@@ -116,13 +118,17 @@ class Approvals:
         """Block (a stage thread) until the alert may go on to the gate; see the module docstring."""
         if not self.manual(channel):
             return "auto"
+        slot = (alert.key.slug(), channel)
+        with self._lock:
+            earlier = self._decided.get(slot)
+        if earlier is not None:  # a retried attempt (the stage failed after the gate): decided already
+            return earlier
         severity = severity_of(alert)
         if severity in self.bypass:
             log.info("approval_bypassed", channel=channel, severity=severity)
             return "bypass"
         waiting = Waiting(alert.key, channel, severity, datetime.now(UTC).isoformat(),
                           self.clock() + self.auto_approve_s)  # fmt: skip
-        slot = (alert.key.slug(), channel)
         with self._lock:
             self._waiting[slot] = waiting
         log.info("approval_waiting", channel=channel, severity=severity, auto_approve_s=self.auto_approve_s)
@@ -144,6 +150,10 @@ class Approvals:
         finally:
             with self._lock:
                 self._waiting.pop(slot, None)
+                if waiting.decision in ("approved", "auto_approved"):
+                    self._decided[slot] = waiting.decision
+                    while len(self._decided) > DECIDED_KEPT:
+                        self._decided.pop(next(iter(self._decided)))
         log.info("approval_decided", channel=channel, decision=waiting.decision, operator=waiting.operator)
         self._tell(waiting.decision, waiting)
         return waiting.decision
