@@ -122,3 +122,31 @@ def test_run_serves_the_console(broker: EmbeddedBroker, tmp_path: Path) -> None:
         log.close()
     assert code == 0, (tmp_path / "run.log").read_text()[-3000:]
     assert "console_listening" in (tmp_path / "run.log").read_text()
+
+
+def test_demo_shows_its_alerts_in_the_console(tmp_path: Path) -> None:
+    """``cinealert demo --console`` (summary stage): the console's URL and token are printed, the API lists every
+    sample the daemon finished, and the console stays up after the table until SIGINT (exit 0)."""
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    command = [sys.executable, "-m", "cinealert.cli", "demo", "--console", "--stage", "summary",
+               "--output-dir", str(tmp_path / "out"), "--samples", str(samples), "--timeout", "120"]  # fmt: skip
+    out_path = tmp_path / "demo.out"
+    with out_path.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=_env())
+    try:
+        deadline = time.monotonic() + 180
+        while "the console stays up" not in out_path.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, out_path.read_text()[-3000:]
+            time.sleep(0.2)
+        text = out_path.read_text()
+        token = text.split("sign in with the token ", 1)[1].split()[0]
+        url = text.split("console http", 1)[1].split()[0]
+        status, doc = _get(f"http{url}api/alerts", token)
+        sent = int(text.split("sent ", 1)[1].split()[0])
+        assert status == 200 and len(doc["alerts"]) == sent, doc
+        states = {a["state"] for a in doc["alerts"]}
+        assert {"published", "skipped", "rejected", "superseded", "withdrawn"} <= states, states
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    assert code == 0, out_path.read_text()[-3000:]

@@ -92,8 +92,9 @@ def _add_daemon_commands(add: Add) -> None:
     p.add_argument("--verbose", action="store_true", help="show the daemon's log")
     p.add_argument("--quick", action="store_true", help="720p, 2 s loops, 1 variant: a fast preview")
     p.add_argument(
-        "--console", action="store_true", help="serve the operator console; it stays up until Ctrl-C"
+        "--console", action="store_true", help="keep the operator console up after the table, until Ctrl-C"
     )
+    p.add_argument("--no-console", action="store_true", help="no operator console during the demo")
     p = add("broker", daemon.cmd_broker, "run the embedded Kafka broker alone")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: kafka.embedded_port (0 = free port)")

@@ -211,22 +211,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not files:
         print(f"demo: no samples in {root}", file=sys.stderr)
         return EXIT_INVALID
-    if not getattr(args, "console", False):
-        run = asyncio.run(run_demo(settings, files, args.timeout))
-        return _report(run, settings, root)
-    settings, console, token = _demo_console(settings)
-    if console is None:
-        return EXIT_INVALID
-    print(f"console: sign in with the token {token}" if token else "console: sign in with console.token")
+    keep = bool(getattr(args, "console", False))
+    console: Any = None
+    if keep or not getattr(args, "no_console", False):
+        settings, console, token = _demo_console(settings, explicit=keep)
+        if console is None and keep:
+            return EXIT_INVALID
+        if console is not None:
+            print(
+                f"console: sign in with the token {token}" if token else "console: sign in with console.token"
+            )
     codes: list[int] = []
-    run = asyncio.run(run_demo(settings, files, args.timeout, console=console,
+    run = asyncio.run(run_demo(settings, files, args.timeout, console=console, keep_console=keep,
                                report=lambda r: codes.append(_report(r, settings, root))))  # fmt: skip
     return codes[0] if codes else _report(run, settings, root)
 
 
-def _demo_console(settings: Settings) -> tuple[Settings, Any, str]:
-    """``demo --console``: the console on (``console.port``, 127.0.0.1 unless configured); without a configured
-    token one is made up for this run and printed (it dies with the demo)."""
+def _demo_console(settings: Settings, explicit: bool) -> tuple[Settings, Any, str]:
+    """The demo's console: 127.0.0.1 unless configured, on a free port unless ``console.port`` is set; without a
+    configured token one is made up for this run and printed (it dies with the demo). It cannot start: said
+    on stderr, and the demo goes on without it unless it was asked for (``--console``)."""
     import secrets
 
     from pydantic import SecretStr
@@ -236,6 +240,8 @@ def _demo_console(settings: Settings) -> tuple[Settings, Any, str]:
 
     token = ""
     update: dict[str, Any] = {"enabled": True}
+    if "port" not in settings.console.model_fields_set:
+        update["port"] = 0
     if settings.console.token is None and settings.console.token_file is None:
         token = secrets.token_urlsafe(18)
         update["token"] = SecretStr(f"demo:{token}")
@@ -243,7 +249,7 @@ def _demo_console(settings: Settings) -> tuple[Settings, Any, str]:
     try:
         return settings, Console(settings), token
     except ConsoleError as exc:
-        print(f"demo: {exc}", file=sys.stderr)
+        print(f"demo: {exc}{'' if explicit else ' (the demo goes on without the console)'}", file=sys.stderr)
         return settings, None, token
 
 

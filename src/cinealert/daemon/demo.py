@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from cinealert.config import Settings
 from cinealert.daemon.progress import Progress
+from cinealert.errors import CinealertError
 from cinealert.handlers.process import Outcome
 
 if TYPE_CHECKING:
@@ -241,6 +242,16 @@ async def _exchange(
     return run
 
 
+async def _serve(console: DemoConsole, daemon: Daemon, say: Callable[[str], None]) -> bool:
+    """Start the console; one that cannot (its port taken) is said and the demo goes on without it."""
+    try:
+        say(f"console {await console.start(daemon)} (shows each alert as the daemon gets to it)")
+    except CinealertError as exc:
+        say(f"console not started: {exc}")
+        return False
+    return True
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -252,11 +263,14 @@ async def run_demo(
     say: Callable[[str], None] = _say,
     console: DemoConsole | None = None,
     report: Callable[[DemoRun], object] | None = None,
+    keep_console: bool = False,
 ) -> DemoRun:
-    """Broker, daemon and the samples; stops the daemon and the broker before it returns.
+    """Broker, daemon and the samples; stops the daemon and the broker before it returns. ``report`` (when
+    given) is called with the result before they stop.
 
-    With ``console``, the console is served while the demo runs (its URL said first) and stays up after
-    ``report`` has been shown, until SIGINT/SIGTERM, so the demo's alerts can be looked at in a browser."""
+    With ``console``, the console is served while the demo runs (its URL said first: a cold run renders for
+    minutes, and the page shows each alert as it goes); with ``keep_console`` it stays up after the report,
+    until SIGINT/SIGTERM, so the demo's alerts can be looked at afterwards."""
     broker = _start_broker(settings)
     tracker = _Tracker()
     daemon, stop_metrics = _make_daemon(settings, broker.bootstrap, tracker, say, console)
@@ -264,14 +278,14 @@ async def run_demo(
     with _interruptible(asyncio.get_running_loop()) as interrupted:
         task = asyncio.create_task(daemon.run(stop))
         try:
-            if console is not None:
-                say(f"console {await console.start(daemon)}")
+            serving = console is not None and await _serve(console, daemon, say)
             run = await _exchange(
                 settings, broker.bootstrap, files, tracker, timeout_s,
                 lambda: task.done() or interrupted.is_set(), say,
             )  # fmt: skip
-            if console is not None and report is not None and not interrupted.is_set():
+            if report is not None:
                 report(run)
+            if serving and keep_console and not interrupted.is_set():
                 say("the console stays up with the demo's alerts; Ctrl-C stops the demo")
                 await interrupted.wait()
             return run
