@@ -592,7 +592,7 @@ async def test_dead_letter_waits_out_a_full_disk_instead_of_failing_its_task(
 
     from aiokafka import ConsumerRecord
 
-    import cinealert.handlers.outbox as outbox
+    import cinealert.objstore as outbox  # the outbox writes its markers through objstore.LOCAL (atomic_write)
     from cinealert.broadcast.publish import PublishError
     from cinealert.daemon.kafka import current_record
 

@@ -25,6 +25,7 @@ from cinealert.daemon.kafka import Sender, client_options, current_record, heade
 from cinealert.durable import disk_full
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.stage import StageCancelled
+from cinealert.objstore import LOCAL, SharedFiles
 
 log = structlog.get_logger("cinealert.daemon")
 
@@ -162,9 +163,10 @@ class DeadLetters:
     """``handlers.process.DeadLetter``: the refused message with its reason in headers, once per consumed record
     (markers in ``<dedup_state_dir>/dead/``, keyed by its topic, partition, offset, timestamp and digest)."""
 
-    def __init__(self, sender: Sender, state_dir: Path) -> None:
+    def __init__(self, sender: Sender, state_dir: Path, files: SharedFiles = LOCAL) -> None:
         self.ledger = TopicLedger(sender, sender.k.dead_letter_topic, state_dir)
         self.folder = state_dir / "dead"
+        self.files = files  # with a bucket, a replay on another machine finds the markers: dead-lettered once
 
     async def __call__(self, data: bytes, label: str, reason: str, stage: str) -> None:
         """Dead-letter ``data`` once, even across a crash and replay (same two-phase markers as announcements,
@@ -197,7 +199,9 @@ class DeadLetters:
             ]
             data = data[:DEAD_LETTER_MAX_BYTES]
         folder = self.folder
-        box = Outbox(folder / f"{message_id}.json", folder / f"{message_id}.pending.json", "dead_letter")
+        box = Outbox(
+            folder / f"{message_id}.json", folder / f"{message_id}.pending.json", "dead_letter", self.files
+        )
         fence_key = key or message_id.encode()
         sender = self.ledger.sender
         delays = sender.backoff.delays()

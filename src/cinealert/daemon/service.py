@@ -85,7 +85,9 @@ class Daemon:
         state = settings.handlers.dedup_state_dir
         self.sender = Sender(self.k, bootstrap, self.metrics, self.cancel)
         self.announcer = MediaAnnouncer(self.sender, state)
-        self.dead_letters = DeadLetters(self.sender, state)
+        #: this disk, or the bucket every daemon of the group shares ([store]): markers, tombstones, outputs
+        self.files = shared_files(settings)
+        self.dead_letters = DeadLetters(self.sender, state, self.files)
         # One stage per channel ([channels]), each like ``stage``; without [channels], ``stage`` itself.
         self.processor = Processor(
             stage,
@@ -94,7 +96,7 @@ class Daemon:
             self.dead_letters,
             cap=settings.cap,
             channels=channel_stages(settings, stage),
-            files=shared_files(settings),
+            files=self.files,
             lease_s=settings.store.lease_s,
         )
         if watch is not None or approvals is not None:  # the operator console (``cinealert.console``)
