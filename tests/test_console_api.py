@@ -327,3 +327,28 @@ def test_board_restores_what_aired_after_a_restart(tmp_path: Path) -> None:
     assert [p["language"] for p in channel["overlay"]] == ["ko-KR", "en-US"]
     assert entries[aired.key.slug()]["texts"][0]["headline"] == "서울 호우경보"
     assert entries[aired.key.slug()]["key_str"] == str(aired.key) and entries[aired.key.slug()]["restored"]
+
+
+def test_thumbnail_of_an_atsc1_output(tmp_path: Path) -> None:
+    """The default profile (atsc1: MPEG-2 video in TS) has no clip a browser plays, but its first picture is the
+    console's thumbnail: decoded from the real segment, 320 px wide, not blank."""
+    import io
+
+    from PIL import Image, ImageStat
+
+    from cinealert.console.media import Thumbnails
+    from test_pipeline import FLOOD
+    from test_pipeline import make_alert as pipeline_alert
+    from test_pipeline import stage as media_stage
+
+    st = media_stage(tmp_path)  # profiles: ("atsc1",)
+    alert = pipeline_alert("KMA-THUMB-1")
+    st.publish(alert, FLOOD, threading.Event())
+    board = Board({"default": tmp_path / "out"})
+    board.restore()
+    channel = board.get(alert.key.slug())["channels"]["default"]  # type: ignore[index]
+    assert channel["master"] is None and channel["first_segment"].endswith(".ts")
+    path = output_file(tmp_path / "out", channel["slug"], channel["first_segment"])
+    image = Image.open(io.BytesIO(Thumbnails().get(path)))
+    assert image.format == "JPEG" and image.size == (320, 180)
+    assert max(ImageStat.Stat(image.convert("L")).stddev) > 10  # a picture, not a flat frame
