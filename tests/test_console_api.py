@@ -99,6 +99,8 @@ async def test_unauthenticated_requests_are_refused(client: tuple[TestClient[Any
     assert r.status == 401
     r = await c.post("/login", data={"token": "wrong-token-of-some-length"}, allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/login?failed") and COOKIE not in r.cookies
+    assert "not accepted" in await (await c.get("/login?failed=<script>")).text()
+    assert "<script>" not in await (await c.get("/login?failed=<script>")).text()
 
 
 async def test_the_api_answers_a_signed_in_operator(client: tuple[TestClient[Any, Any], Board]) -> None:

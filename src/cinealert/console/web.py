@@ -133,8 +133,11 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Content-Type": "text/html; charset=utf-8"})
 
 
-async def login_page(_request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC / "login.html", headers={"Content-Type": "text/html; charset=utf-8"})
+async def login_page(request: web.Request) -> web.StreamResponse:
+    page = (STATIC / "login.html").read_text(encoding="utf-8")
+    if "failed" in request.query:  # a fixed sentence, nothing from the request
+        page = page.replace("<!--failed-->", '<p class="failed">That token was not accepted.</p>')
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
 async def login(request: web.Request) -> web.StreamResponse:
