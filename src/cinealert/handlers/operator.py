@@ -4,7 +4,7 @@ operator's name and announced on ``cap.media`` as an ``operator`` event before i
 * **Approve / Hold** act on an alert waiting on a manual channel (``handlers.approval``); the ``published``
   announcement follows an approval as for any alert.
 * **Withdraw** is a CAP Cancel in all but its origin: a cancel tombstone for the key (so a waiting or replayed
-  original never airs), then ``Processor._cancel`` marks every channel's output withdrawn and announces
+  original never airs), then ``Processor.withdraw`` marks every channel's output withdrawn and announces
   ``withdrawn``, exactly as a Cancel from the sender would. The Cancel's key is the operator's
   (``sender = "console:<name>"``), so the announcement says who withdrew it.
 * **Re-air** announces the published output again (files, urls) for playout to run once more; nothing is
@@ -127,6 +127,6 @@ class Operator:
         if self.approvals is not None:
             self.approvals.poke(key.slug())  # a waiting alert sees the tombstone now and never airs
         # The Cancel path itself, not a copy: under the key's guard, so a publish in progress announces first.
-        outcome = await self.processor._cancel(cancel, [key])
+        outcome = await self.processor.withdraw(cancel, [key])
         event["withdrawn"] = outcome.withdrawn
         return event

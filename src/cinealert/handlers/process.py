@@ -213,7 +213,7 @@ class Processor:
         try:
             async with self._locks.hold(alert.key):
                 if decision.action == "cancel":
-                    outcome = await self._retry_disk_full(cancel, lambda: self._cancel(alert, refs))
+                    outcome = await self._retry_disk_full(cancel, lambda: self.withdraw(alert, refs))
                 else:
                     outcome = await self._retry_disk_full(
                         cancel, lambda: self._publish(alert, refs, received_at, cancel, takes, progress)
@@ -424,7 +424,9 @@ class Processor:
                         outcome.note("superseded", channel.name)
         return outcome
 
-    async def _cancel(self, alert: Alert, refs: list[AlertKey]) -> Outcome:
+    async def withdraw(self, alert: Alert, refs: list[AlertKey]) -> Outcome:
+        """``refs`` withdrawn on every channel for the Cancel ``alert``: public because the console's Withdraw
+        must take the very path a CAP Cancel takes (same markers, same announcement)."""
         outcome = Outcome("withdrawn", key=alert.key, sent=alert.sent)
         never_cancel = threading.Event()  # withdrawing is a marker write: always finish it
         for ref in refs:
