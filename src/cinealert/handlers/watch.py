@@ -18,6 +18,7 @@ import structlog
 
 from cinealert.cap.model import Alert, AlertKey, Classification
 from cinealert.handlers.approval import Approvals
+from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Gate, Published, Stage
 
 log = structlog.get_logger("cinealert.handlers")
@@ -113,7 +114,7 @@ class GatedStage:
         return self.inner.withdraw(key, by)
 
 
-def install(processor: Any, watch: Watch | None, approvals: Approvals | None) -> None:
+def install(processor: Processor, watch: Watch | None, approvals: Approvals | None) -> None:
     """Put the console's hooks into a built ``Processor``: each channel's stage gated (``GatedStage``), the
     announcer watched, the parse step watched. The daemon calls it once, before it consumes anything."""
     from dataclasses import replace
