@@ -247,3 +247,17 @@ def test_a_shared_scene_cache_keeps_lz4_frames(tmp_path: Path, s3: S3Server) -> 
     assert (
         frame_codec(RenderSettings(cache_dir=tmp_path / "shared", **big)) == "lz4"
     )  # ~7x fewer bytes to fetch
+
+
+def test_the_daemon_checks_the_bucket_honours_conditional_writes(tmp_path: Path, s3: S3Server) -> None:
+    from cinealert.objstore import check_store
+
+    settings = s3.settings(s3.new_bucket())
+    assert check_store(LOCAL) is True
+    assert check_store(S3Files(Bucket(settings), {tmp_path: "state"})) is True  # moto refuses the overwrites
+    assert bucket_names(s3, settings.bucket) == {}  # the probe cleaned up after itself
+    gone = S3Server(tmp_path / "gone.log")  # never started: nothing listens there
+    unreachable = s3.settings("x").model_copy(update={"endpoint_url": gone.endpoint})
+    assert (
+        check_store(S3Files(Bucket(unreachable), {tmp_path: "state"})) is None
+    )  # waited for later, not fatal

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 
 from cinealert.durable import StorageUnavailableError, atomic_write
+from cinealert.errors import CinealertError
 
 if TYPE_CHECKING:
     from cinealert.config.sections import StoreSettings
@@ -378,6 +381,36 @@ def remote_for(directory: Path) -> RemoteDirs | None:
         if full.is_relative_to(root):
             return remote
     return None
+
+
+class StoreConfigError(ValueError, CinealertError):
+    """The bucket ignores conditional writes (some S3 stand-ins do, e.g. s3rver): every guarantee of the shared
+    store (one commit, one tombstone, one guard holder) rests on them, so the daemon refuses to start."""
+
+
+def check_store(files: SharedFiles) -> bool | None:
+    """Probe the bucket once at start-up: True when it honours ``If-None-Match: *`` and ``If-Match`` (or the store
+    is local), None when it cannot be reached now (the processing path waits for it); ``StoreConfigError`` when
+    it accepts a conditional write it should have refused."""
+    if not isinstance(files, S3Files):
+        return True
+    bucket = files.bucket
+    name = f"state/probe/{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(6)}"
+    try:
+        first = bucket.put(name, b"probe", if_none_match=True)
+        again = bucket.put(name, b"probe again", if_none_match=True)
+        stale = bucket.put(name, b"probe stale", if_match='"00000000000000000000000000000000"')
+        bucket.delete(name)
+    except StoreError as exc:
+        log.warning("store_unreachable", bucket=bucket.name, error=str(exc))
+        return None
+    if first is None or again is not None or stale is not None:
+        raise StoreConfigError(
+            f"bucket {bucket.name} accepted a write that If-None-Match/If-Match should have refused: it does not "
+            'honour conditional writes; use AWS S3, MinIO, Ceph RGW or moto, or set store.kind = "local"'
+        )
+    log.info("store_checked", bucket=bucket.name, prefix=bucket.prefix)
+    return True
 
 
 def roots(settings: Settings) -> dict[Path, str]:

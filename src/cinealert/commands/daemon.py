@@ -73,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cinealert.daemon.service import serve_forever
     from cinealert.daemon.systemd import Notifier
     from cinealert.handlers.factory import make_stage, prewarm_hook
+    from cinealert.objstore import StoreConfigError
 
     settings = load_settings(args)
     configure_logging(settings.log)
@@ -109,6 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     except console_errors as exc:  # the console's token or listener: a configuration problem, said plainly
         structlog.get_logger("cinealert.daemon").error("console_failed", error=str(exc))
+        return EXIT_INVALID
+    except StoreConfigError as exc:  # [store]: a bucket that ignores conditional writes
+        structlog.get_logger("cinealert.daemon").error("store_unusable", error=str(exc))
         return EXIT_INVALID
     finally:
         if broker is not None:

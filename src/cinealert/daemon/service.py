@@ -49,7 +49,7 @@ from cinealert.handlers.factory import channel_stages
 from cinealert.handlers.process import Processor
 from cinealert.handlers.stage import Stage
 from cinealert.handlers.watch import Watch, install, observe_both
-from cinealert.objstore import shared_files
+from cinealert.objstore import check_store, shared_files
 
 __all__ = ["Daemon", "client_options", "serve_forever"]
 
@@ -117,6 +117,7 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> int:
         background: list[asyncio.Task[None]] = [asyncio.create_task(self.notifier.watchdog_loop())]
         try:
+            await asyncio.to_thread(check_store, self.files)  # a bucket ignoring conditional writes: refuse
             await self._prewarm(stop)
             await asyncio.to_thread(self.dead_letters.prune)
             if not await self._connect(stop):
