@@ -46,7 +46,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -60,6 +60,16 @@ from cinealert.handlers.events import EventType, announced_marker, build_event
 from cinealert.handlers.outbox import Outbox, deliver_once
 from cinealert.handlers.outcome import Outcome, StageFailedError, Status, reject_label
 from cinealert.handlers.policy import SUPERSEDING_SKIPS, Decision, decide_channels, render_decision
+from cinealert.handlers.ports import (
+    Announcer,
+    ClassifyFn,
+    DeadLetter,
+    Ordering,
+    ParseFn,
+    Unordered,
+    default_classify,
+    default_parse,
+)
 from cinealert.handlers.references import KeyGuard, ReferenceLedger, Tombstone, Tombstoned, usable
 from cinealert.handlers.retry import Backoff
 from cinealert.handlers.stage import GateClosed, Published, Stage, StageCancelled
@@ -75,64 +85,6 @@ log = structlog.get_logger("cinealert.handlers")
 
 T = TypeVar("T")
 DISK_FULL_RETRY_MAX_S = 10.0
-
-
-class Announcer(Protocol):
-    """Where announcements go (the daemon: the media topic). ``fence`` and ``delivered`` make resends exact."""
-
-    async def fence(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """JSON-able facts recorded before sending, enough for ``delivered`` to find the event later."""
-        ...
-
-    async def send(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> None:
-        """Deliver ``event``; return only once it is durably accepted."""
-        ...
-
-    async def delivered(self, event: Mapping[str, Any], fence: Mapping[str, Any]) -> bool:
-        """Whether an event with ``event["event_id"]`` was delivered at or after ``fence``."""
-        ...
-
-
-class Ordering(Protocol):
-    """How a message waits for the earlier messages of its partition (the daemon implements it per record)."""
-
-    def recorded(self) -> None:
-        """This message's tombstones (if any) are durable, or it has none: later messages may go ahead."""
-        ...
-
-    async def earlier_recorded(self) -> None:
-        """Return once every earlier message of the partition has called ``recorded``."""
-        ...
-
-
-class _Unordered:
-    """No partition to wait for (``cinealert render``, tests driving ``handle`` directly)."""
-
-    def recorded(self) -> None:
-        return None
-
-    async def earlier_recorded(self) -> None:
-        return None
-
-
-DeadLetter = Callable[[bytes, str, str, str], Awaitable[None]]  # (data, reason label, reason text, stage)
-ParseFn = Callable[[bytes], Alert]
-ClassifyFn = Callable[[Alert], Classification]
-
-
-def _default_parse(cap: CapSettings) -> ParseFn:
-    from cinealert.cap import parse_alert
-
-    def parse(data: bytes) -> Alert:
-        return parse_alert(data, settings=cap)
-
-    return parse
-
-
-def _default_classify() -> ClassifyFn:
-    from cinealert.cap import classify
-
-    return classify
 
 
 class Processor:
@@ -165,8 +117,8 @@ class Processor:
         self.broadcast = self.channels[0].broadcast
         self.announcer = announcer
         self.dead_letter = dead_letter
-        self.parse = parse or _default_parse(cap or CapSettings())
-        self.classify = classify or _default_classify()
+        self.parse = parse or default_parse(cap or CapSettings())
+        self.classify = classify or default_classify()
         #: tombstones and announcement markers: this disk, or a bucket (``[store]``, issue 17) with lease guards
         self.files = files
         self.ledger = ReferenceLedger(handlers.dedup_state_dir, files)
@@ -188,7 +140,7 @@ class Processor:
         order: Ordering | None = None,
     ) -> Outcome:
         """Process one message; returns once every effect is durable. Raises ``StageCancelled`` only."""
-        order = order or _Unordered()
+        order = order or Unordered()
         t0 = time.perf_counter()
         try:
             intake = await self._intake(data)
