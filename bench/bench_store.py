@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -95,6 +96,7 @@ def main() -> int:
         outputs = len(TYPES) * args.runs
     finally:
         s3.stop()
+        shutil.rmtree(work, ignore_errors=True)
     local, remote_ms = dist(times["local"]), dist(times["s3"])
     figures = {
         "what": "MediaStage.publish wall time per alert, rich-media atsc3 720p, warm caches, same alerts; "
