@@ -261,3 +261,19 @@ def test_the_daemon_checks_the_bucket_honours_conditional_writes(tmp_path: Path,
     assert (
         check_store(S3Files(Bucket(unreachable), {tmp_path: "state"})) is None
     )  # waited for later, not fatal
+
+
+def test_channel_outputs_map_to_their_own_prefixes(tmp_path: Path, s3: S3Server) -> None:
+    settings = parse({
+        "broadcast": {"output_dir": str(tmp_path / "out")},
+        "handlers": {"dedup_state_dir": str(tmp_path / "state")},
+        "render": {"cache_dir": str(tmp_path / "cache")},
+        "channels": {"seoul": {}, "busan": {"output_dir": str(tmp_path / "elsewhere" / "busan")}},
+    })  # fmt: skip
+    files = S3Files(Bucket(s3.settings(s3.new_bucket())), roots(settings))
+    assert files.name(tmp_path / "out" / "seoul" / "A-1" / "result.json") == "out/seoul/A-1/result.json"
+    assert files.name(tmp_path / "elsewhere" / "busan" / "A-1" / "result.json") == "out-busan/A-1/result.json"
+    assert files.name(tmp_path / "state" / "cancelled" / "A-1.json") == "state/cancelled/A-1.json"
+    assert files.name(tmp_path / "cache" / "ab" / "abc" / "meta.json") == "cache/ab/abc/meta.json"
+    with pytest.raises(ValueError, match="none of the shared roots"):
+        files.name(tmp_path / "stray.json")  # never shared by accident
