@@ -26,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +36,7 @@ import numpy.typing as npt
 
 from cinealert.errors import Cancelled
 from cinealert.render.camera import cover_zoom, max_shift, pose
-from cinealert.render.compositor_fused import kernels_ready
+from cinealert.render.compositor_fused import FusedCompositor, kernels_ready
 from cinealert.render.periodic import shake_offset, wraps_per_loop
 from cinealert.render.prepared import SWAY_AT_TOP, PreparedLayer, RenderParams, Window
 from cinealert.render.scene import Scene
@@ -93,10 +94,7 @@ class Animator:
         h, w = scene.height, scene.width
         self.h, self.w = h, w
         self.shake = scene.shake * h / 1080.0 if params.shake else 0.0
-        nearest = min(layer.mean_depth for layer in scene.layers)
-        sx, sy = max_shift(params.camera, params.amplitude, nearest, h)
-        sway_px = max((layer.sway for layer in scene.layers), default=0.0) * SWAY_AT_TOP * h
-        self.zoom = cover_zoom(w, h, (sx + 1.6 * self.shake + sway_px, sy + 1.6 * self.shake))
+        self.zoom = self.zoom_for(scene, params)
         # layers are prepared side by side on CPU (big torch ops release the GIL); one at a time on a GPU
         workers = cpu_budget() if self.device.type == "cpu" else 1
         self.geo: Geometry
@@ -104,6 +102,23 @@ class Animator:
         self.geo, self.prepared = prepare_layers(scene, params, self.device, self.zoom, self.shake, workers)
         # CPU frames go through the fused kernels (render.kernels) unless told otherwise or they cannot compile
         self.compositor: BandCompositor = choose_compositor(self.geo, self.prepared, fused)
+        # a camera at rest (the LDI's fluid frames): the still layers under the lowest moving one never change,
+        # so each band's composite of them is kept (per band: the layers it covers) instead of redone per frame
+        at_rest = (params.camera == "static" or params.amplitude <= 0) and self.shake == 0
+        self._under: dict[tuple[int, tuple[int, ...]], npt.NDArray[np.float32]] | None = (
+            {} if at_rest and isinstance(self.compositor, FusedCompositor) else None
+        )
+
+    @staticmethod
+    def zoom_for(scene: Scene, params: RenderParams) -> float:
+        """The cover zoom an animator of ``scene`` for ``params`` renders at: enough that no camera shift, shake
+        or sway pulls in a blank edge."""
+        h, w = scene.height, scene.width
+        shake = scene.shake * h / 1080.0 if params.shake else 0.0
+        nearest = min(layer.mean_depth for layer in scene.layers)
+        sx, sy = max_shift(params.camera, params.amplitude, nearest, h)
+        sway_px = max((layer.sway for layer in scene.layers), default=0.0) * SWAY_AT_TOP * h
+        return cover_zoom(w, h, (sx + 1.6 * shake + sway_px, sy + 1.6 * shake))
 
     @property
     def fused(self) -> bool:
@@ -143,7 +158,24 @@ class Animator:
         for s0 in range(0, self.h, rows):
             s1 = min(self.h, s0 + rows)
             first = self._first_shown(windows, s0, s1)
-            self.compositor.band(t, s0, s1, windows[first:], dst, first == 0 and backdrop)
+            shown = windows[first:]
+            still = _still_prefix(shown) if self._under is not None else 0
+            if still < 2:  # one layer: its pass costs about what copying its composite would
+                self.compositor.band(t, s0, s1, shown, dst, first == 0 and backdrop)
+                continue
+            self._band_over_still(t, s0, s1, shown, still, dst, first == 0 and backdrop)
+
+    def _band_over_still(self, t: int, s0: int, s1: int, shown: list[Window], still: int, dst: Tensor,
+                         backdrop: bool) -> None:  # fmt: skip
+        """A band of a frame at rest: ``shown[still:]`` over the kept composite of the ``still`` layers under
+        them (made on first use; two threads making it at once make the same values)."""
+        assert self._under is not None and isinstance(self.compositor, FusedCompositor)
+        key = (s0, tuple(win.prep.index for win in shown[:still]))
+        under = self._under.get(key)
+        if under is None:
+            under = self.compositor.composite(t, s0, s1, shown[:still], backdrop)
+            self._under[key] = under
+        self.compositor.band(t, s0, s1, shown[still:], dst, False, under)
 
     def windows(self, t: int) -> list[Window]:
         """Every layer placed for frame ``t`` (camera pose for its depth, plus the shake), far -> near, with the
@@ -182,6 +214,16 @@ class Animator:
                 if canvas.row_opaque[s0 + ky : s1 + ky + 1].all():
                     return i
         return 0
+
+
+def _still_prefix(windows: list[Window]) -> int:
+    """How many of ``windows`` (far -> near) from the farthest on neither flow, sway nor scroll: with the camera
+    at rest they composite to the same pixels every frame."""
+    for i, win in enumerate(windows):
+        prep = win.prep
+        if prep.fluid is not None or prep.layer.wrap or prep.sway_profile is not None:
+            return i
+    return len(windows)
 
 
 class _IntraOpThreads:
@@ -278,10 +320,16 @@ def render_loop(
                     raise RenderCancelled(f"render cancelled at frame {t}/{anim.n}")
                 one(t)
             return out
+        # a sliding window of twice the workers' frames in flight (not batches waited for whole: a batch's
+        # last frame left the other threads idle), so the sink holds only a handful of frames out of order
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="render") as pool:
-            for start in range(0, anim.n, n_workers * 2):
+            pending: deque[Future[None]] = deque()
+            for t in range(anim.n):
+                if len(pending) >= n_workers * 2:
+                    pending.popleft().result()
                 if cancel is not None and cancel.is_set():
-                    raise RenderCancelled(f"render cancelled at frame {start}/{anim.n}")
-                for future in [pool.submit(one, t) for t in range(start, min(anim.n, start + n_workers * 2))]:
-                    future.result()
+                    raise RenderCancelled(f"render cancelled at frame {t}/{anim.n}")
+                pending.append(pool.submit(one, t))
+            for future in pending:
+                future.result()
     return out

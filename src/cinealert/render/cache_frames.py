@@ -68,7 +68,7 @@ def _compressor(codec: str) -> Callable[[memoryview], bytes]:
 class _BlobSink:
     """Compresses each frame on its own (in the renderer's worker threads) and appends the blobs to the data
     file in frame order as soon as they can go: only frames that arrive ahead of a missing one wait in memory
-    (``render_loop`` renders in batches of twice its workers, so a handful), never the whole loop."""
+    (``render_loop`` keeps twice its workers' frames in flight, so a handful), never the whole loop."""
 
     def __init__(self, folder: Path, count: int, codec: str) -> None:
         self.codec = codec

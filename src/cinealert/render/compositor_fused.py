@@ -123,14 +123,28 @@ class FusedCompositor:
         self.k = kernels
         self._views = tuple(_views(prep) for prep in layers)  # indexed by the layer's index
 
-    def band(self, t: int, s0: int, s1: int, windows: Sequence[Window], dst: Tensor, backdrop: bool) -> None:
+    def band(
+        self, t: int, s0: int, s1: int, windows: Sequence[Window], dst: Tensor, backdrop: bool,
+        under: npt.NDArray[np.float32] | None = None,
+    ) -> None:  # fmt: skip
         """Screen rows ``s0:s1`` of frame ``t`` into ``dst`` (H, W, 3 bytes): one pass per layer, then straight
-        to bytes; ``backdrop``: the first window covers every pixel of the band (no zero fill needed)."""
+        to bytes; ``backdrop``: the first window covers every pixel of the band (no zero fill needed);
+        ``under``: what lies under ``windows`` there (``composite`` of the layers below, which never change)."""
+        out = under.copy() if under is not None else self.composite(t, s0, s1, windows, backdrop)
+        if under is not None:
+            for win in self.geo.in_band(windows, s0, s1):
+                self._layer(out, win.r0 - s0, win, t)
+        self.k.to_rgb8(out, dst[s0:s1].numpy())
+
+    def composite(
+        self, t: int, s0: int, s1: int, windows: Sequence[Window], backdrop: bool
+    ) -> npt.NDArray[np.float32]:
+        """Rows ``s0:s1`` of ``windows`` over each other, premultiplied float ``(3, rows, W)``, before bytes."""
         shape = (3, s1 - s0, self.geo.w)
         out = np.empty(shape, np.float32) if backdrop else np.zeros(shape, np.float32)
         for win in self.geo.in_band(windows, s0, s1):
             self._layer(out, win.r0 - s0, win, t)
-        self.k.to_rgb8(out, dst[s0:s1].numpy())
+        return out
 
     def _layer(self, out: npt.NDArray[np.float32], o0: int, win: Window, t: int) -> None:
         """One layer over its window (``out`` row ``o0`` onward)."""

@@ -15,6 +15,7 @@ It has the ``Animator`` interface ``render.animate.render_loop`` drives (``n``, 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -85,15 +86,24 @@ class LdiAnimator:
         from cinealert.render.animate import Animator
 
         at_rest = RenderParams("static", 0.0, params.num_frames, shake=False)
-        self.base = Animator(scene, at_rest, device, fused=fused)
-        self.device = self.base.device
-        self.n, self.h, self.w = self.base.n, self.base.h, self.base.w
+        self.n, self.h, self.w = int(params.num_frames), scene.height, scene.width
         shake = scene.shake * self.h / 1080.0 if params.shake else 0.0
         self.path = CameraPath.of(params.camera, params.amplitude, self.n, self.w, self.h, shake)
-        still = at_zoom(scene.image, self.base.zoom, nearest=False)
-        depth = at_zoom(scene.depth, self.base.zoom, nearest=True)
-        self.ldi: Ldi = build_ldi(np.asarray(still, np.uint8), np.asarray(depth, np.float32), self.path,
-                                  max_layers=max_layers, inpainter=inpainter)  # fmt: skip
+        zoom = Animator.zoom_for(scene, at_rest)
+
+        def lift() -> Ldi:
+            still = at_zoom(scene.image, zoom, nearest=False)
+            depth = at_zoom(scene.depth, zoom, nearest=True)
+            return build_ldi(np.asarray(still, np.uint8), np.asarray(depth, np.float32), self.path,
+                             max_layers=max_layers, inpainter=inpainter)  # fmt: skip
+
+        # the LDI (cv2: dilation, min filters, inpainting) is built while the fluid layers are prepared: that
+        # preparation leaves a core idle whenever the scene has fewer fluids than cores
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldi-build") as pool:
+            lifted = pool.submit(lift)
+            self.base = Animator(scene, at_rest, device, fused=fused)
+            self.ldi: Ldi = lifted.result()
+        self.device = self.base.device
         self.splat: NumbaSplat | TorchSplat
         kernels = _kernels() if self.device.type == "cpu" else None
         if kernels is not None:

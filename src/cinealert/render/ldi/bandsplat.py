@@ -58,47 +58,44 @@ def _run_colour(acc: np.ndarray, under: np.ndarray, z: np.ndarray, y0: int, x0: 
                 fy: np.float32, kk: np.float32, tol: np.float32, frame: np.ndarray, si: int, cols: np.ndarray,
                 j0: int, n: int, h: int, w: int) -> None:  # fmt: skip
     # ``_add`` of ``n`` pixels landing at x0, x0 + 1, ...: each screen pixel takes pixel t - 1's corner, then
-    # pixel t's, as the pixel-by-pixel order adds them (a missing corner adds a zero weight)
+    # pixel t's, as the pixel-by-pixel order adds them (a missing corner adds a zero weight). Both screen rows
+    # in one sweep: each source pixel is read once and its horizontal blend made once, then weighted by the
+    # row's fraction (``fy * (fx * a)`` where ``_add`` takes ``(fx * fy) * a``: float rounding, not levels)
     one = np.float32(1.0)
     zero = np.float32(0.0)
     t0 = max(0, -x0)
     t1 = min(n, w - 1 - x0)
-    for c in range(2):
-        y = y0 + c
-        if not 0 <= y < h:
-            continue
-        fyc = fy if c else one - fy
-        wa = (one - fx) * fyc
-        wb = fx * fyc
-        pr, pg, pb = zero, zero, zero  # pixel t - 1
-        if t0 >= 1:
-            sj = cols[j0 + t0 - 1]
-            pr, pg, pb = (
+    w0, w1 = one - fy, fy
+    top, bottom = 0 <= y0 < h, 0 <= y0 + 1 < h
+    gx = one - fx
+    pr, pg, pb = zero, zero, zero  # pixel t - 1
+    if t0 >= 1:
+        sj = cols[j0 + t0 - 1]
+        pr, pg, pb = np.float32(frame[si, sj, 0]), np.float32(frame[si, sj, 1]), np.float32(frame[si, sj, 2])
+    for t in range(t0, t1 + 1):
+        x = x0 + t
+        cr, cg, cb = zero, zero, zero
+        if t < n:
+            sj = cols[j0 + t]
+            cr, cg, cb = (
                 np.float32(frame[si, sj, 0]),
                 np.float32(frame[si, sj, 1]),
                 np.float32(frame[si, sj, 2]),
             )
-        for t in range(t0, t1 + 1):
-            x = x0 + t
-            cr, cg, cb = zero, zero, zero
-            if t < n:
-                sj = cols[j0 + t]
-                cr = np.float32(frame[si, sj, 0])
-                cg = np.float32(frame[si, sj, 1])
-                cb = np.float32(frame[si, sj, 2])
-            ua = wa if t < n else zero
-            ub = wb if t >= 1 else zero
-            if kk >= z[y, x] - tol:
-                acc[y, x, 0] = acc[y, x, 0] + ub * pr + ua * cr
-                acc[y, x, 1] = acc[y, x, 1] + ub * pg + ua * cg
-                acc[y, x, 2] = acc[y, x, 2] + ub * pb + ua * cb
-                acc[y, x, 3] = acc[y, x, 3] + ub + ua
-            else:
-                under[y, x, 0] = under[y, x, 0] + ub * pr + ua * cr
-                under[y, x, 1] = under[y, x, 1] + ub * pg + ua * cg
-                under[y, x, 2] = under[y, x, 2] + ub * pb + ua * cb
-                under[y, x, 3] = under[y, x, 3] + ub + ua
-            pr, pg, pb = cr, cg, cb
+        ua = gx if t < n else zero
+        ub = fx if t >= 1 else zero
+        hr, hg, hb, hw = ub * pr + ua * cr, ub * pg + ua * cg, ub * pb + ua * cb, ub + ua
+        for c in range(2):
+            if not (bottom if c else top):
+                continue
+            y = y0 + c
+            wy = w1 if c else w0
+            dst = acc if kk >= z[y, x] - tol else under
+            dst[y, x, 0] += wy * hr
+            dst[y, x, 1] += wy * hg
+            dst[y, x, 2] += wy * hb
+            dst[y, x, 3] += wy * hw
+        pr, pg, pb = cr, cg, cb
 
 
 @_step
@@ -374,10 +371,10 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
         for y in range(bh):
             for x in range(w):
                 wf = acc[y, x, 3]
-                wu = under[y, x, 3]
                 total = wf
                 r, g, b = acc[y, x, 0], acc[y, x, 1], acc[y, x, 2]
-                if wf < np.float32(1.0) and wu > np.float32(0.0):
+                wu = under[y, x, 3] if wf < np.float32(1.0) else np.float32(0.0)  # fully covered: not read
+                if wu > np.float32(0.0):
                     take = min(wu, np.float32(1.0) - wf) / wu
                     r += under[y, x, 0] * take
                     g += under[y, x, 1] * take
