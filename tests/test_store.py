@@ -16,7 +16,7 @@ from cinealert.config import parse
 from cinealert.config.settings import ConfigError
 from cinealert.handlers.leases import LeaseLedger
 from cinealert.handlers.pipeline import MediaStage
-from cinealert.handlers.references import ReferenceLedger
+from cinealert.handlers.references import ReferenceLedger, Tombstoned
 from cinealert.objstore import LOCAL, Bucket, S3Files, StoreError, roots, shared_files
 from s3server import S3Server, s3_fixture  # noqa: F401 - the fixture
 from test_pipeline import FLOOD, H, Provider, W, make_alert
@@ -277,3 +277,22 @@ def test_channel_outputs_map_to_their_own_prefixes(tmp_path: Path, s3: S3Server)
     assert files.name(tmp_path / "cache" / "ab" / "abc" / "meta.json") == "cache/ab/abc/meta.json"
     with pytest.raises(ValueError, match="none of the shared roots"):
         files.name(tmp_path / "stray.json")  # never shared by accident
+
+
+def test_the_publish_gate_never_keeps_a_guard_when_its_lookup_fails(tmp_path: Path, s3: S3Server) -> None:
+    settings = s3.settings(s3.new_bucket(), lease_s=2.0)
+    # tombstones under a folder this store does not share: every lookup fails after the guard is taken
+    broken = LeaseLedger(tmp_path / "unshared", S3Files(Bucket(settings), {tmp_path / "a": "state"}), 2.0)
+    other = LeaseLedger(tmp_path / "b", S3Files(Bucket(settings), {tmp_path / "b": "state"}), 2.0)
+    key = make_alert().key
+    with pytest.raises(ValueError, match="none of the shared roots"):
+        broken.gate(key)
+    guard = other._try(key)  # free at once: not held by a renewing orphan until the process ends
+    assert guard is not None
+    guard.release()
+    other.record("cancel", key, CANCEL)
+    with pytest.raises(Tombstoned):
+        other.gate(key)
+    again = broken._try(key)  # a tombstoned gate lets go of the guard too
+    assert again is not None
+    again.release()

@@ -310,12 +310,7 @@ class Processor:
                 def gate() -> None:
                     while held:  # a retried attempt: the guard of the failed one is still ours
                         held.pop().release()
-                    guard = self.ledger.acquire(key, cancel)
-                    found = self.ledger.lookup(key)
-                    if found is not None:
-                        guard.release()
-                        raise Tombstoned(found)
-                    held.append(guard)
+                    held.append(self.ledger.gate(key, cancel))
 
                 t0 = time.perf_counter()
                 try:
@@ -353,8 +348,8 @@ class Processor:
             ):
                 outcome.note("published", channel.name)
         finally:
-            while held:
-                held.pop().release()
+            while held:  # a lease guard's release is a request to the bucket: off the event loop
+                await asyncio.to_thread(held.pop().release)
         return None
 
     async def _supersede(self, alert: Alert, refs: list[AlertKey], cancel: threading.Event) -> Outcome:

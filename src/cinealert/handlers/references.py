@@ -123,13 +123,16 @@ class ReferenceLedger:
     def _read(self, kind: Kind, path: Path) -> Tombstone | None:
         try:
             data = self.files.read(path)
-            if data is None:
-                return None
-            doc = json.loads(data.decode("utf-8"))
         except StoreError:
             raise  # the bucket did not answer: not a tombstone (the caller retries), never a guess
-        except (OSError, ValueError):
-            doc = {}  # unreadable: the file's existence is the fact that matters; keep it safe
+        except OSError:
+            data = b""  # unreadable: the file's existence is the fact that matters; keep it safe
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError:
+            doc = {}
         key = _key_of(doc.get("key") if isinstance(doc, dict) else None)
         by = _key_of(doc.get("by") if isinstance(doc, dict) else None)
         unknown = AlertKey("", "", "")
@@ -154,6 +157,20 @@ class ReferenceLedger:
                 raise StageCancelled(f"shutdown while waiting for the guard of {key}")
             time.sleep(POLL_S)
         return KeyGuard(fd, key)
+
+    def gate(self, key: AlertKey, cancel: threading.Event | None = None) -> KeyGuard:
+        """The publish gate: the guard of ``key``, held, once no tombstone names it; ``Tombstoned`` otherwise.
+        Any error releases the guard first (a lease kept by a failed lookup would block the retry for good)."""
+        guard = self.acquire(key, cancel)
+        try:
+            found = self.lookup(key)
+        except BaseException:
+            guard.release()
+            raise
+        if found is not None:
+            guard.release()
+            raise Tombstoned(found)
+        return guard
 
     @contextlib.asynccontextmanager
     async def guard(self, key: AlertKey) -> AsyncIterator[KeyGuard]:
