@@ -3,6 +3,7 @@ moto_server) share one media "topic"; neither airs an alert twice nor a cancelle
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cinealert.cap.model import AlertKey
 from cinealert.config import parse
 from cinealert.config.sections import HandlerSettings
 from cinealert.handlers.process import Processor
@@ -107,3 +109,35 @@ async def test_an_unreachable_store_is_waited_for_not_dead_lettered(tmp_path: Pa
     server.stop()
     assert outcome.status == "published" and sinks.dead == []
     assert events(sinks) == [("published", "X-9")]
+
+
+async def test_a_cancelled_wait_for_a_guard_leaves_no_lease_behind(tmp_path: Path, s3: S3Server) -> None:
+    """Shutdown cancels a coroutine while its thread is taking a key's lease (the key is free, the request in
+    flight): the lease it then gets is let go, not renewed until the process ends."""
+    import asyncio
+
+    from cinealert.handlers.leases import LeaseLedger
+    from cinealert.objstore import Bucket, S3Files
+
+    settings = s3.settings(s3.new_bucket(), lease_s=30.0)
+    b, c = (LeaseLedger(tmp_path / n, S3Files(Bucket(settings), {tmp_path / n: "state"}), 30.0) for n in "bc")
+    key = AlertKey(SENDER, "X-10", SENT)
+    for _round in range(3):
+
+        async def wait_for_it() -> None:
+            async with b.guard(key):
+                await asyncio.sleep(60)
+
+        waiter = asyncio.create_task(wait_for_it())
+        await asyncio.sleep(0)  # the waiter has sent its create; cancelled before the bucket answers
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+        taken = None
+        for _ in range(100):  # lease_s is 30 s: only a released lease is free again within these 10 s
+            taken = await asyncio.to_thread(c._try, key)
+            if taken is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert taken is not None
+        await asyncio.to_thread(taken.release)

@@ -80,7 +80,12 @@ class LeaseLedger(ReferenceLedger):
     @contextlib.asynccontextmanager
     async def guard(self, key: AlertKey) -> AsyncIterator[KeyGuard]:
         while True:
-            guard = await asyncio.to_thread(self._try, key)
+            attempt = asyncio.ensure_future(asyncio.to_thread(self._try, key))
+            try:
+                guard = await asyncio.shield(attempt)
+            except asyncio.CancelledError:  # the thread may still take the lease: let it go when it does
+                attempt.add_done_callback(_release_taken)
+                raise
             if guard is not None:
                 break
             await asyncio.sleep(POLL_S)
@@ -128,3 +133,9 @@ class LeaseGuard(KeyGuard):
             self._stop.set()
             with contextlib.suppress(OSError):  # an unreleased lease expires after lease_s
                 self._ledger.bucket.delete(self._name, if_match=self._etag)
+
+
+def _release_taken(attempt: asyncio.Future[LeaseGuard | None]) -> None:
+    """A lease taken for a coroutine that was cancelled meanwhile: released, not renewed until the process ends."""
+    if not attempt.cancelled() and attempt.exception() is None and (taken := attempt.result()) is not None:
+        threading.Thread(target=taken.release, name="lease-release", daemon=True).start()
