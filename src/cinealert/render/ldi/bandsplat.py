@@ -237,7 +237,9 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
                 ax: float, ay: float, s: float, ox: float, oy: float, tol: float, z: np.ndarray, zb: np.ndarray,
                 acc: np.ndarray, under: np.ndarray, spill: np.ndarray, out: np.ndarray) -> int:  # fmt: skip
     """The passes above fused, one band of ``BAND`` screen rows at a time (``z``, ``zb``: ``BAND x W``; ``acc``,
-    ``under``, ``spill``: ``BAND x W x 4``), so the buffers stay in cache and are never cleared whole. Each band
+    ``under``, ``spill``: ``BAND x W x 4``), so the buffers stay in cache and are never cleared whole: they come
+    in clear (``z``, ``zb`` at -1, ``acc``, ``under`` at 0, as ``render.ldi.splat._Scratch.band`` makes them) and
+    each pixel is cleared again as the resolve reads it (no separate pass over the buffers per band). Each band
     takes the grid rows (``kmin``/``kmax``: each row's nearness range) and back points whose footprints can
     reach it, in their order, so every sum adds the same terms in the same order as the separate passes.
     Returns the pixels nothing landed on; when not 0, ``out`` is incomplete (the caller renders the frame with
@@ -281,10 +283,6 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
     for band in range(nb):
         y_top = band * BAND
         bh = min(BAND, h - y_top)
-        z[:bh].fill(np.float32(-1.0))
-        zb[:bh].fill(np.float32(-1.0))
-        acc[:bh].fill(np.float32(0.0))
-        under[:bh].fill(np.float32(0.0))
         for i in range(hp):
             if hi[i] < y_top or lo[i] >= y_top + bh:
                 continue
@@ -373,13 +371,18 @@ def splat_frame(frame: np.ndarray, k: np.ndarray, kmin: np.ndarray, kmax: np.nda
                 wf = acc[y, x, 3]
                 total = wf
                 r, g, b = acc[y, x, 0], acc[y, x, 1], acc[y, x, 2]
-                wu = under[y, x, 3] if wf < np.float32(1.0) else np.float32(0.0)  # fully covered: not read
+                acc[y, x, 0] = acc[y, x, 1] = acc[y, x, 2] = acc[y, x, 3] = np.float32(0.0)
+                z[y, x] = np.float32(-1.0)
+                wu = under[y, x, 3]
                 if wu > np.float32(0.0):
-                    take = min(wu, np.float32(1.0) - wf) / wu
-                    r += under[y, x, 0] * take
-                    g += under[y, x, 1] * take
-                    b += under[y, x, 2] * take
-                    total += wu * take
+                    if wf < np.float32(1.0):
+                        take = min(wu, np.float32(1.0) - wf) / wu
+                        r += under[y, x, 0] * take
+                        g += under[y, x, 1] * take
+                        b += under[y, x, 2] * take
+                        total += wu * take
+                    under[y, x, 0] = under[y, x, 1] = under[y, x, 2] = under[y, x, 3] = np.float32(0.0)
+                zb[y, x] = np.float32(-1.0)
                 if total > np.float32(0.0):
                     inv = np.float32(1.0) / total
                     out[y_top + y, x, 0] = np.uint8(

@@ -40,6 +40,17 @@ class _Scratch:
         return cls(np.empty((rows, w), f32), np.empty((rows, w), f32), np.empty((rows, w, 4), f32),
                    np.empty((rows, w, 4), f32), np.empty((rows, w, 4), f32))  # fmt: skip
 
+    @classmethod
+    def band(cls, rows: int, w: int) -> _Scratch:
+        """Buffers as ``kernels.splat_frame`` takes them, clear (z-buffers at -1, accumulators at 0): it leaves
+        them so after every frame."""
+        sc = cls.of(rows, w)
+        sc.z.fill(-1.0)
+        sc.zb.fill(-1.0)
+        sc.acc.fill(0.0)
+        sc.under.fill(0.0)
+        return sc
+
 
 def back_runs(ldi: Ldi) -> npt.NDArray[np.int64]:
     """Where each run of back points starts (neighbours in one grid row, same layer, same nearness), then the
@@ -72,7 +83,7 @@ class NumbaSplat:
         scratch: _Scratch | None = getattr(self._local, name, None)
         if scratch is None:
             rows = self.ldi.height if whole else int(self.kernels.BAND)
-            scratch = _Scratch.of(rows, self.ldi.width)
+            scratch = _Scratch.of(rows, self.ldi.width) if whole else _Scratch.band(rows, self.ldi.width)
             setattr(self._local, name, scratch)
         return scratch
 
