@@ -216,6 +216,24 @@ def fluid_canvas(
 
 
 @_jit
+def _over_whole(
+    out: np.ndarray, r: int, c0: int, z: np.ndarray, yy: int, x: int, ww: int, backdrop: bool
+) -> None:
+    # ``over_shifted``'s row at zero fractions: its weights are 1, 0, 0, 0, so its sums are this tap exactly
+    one = np.float32(1.0)
+    a3 = z[3, yy, x : x + ww]
+    for k in range(3):
+        a = z[k, yy, x : x + ww]
+        o = out[k, r, c0 : c0 + ww]
+        if backdrop:
+            for j in range(ww):
+                o[j] = a[j]
+        else:
+            for j in range(ww):
+                o[j] = o[j] * (one - a3[j]) + a[j]
+
+
+@_jit
 def over_shifted(
     out: np.ndarray, r0: int, c0: int, z: np.ndarray, y: int, xs: np.ndarray, fy: float, fxs: np.ndarray,
     hh: int, ww: int, backdrop: bool,
@@ -232,6 +250,11 @@ def over_shifted(
         w00, w01 = (one - wy) * (one - wx), (one - wy) * wx
         w10, w11 = wy * (one - wx), wy * wx
         yy = y + i
+        if wy == np.float32(0.0) and wx == np.float32(
+            0.0
+        ):  # whole-pixel (a camera at rest): one tap, same sums
+            _over_whole(out, r0 + i, c0, z, yy, x, ww, backdrop)
+            continue
         if not backdrop:
             a, b = z[3, yy, x : x + ww + 1], z[3, yy + 1, x : x + ww + 1]
             for j in range(ww):
