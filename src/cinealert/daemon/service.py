@@ -78,7 +78,7 @@ class Daemon:
         self.prewarm = prewarm
         self.k = settings.kafka
         self.bootstrap = bootstrap
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(channels=[channel.name for channel in settings.channel_list()])
         self.notifier = notifier or Notifier({})
         self.stage = stage
         self.cancel = threading.Event()  # read by render threads between frames
