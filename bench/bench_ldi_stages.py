@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_ldi_stages.py                      # flood and wildfire, 1080p, circular
     .venv/bin/python bench/bench_ldi_stages.py --types all --frames 12
+    .venv/bin/python bench/bench_ldi_stages.py --backend ml        # the photo path (stand-ins): smooth depth
 
 Per type: the scene build, the animator at rest (fluid preparation, with the LDI built beside it), the LDI build
 alone (and its Telea inpainting), then per frame over the loop the fluid frame at rest, the splat and the lz4 of
@@ -33,11 +34,15 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1e3:5.1f} ms (min {min(values) * 1e3:5.1f})"
 
 
-def stages(kind: DisasterType, width: int, height: int, camera: str, frames: int) -> None:
+def stages(kind: DisasterType, width: int, height: int, camera: str, frames: int, backend: str) -> None:
     import lz4.block  # type: ignore[import-untyped]
 
+    from cinealert.config.settings import Settings
+
+    # the ml backend builds only with the whole Settings (its [ml] section); the defaults are the stand-ins
+    settings = Settings() if backend == "ml" else None
     t0 = time.perf_counter()
-    scene = get_backend("procedural", None).build(kind, 0, width, height, seed=service.SCENE_SEED)
+    scene = get_backend(backend, settings).build(kind, 0, width, height, seed=service.SCENE_SEED)
     t1 = time.perf_counter()
     anim = LdiAnimator(scene, RenderParams(camera, 1.0, 180))  # type: ignore[arg-type]
     t2 = time.perf_counter()
@@ -88,6 +93,9 @@ def main() -> None:
     parser.add_argument("--resolution", default="1080p", choices=sorted(service.RESOLUTIONS))
     parser.add_argument("--camera", default="circular")
     parser.add_argument("--frames", type=int, default=30, help="frames timed per type, spread over the loop")
+    parser.add_argument(
+        "--backend", default="procedural", choices=["procedural", "ml"], help="render.backend"
+    )
     args = parser.parse_args()
     types = list(DisasterType) if args.types == ["all"] else [DisasterType(t) for t in args.types]
     width, height = service.RESOLUTIONS[args.resolution]
@@ -95,7 +103,7 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"kernels ready in {warm:.2f} s; load {os.getloadavg()[0]:.1f}; {args.resolution}, {args.camera}")
     for kind in types:
-        stages(kind, width, height, args.camera, args.frames)
+        stages(kind, width, height, args.camera, args.frames, args.backend)
 
 
 if __name__ == "__main__":

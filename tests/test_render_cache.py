@@ -285,9 +285,7 @@ def test_an_alert_brief_keys_only_the_backend_that_paints_from_it(tmp_path: Path
 
     assert ml_key(words) != ml_key(None) == ml_key(SceneBrief(DisasterType.FLOOD, 0))  # variant from the call
     assert ml_key(words) == ml_key(words.with_variant(0)) != ml_key(words, variant=0)
-    assert ml.version.startswith(
-        "4-"
-    )  # the scene generation: loops of older prompts, masks and motion retire
+    assert ml.version.startswith("4-")  # the scene generation: older prompts', masks', motion's loops retire
 
 
 def test_cold_renders_wait_for_a_render_slot(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -57,6 +58,16 @@ def photo_like(width: int = W, height: int = H, *, post: bool = True) -> Scene:
         depth=depth,
         backend="test",
     ).validate()
+
+
+def smooth_like(width: int = W, height: int = H) -> Scene:
+    """``photo_like`` with a post but depth varying along every row too (a tilted, rippled ground), as a depth
+    estimate of a photo has: almost no two neighbours share a nearness, so the splat goes pixel by pixel."""
+    scene = photo_like(width, height)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    depth = (scene.depth * (1.0 + 0.4 * xx / width + 0.05 * np.sin(xx / 3.0 + yy / 5.0))).astype(np.float32)
+    rgba = scene.layers[0].rgba
+    return dataclasses.replace(scene, layers=(Layer("photo", rgba, depth),), depth=depth).validate()
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +195,9 @@ def test_torch_splat_matches_the_kernels(photo: Scene) -> None:
 def test_fused_kernel_matches_the_separate_passes(photo: Scene, drawn: dict[DisasterType, Scene],
                                                  camera: str) -> None:  # fmt: skip
     """``kernels.splat_frame`` (bands of rows, runs as shifts) draws what the whole-frame passes draw, to float
-    contraction: at most 1 level, on a few pixels; a shake (whole-frame offset) included."""
-    for scene in (photo, *drawn.values()):
+    contraction: at most 1 level, on a few pixels; a shake (whole-frame offset) included; a smooth depth map
+    (short runs: streamed pixel by pixel) too."""
+    for scene in (photo, smooth_like(), *drawn.values()):
         anim = LdiAnimator(scene, RenderParams(camera, 2.0, N))  # type: ignore[arg-type]
         splat = anim.splat
         assert isinstance(splat, NumbaSplat)
