@@ -12,12 +12,11 @@ so one scene always gets the same back layers, then resizes the result back.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from cinealert.render.ml.runtime import lib, model_dir, stable_seed, torch_dtype
+from cinealert.render.ml.runtime import stable_seed
 
 U8 = npt.NDArray[np.uint8]
 
@@ -40,19 +39,10 @@ class ModelInpainter:
         max_side: int = 512,
     ) -> None:
         from cinealert.render.device import get_device
+        from cinealert.render.ml.t2i import load_sd_pipeline
 
-        dif = lib("diffusers")
-        model_dir(path, "inpaint_model_dir")
         self.device = get_device()
-        pipe: Any = dif.StableDiffusionInpaintPipeline.from_pretrained(
-            path,
-            dtype=torch_dtype(self.device),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        self.pipe = pipe.to(self.device)
+        self.pipe = load_sd_pipeline("StableDiffusionInpaintPipeline", path, "inpaint_model_dir", self.device)
         self.steps = steps
         self.guidance = guidance
         self.negative_prompt = negative_prompt

@@ -19,25 +19,30 @@ def generation_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(8, round(width * scale / 8) * 8), max(8, round(height * scale / 8) * 8)
 
 
+def load_sd_pipeline(kind: str, path: Path, setting: str, device: Any) -> Any:
+    """A diffusers Stable Diffusion pipeline class ``kind`` from a local directory, on ``device``, without the
+    safety checker (scenes hold no people) and with no progress bars in the daemon's log."""
+    dif = lib("diffusers")
+    model_dir(path, setting)
+    pipe: Any = getattr(dif, kind).from_pretrained(
+        path,
+        dtype=torch_dtype(device),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
 class TextToImage:
     """``StableDiffusionPipeline`` without safety checker (scenes hold no people; the negative prompt says so)."""
 
     def __init__(
         self, path: Path, *, steps: int = 25, guidance: float = 7.5, negative_prompt: str = ""
     ) -> None:
-        dif = lib("diffusers")
-
-        model_dir(path, "diffusion_model_dir")
         self.device = get_device()
-        pipe: Any = dif.StableDiffusionPipeline.from_pretrained(
-            path,
-            dtype=torch_dtype(self.device),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        pipe.set_progress_bar_config(disable=True)
-        self.pipe = pipe.to(self.device)
+        self.pipe = load_sd_pipeline("StableDiffusionPipeline", path, "diffusion_model_dir", self.device)
         self.steps = steps
         self.guidance = guidance
         self.negative_prompt = negative_prompt
