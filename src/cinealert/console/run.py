@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -82,19 +81,14 @@ async def serve_with_console(
     prewarm: Callable[[threading.Event], object] | None = None,
 ) -> int:
     """``daemon.service.serve_forever`` with the console: run until SIGTERM/SIGINT."""
-    from cinealert.daemon.service import Daemon
+    from cinealert.daemon.service import Daemon, stop_on_signals
 
     console = Console(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     daemon = Daemon(settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier,
                     prewarm=prewarm, watch=console.board, approvals=console.approvals)  # fmt: skip
-    try:
-        await console.start(daemon)
-        return await daemon.run(stop)
-    finally:
-        await console.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    with stop_on_signals() as stop:
+        try:
+            await console.start(daemon)
+            return await daemon.run(stop)
+        finally:
+            await console.stop()

@@ -32,7 +32,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -51,7 +51,7 @@ from cinealert.handlers.stage import Stage
 from cinealert.handlers.watch import Watch, install, observe_both
 from cinealert.objstore import check_store, shared_files
 
-__all__ = ["Daemon", "client_options", "serve_forever"]
+__all__ = ["Daemon", "client_options", "serve_forever", "stop_on_signals"]
 
 log = structlog.get_logger("cinealert.daemon")
 
@@ -251,15 +251,22 @@ async def serve_forever(
     prewarm: Callable[[threading.Event], object] | None = None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
+    daemon = Daemon(
+        settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier, prewarm=prewarm
+    )
+    with stop_on_signals() as stop:
+        return await daemon.run(stop)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event SIGTERM/SIGINT set while the block runs (the running loop's handlers, removed after)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(
-        settings, stage=stage, bootstrap=bootstrap, metrics=metrics, notifier=notifier, prewarm=prewarm
-    )
     try:
-        return await daemon.run(stop)
+        yield stop
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
