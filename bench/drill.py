@@ -65,6 +65,9 @@ from common import (
 from drill_store import drill_store
 from hostile import hostile_messages, valid_alerts, with_fields
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from s3server import S3Server as MotoServer
+
 DRILL_DIR = REPO / ".drill"
 RESULTS = REPO / "bench" / "drill.json"
 RSS_LIMIT_MB = 2048.0
@@ -333,33 +336,16 @@ def drill_sigkill(d: Drill) -> dict[str, Any]:
 
 
 # -- 2. broker restart on durable storage ----------------------------------------------------------------------------
-class S3Server:
-    """A moto S3 server (``moto_server``, installed by ``make setup``) on 127.0.0.1 with a ``tansu`` bucket.
+class S3Server(MotoServer):
+    """The tests' moto S3 server (``tests/s3server.py``) with a ``tansu`` bucket.
 
     moto keeps objects in memory, so it must outlive the broker restarts (it is stopped at the end of the drill);
     it honours S3 conditional writes, which tansu's object store relies on to find what is already stored."""
 
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> S3Server:
         import boto3
 
-        binary = Path(sys.executable).with_name("moto_server")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_port(self.port, self.proc, "moto_server")
+        super().start()
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,
