@@ -82,6 +82,21 @@ class _Views:
     mix: npt.NDArray[np.float32] | None  # fluids: per frame, the splatted share and coverage (N+1, 2, h, w)
     sparse_cols: npt.NDArray[np.int64] | None  # rain sheets: covered pixels' columns and premultiplied RGBA
     sparse_vals: npt.NDArray[np.float32] | None
+    need: npt.NDArray[np.bool_] | None  # fluids on a canvas: where the moved colour is needed (``need``)
+
+
+def need(weight: npt.NDArray[np.float32], sy: int, sx: int) -> npt.NDArray[np.bool_]:
+    """Canvas points whose moved colour some moving pixel reads: the fused kernel warps the colour at every
+    ``sy``-th row and ``sx``-th column and interpolates between, so a point within ``sy - 1`` rows and ``sx - 1``
+    columns of a pixel whose ``weight`` (of the moved part) is not 0. The others are skipped: a photo's water
+    or fire fills half or less of its bounding box, which the window covers."""
+    import cv2
+
+    moving: npt.NDArray[np.bool_] = np.not_equal(weight, 0)
+    if sy == 1 and sx == 1:
+        return moving
+    box = np.ones((2 * sy - 1, 2 * sx - 1), np.uint8)
+    return np.asarray(cv2.dilate(moving.view(np.uint8), box), np.uint8).view(np.bool_)
 
 
 def _mix(flows: Tensor, mix: Tensor | None) -> npt.NDArray[np.float32]:
@@ -93,22 +108,28 @@ def _mix(flows: Tensor, mix: Tensor | None) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(mix.numpy())
 
 
-def _views(prep: PreparedLayer) -> _Views:
+def _views(prep: PreparedLayer, geo: Geometry) -> _Views:
     tex = prep.tex.contiguous()
     canvas = prep.canvas
-    hwc = mix = None
+    ztex = canvas.tex.contiguous().numpy() if canvas is not None else None
+    hwc = mix = needed = None
     if prep.fluid is not None:  # channels last: one 16-byte load per bilinear tap
         src = prep.fluid.soft_tex if prep.fluid.soft_tex is not None else tex[:4]
         hwc = src.permute(1, 2, 0).contiguous().numpy()
         mix = _mix(prep.fluid.flows, prep.fluid.mix)
+        if ztex is not None and not prep.layer.wrap:
+            # the widest steps any window of this layer takes (a small one may take 1): a superset suits all
+            big = max(geo.h, geo.w)
+            needed = need(ztex[4], *geo.fluid_step(prep.fluid.kind, big, big))
     sparse = canvas.sparse if canvas is not None else None
     return _Views(
         tex.numpy(),
-        canvas.tex.contiguous().numpy() if canvas is not None else None,
+        ztex,
         hwc,
         mix,
         sparse.cols.numpy() if sparse is not None else None,
         sparse.vals.numpy() if sparse is not None else None,
+        needed,
     )
 
 
@@ -121,7 +142,7 @@ class FusedCompositor:
     def __init__(self, geo: Geometry, layers: Sequence[PreparedLayer], kernels: ModuleType) -> None:
         self.geo = geo
         self.k = kernels
-        self._views = tuple(_views(prep) for prep in layers)  # indexed by the layer's index
+        self._views = tuple(_views(prep, geo) for prep in layers)  # indexed by the layer's index
 
     def band(
         self, t: int, s0: int, s1: int, windows: Sequence[Window], dst: Tensor, backdrop: bool,
@@ -196,12 +217,12 @@ class FusedCompositor:
         if prep.fluid is not None and not prep.layer.wrap:
             # the animated fluid over exactly the canvas window this band reads (+1 row/col for the lerps)
             fluid, geo = prep.fluid, self.geo
-            assert views.mix is not None
+            assert views.mix is not None and views.need is not None
             buf = np.empty((4, hh + 1, ww + 1), np.float32)
             self.k.fluid_canvas(
                 buf, z, zy, zx, views.hwc, fluid.flows[t, 0:2].numpy(), fluid.flows[geo.n - t, 2:4].numpy(),
                 views.mix[t], float(geo.mx), float(geo.my), float(geo.zoom), geo.w, geo.h,
-                fluid.kind in SURFACE_KINDS, *geo.fluid_step(fluid.kind, hh, ww),
+                fluid.kind in SURFACE_KINDS, *geo.fluid_step(fluid.kind, hh, ww), views.need,
             )  # fmt: skip
             z, zy, zx = buf, 0, 0
         xs = np.full(hh, zx, np.int64)

@@ -64,12 +64,12 @@ def _flow_columns(
 @_step
 def _moved_colour(
     ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray, ahead: np.ndarray, mix: np.ndarray,
-    mx: float, my: float, zoom: float, w: int, h: int, sy: int, sx: int, ch: int, cw: int,
+    mx: float, my: float, zoom: float, w: int, h: int, sy: int, sx: int, ch: int, cw: int, need: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     # (4, ch, cw): the colour the flow moves, at every sy-th row and sx-th column: two symmetric samples of
     # tex, back and ahead along the flow, blended by the splatted share of the ahead one (mix[0]), both
-    # displacements scaled by the coverage (mix[1]: 0 in a hole of both, where the still shows); 0 where the
-    # weight says nothing moves
+    # displacements scaled by the coverage (mix[1]: 0 in a hole of both, where the still shows); 0 where
+    # ``need`` (canvas-sized) says no pixel the point is interpolated into moves (``compositor_fused.need``)
     one = np.float32(1.0)
     hc, wc = ztex.shape[1], ztex.shape[2]
     th, tw = tex.shape[0], tex.shape[1]
@@ -87,9 +87,9 @@ def _moved_colour(
         b0x, b1x, b0y, b1y = back[0, fy0], back[0, fy1], back[1, fy0], back[1, fy1]
         a0x, a1x, a0y, a1y = ahead[0, fy0], ahead[0, fy1], ahead[1, fy0], ahead[1, fy1]
         m0s, m1s, m0c, m1c = mix[0, fy0], mix[0, fy1], mix[1, fy0], mix[1, fy1]
-        zm = ztex[4, r]
+        nr = need[r]
         for j in range(cw):
-            if sx == 1 and sy == 1 and zm[ccols[j]] == 0.0:  # nothing moves here (mv stays 0)
+            if not nr[ccols[j]]:  # nothing moves around here (mv stays 0)
                 continue
             p, q = lx0[j], lx1[j]
             ax = lax[j]
@@ -202,7 +202,7 @@ def _blend_rows(
 def fluid_canvas(
     buf: np.ndarray, ztex: np.ndarray, y0: int, x0: int, tex: np.ndarray, back: np.ndarray,
     ahead: np.ndarray, mix: np.ndarray, mx: float, my: float, zoom: float, w: int, h: int, surface: bool,
-    sy: int, sx: int,
+    sy: int, sx: int, need: np.ndarray,
 ) -> None:  # fmt: skip
     # buf (4, hh, ww) <- the animated fluid layer over canvas rows y0.., cols x0.. (premultiplied RGBA):
     # ztex = [still part (3|4), (alpha), weight of the moved part]; tex (th, tw, 4) = the colour the flow
@@ -211,7 +211,7 @@ def fluid_canvas(
     # blended with the full-size still part and weight, so motion stays inside the full-size mask.
     hh, ww = buf.shape[1], buf.shape[2]
     ch, cw = (hh - 1) // sy + 1, (ww - 1) // sx + 1
-    mv = _moved_colour(ztex, y0, x0, tex, back, ahead, mix, mx, my, zoom, w, h, sy, sx, ch, cw)
+    mv = _moved_colour(ztex, y0, x0, tex, back, ahead, mix, mx, my, zoom, w, h, sy, sx, ch, cw, need)
     _blend_rows(buf, ztex, y0, x0, mv, surface, sy, sx)
 
 
@@ -438,7 +438,9 @@ def warm() -> None:
     ztex = np.zeros((5, 3, 3), f32)
     flow = np.zeros((2, 2, 2), f32)
     tex = np.zeros((3, 3, 4), f32)
-    fluid_canvas(buf, ztex, 0, 0, tex, flow, flow, flow, 1.0, 1.0, 1.0, 3, 3, True, 1, 1)
+    fluid_canvas(
+        buf, ztex, 0, 0, tex, flow, flow, flow, 1.0, 1.0, 1.0, 3, 3, True, 1, 1, np.ones((3, 3), np.bool_)
+    )
     out = np.zeros((3, 2, 2), f32)
     xs = np.zeros(2, np.int64)
     over_shifted(out, 0, 0, np.zeros((4, 3, 3), f32), 0, xs, 0.5, np.zeros(2, f32), 2, 2, False)

@@ -49,8 +49,9 @@ log = structlog.get_logger("cinealert.render")
 SCENE_SEED = 0
 #: the animator's generation, part of every cache key: bump when the same scene and settings animate into other
 #: frames (2: the loop blended by symmetric splatting instead of the crossfade; 3: the splat's weights spread over
-#: 5 cells), so no old loop is served
-ANIMATOR_VERSION = "3-splat"
+#: 5 cells; 4: the LDI of a depth map with no edge drawn by a backward warp, within ~0.1 level of the splat), so
+#: no old loop is served
+ANIMATOR_VERSION = "4-warp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,9 @@ def resolve(acc: np.ndarray, under: np.ndarray, z: np.ndarray, zb: np.ndarray, o
 
 def warm() -> None:
     """Compile (or load from the on-disk cache) every kernel now: the first frame must not pay for it."""
+    from cinealert.render.ldi import warp
+
+    warp.warm()
     f32 = np.float32
     k = np.ones((3, 3), f32)
     z = np.zeros((2, 2), f32)
