@@ -12,13 +12,14 @@ part of this backend's cache key: prewarm fills the briefs without alert words, 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
 
 from cinealert.cap.model import DisasterType
-from cinealert.render.ml.layers import photo_scene, with_particles
+from cinealert.render.ml.layers import photo_scene
 from cinealert.render.ml.mask import DISASTER_FLUIDS
 from cinealert.render.ml.prompter import LLMPromptWriter
 from cinealert.render.ml.runtime import stable_seed
@@ -145,8 +146,11 @@ class MLBackend:
         image = drawn.image
         if t2i is not None:
             image = self.generate(t2i, prompt, disaster, variant, width, height, seed)
-        masks = masker.masks(image, DISASTER_FLUIDS[disaster])
-        nearness = depth.nearness(image)
+        # the masks and the depth both read only the picture: side by side (cv2 and torch leave the GIL)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ml-stages") as pool:
+            masked = pool.submit(masker.masks, image, DISASTER_FLUIDS[disaster])
+            nearness = depth.nearness(image)
+            masks = masked.result()
         scene = photo_scene(
             disaster,
             variant,
@@ -166,8 +170,8 @@ class MLBackend:
                 **({"inpaint": "model"} if self.inpainter is not None else {}),
             },
             predictor=self._predictor,
+            particles=drawn,
         )
-        scene = with_particles(scene, drawn)
         log.info("ml_scene", disaster=disaster.value, variant=variant, keywords=brief.keywords(),
                  layers=len(scene.layers), **scene.meta)  # fmt: skip
         return scene

@@ -9,8 +9,8 @@ what a camera move uncovers.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -118,10 +118,15 @@ def split_layers(
     regions.sort(key=lambda region: region[0])  # far (least near) first; stable for equal medians
     metres = to_metres(nearness)
     margin = max(2, round(0.03 * min(h, w)))
-    nearer = np.zeros((h, w), dtype=np.bool_)
-    layers: list[Layer] = []
-    for index in range(len(regions) - 1, -1, -1):  # near to far, so ``nearer`` accumulates
+    # what lies nearer than each region (the union of the regions after it): each layer's inpainting and
+    # alpha then depend on nothing else, so the layers are made side by side (cv2 leaves the GIL)
+    nearer_than: list[Mask] = [np.zeros((h, w), dtype=np.bool_)] * len(regions)
+    for index in range(len(regions) - 2, -1, -1):
+        nearer_than[index] = nearer_than[index + 1] | regions[index + 1][3]
+
+    def make(index: int) -> Layer:
         _, name, fluid, own = regions[index]
+        nearer = nearer_than[index]
         colour = inpaint(image, nearer)
         if index == 0:
             alpha = np.full((h, w), 255, dtype=np.uint8)
@@ -131,11 +136,10 @@ def split_layers(
             alpha = ((own | (grown & nearer)) * 255).astype(np.uint8)
         depth = np.where(own, metres, np.float32(np.median(metres[own]))).astype(np.float32)
         rgba = np.ascontiguousarray(np.dstack([colour, alpha]))
-        layers.append(
-            Layer(name, rgba, depth, fluid=fluid, fluid_mask=alpha > 0 if fluid is not None else None)
-        )
-        nearer |= own
-    return tuple(reversed(layers))
+        return Layer(name, rgba, depth, fluid=fluid, fluid_mask=alpha > 0 if fluid is not None else None)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="split-layers") as pool:
+        return tuple(pool.map(make, range(len(regions))))
 
 
 def motion_field(
@@ -170,11 +174,12 @@ def photo_scene(
     shake: float = 0.0,
     meta: Mapping[str, str] | None = None,
     predictor: MotionPredictor | None = None,
+    particles: Scene | None = None,
 ) -> Scene:
+    """The layered scene of a photo; with the particle sheets of ``particles`` (``particle_sheets``)."""
     h, w = image.shape[:2]
     kept = {kind: mask for kind, mask in masks.items() if mask.any()}
     layers = split_layers(image, nearness, max_layers, kept)
-    rest, depth = composite(layers)
     hint = direction_hint(prompt)  # "water flowing left" leans the estimate that way
     motion = {
         kind: motion_field(
@@ -183,6 +188,9 @@ def photo_scene(
         )
         for kind, mask in kept.items()
     }  # fmt: skip
+    if particles is not None:
+        layers, kept, motion = particle_sheets(layers, kept, motion, particles)
+    rest, depth = composite(layers)  # once, sheets included: it is on the cold path
     return Scene(
         disaster=disaster,
         variant=variant,
@@ -201,24 +209,25 @@ def photo_scene(
     ).validate()
 
 
-def with_particles(scene: Scene, source: Scene) -> Scene:
-    """``scene`` with the particle sheets (rain, snow, dust) of ``source``, the procedural scene of the same type.
+def particle_sheets(
+    layers: Sequence[Layer],
+    masks: Mapping[FluidKind, Mask],
+    motion: Mapping[FluidKind, Motion],
+    source: Scene,
+) -> tuple[tuple[Layer, ...], dict[FluidKind, Mask], dict[FluidKind, Motion]]:
+    """``layers`` (and their masks and motion) with the particle sheets (rain, snow, dust) of ``source``, the
+    procedural scene of the same type.
 
     Falling particles are not in a photo's masks (SAM finds lying snow, not falling flakes), so the procedural
     backend's periodic sheets supply them, sorted in by depth in front of the opaque back layer.
     """
     sheets = [layer for layer in source.layers if layer.wrap and layer.fluid is not None]
     if not sheets:
-        return scene
-    back, *rest = scene.layers
-    layers = (back, *sorted([*rest, *sheets], key=lambda layer: -layer.mean_depth))
-    image, depth = composite(layers)
+        return tuple(layers), dict(masks), dict(motion)
+    back, *rest = layers
     kinds = [layer.fluid for layer in sheets if layer.fluid is not None]
-    return dataclasses.replace(
-        scene,
-        layers=layers,
-        image=image,
-        depth=depth,
-        masks={**scene.masks, **{k: source.masks[k] for k in kinds if k in source.masks}},
-        motion={**scene.motion, **{k: source.motion[k] for k in kinds if k in source.motion}},
-    ).validate()
+    return (
+        (back, *sorted([*rest, *sheets], key=lambda layer: -layer.mean_depth)),
+        {**masks, **{k: source.masks[k] for k in kinds if k in source.masks}},
+        {**motion, **{k: source.motion[k] for k in kinds if k in source.motion}},
+    )
