@@ -144,7 +144,8 @@ class Animator:
         return out.permute(2, 0, 1)
 
     def frame_into(self, t: int, dst: Tensor) -> None:
-        """Render frame ``t`` into ``dst``, an (H, W, 3) uint8 tensor on the device (a numpy frame, on CPU).
+        """Render frame ``t`` into ``dst``, an (H, W, 3) uint8 tensor on the device (a numpy frame, on CPU; on
+        the fused path it may be (H, W, 4), whose 4th channel is left as it was: the LDI warp's still).
 
         The frame is composited in the compositor's bands (``STRIP_ROWS`` rows on CPU): every layer's work then
         stays in the core's cache instead of streaming full-frame float32 temporaries through memory (2-3x

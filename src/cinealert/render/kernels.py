@@ -76,7 +76,7 @@ def _moved_colour(
     lh, lw = back.shape[1], back.shape[2]
     thf, twf, lhf = np.float32(th), np.float32(tw), np.float32(lh)
     gxs, lx0, lx1, lax, ccols = _flow_columns(x0, cw, sx, wc, mx, zoom, w, lw)
-    mv = np.zeros((4, ch, cw), np.float32)
+    mv = np.empty((4, ch, cw), np.float32)  # skipped points are zeroed where they are skipped: no memset pass
     for i in range(ch):
         r = min(y0 + i * sy, hc - 1)
         gy = np.float32((h / 2.0 + (r + 0.5 - my - h / 2.0) / zoom) * (2.0 / h) - 1.0)
@@ -89,7 +89,9 @@ def _moved_colour(
         m0s, m1s, m0c, m1c = mix[0, fy0], mix[0, fy1], mix[1, fy0], mix[1, fy1]
         nr = need[r]
         for j in range(cw):
-            if not nr[ccols[j]]:  # nothing moves around here (mv stays 0)
+            if not nr[ccols[j]]:  # nothing moves around here
+                for k in range(4):
+                    mv[k, i, j] = np.float32(0.0)
                 continue
             p, q = lx0[j], lx1[j]
             ax = lax[j]
@@ -445,6 +447,7 @@ def warm() -> None:
     xs = np.zeros(2, np.int64)
     over_shifted(out, 0, 0, np.zeros((4, 3, 3), f32), 0, xs, 0.5, np.zeros(2, f32), 2, 2, False)
     to_rgb8(out, np.zeros((2, 2, 3), np.uint8))
+    to_rgb8(out, np.zeros((2, 2, 4), np.uint8))  # the LDI warp's 4-channel still (render.ldi.animator)
     line = np.zeros(2, f32)
     over_scaled(out, 0, 0, np.zeros((4, 3, 3), f32), line, line, line, 2, 2)
     fluid_scaled(out, 0, 0, np.zeros((5, 3, 3), f32), tex, flow, flow, flow, line, line, True, 2, 2)

@@ -143,14 +143,18 @@ class LdiAnimator:
         if isinstance(self.splat, TorchSplat):
             dst.copy_(self.frame(t).permute(1, 2, 0))
             return
+        # a still the warp samples has 4 channels (the 4th unused: ``cv2.remap`` is twice as fast on 4 as on 3);
+        # the fused compositor writes the first 3 of them
+        four = self.warp is not None and self.base.fused
         still: npt.NDArray[np.uint8] | None = getattr(self._local, "still", None)
         if still is None:
-            still = np.empty((self.h, self.w, 3), dtype=np.uint8)
+            still = np.empty((self.h, self.w, 4 if four else 3), dtype=np.uint8)
             self._local.still = still
         self.base.frame_into(t, torch.from_numpy(still))
         m, out = self.path.motions[t % self.n], dst.numpy()
-        if self.warp is None or not self.warp.render(still, m, out):
-            self.splat.render(still, m, out)
+        if self.warp is not None and self.warp.render(still, m, out):
+            return
+        self.splat.render(np.ascontiguousarray(still[..., :3]) if four else still, m, out)
 
 
 def ldi_kernels_ready() -> bool:

@@ -35,6 +35,10 @@ MAX_ERROR_PX = 0.05
 #: the fixed-point solve stops when a step moves less than this (px); one that has not after MAX_ITERS fails
 CONVERGED_PX = 1e-3
 MAX_ITERS = 12
+#: screen rows whose source positions are filled in and sampled at a time (their maps stay in cache)
+BAND = 32
+#: the still's colour past its edges: mirrored, as the LDI's margin holds it (``render.ldi.build``)
+MIRROR = 4  # cv2.BORDER_REFLECT_101 (cv2 is imported lazily)
 #: a frame with more than this share of its cells solved pixel by pixel is left to the splat
 MAX_EXACT_SHARE = 0.25
 
@@ -117,10 +121,10 @@ def mark_cells(dx: np.ndarray, dy: np.ndarray, cdx: np.ndarray, cdy: np.ndarray,
 @_jit
 def fill_maps(dx: np.ndarray, dy: np.ndarray, bad: np.ndarray, step: int, k: np.ndarray, m: int, cx: float,
               cy: float, ax: float, ay: float, s: float, ox: float, oy: float, eps: float, max_iters: int,
-              mx: np.ndarray, my: np.ndarray) -> bool:  # fmt: skip
-    # mx, my (H, W) <- every screen pixel's source position: the grid's offsets interpolated bilinearly, or
-    # solved pixel by pixel in a ``bad`` cell. False: a pixel's solve did not converge.
-    h, w = mx.shape
+              y0: int, h: int, mx: np.ndarray, my: np.ndarray) -> bool:  # fmt: skip
+    # mx, my (rows, W) <- the source position of every screen pixel of rows y0.. (of h): the grid's offsets
+    # interpolated bilinearly, or solved pixel by pixel in a ``bad`` cell. False: a pixel's solve did not converge.
+    w = mx.shape[1]
     half = np.float32(0.5)
     cx32, cy32, ax32, ay32, s32 = (
         np.float32(cx),
@@ -134,7 +138,8 @@ def fill_maps(dx: np.ndarray, dy: np.ndarray, bad: np.ndarray, step: int, k: np.
     cw = dx.shape[1]
     rx = np.empty(cw, np.float32)
     ry = np.empty(cw, np.float32)
-    for y in range(h):
+    for i in range(min(mx.shape[0], h - y0)):
+        y = y0 + i
         a = y // step
         fy = np.float32(y - a * step) * inv
         for b in range(cw):
@@ -142,7 +147,7 @@ def fill_maps(dx: np.ndarray, dy: np.ndarray, bad: np.ndarray, step: int, k: np.
             ry[b] = dy[a, b] + (dy[a + 1, b] - dy[a, b]) * fy
         yf = np.float32(y)
         vy = yf + half - cy32 - np.float32(oy)
-        rowx, rowy = mx[y], my[y]
+        rowx, rowy = mx[i], my[i]
         for b in range(cw - 1):
             x0 = b * step
             n = min(step, w - x0)
@@ -173,7 +178,7 @@ def warm() -> None:
     solve_grid(k, 0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, 0.0, g, g.copy(), 1e-3, 2)
     bad = np.zeros((1, 1), np.bool_)
     mark_cells(g, g, g[:1, :1].copy(), g[:1, :1].copy(), 0.05, bad)
-    fill_maps(g, g.copy(), bad, 1, k, 0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 2, np.zeros((1, 1), f32),
+    fill_maps(g, g.copy(), bad, 1, k, 0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-3, 2, 0, 1, np.zeros((1, 1), f32),
               np.zeros((1, 1), f32))  # fmt: skip
 
 
@@ -201,13 +206,16 @@ class _Buffers:
     bad: npt.NDArray[np.bool_]
     mx: npt.NDArray[np.float32]
     my: npt.NDArray[np.float32]
+    band4: npt.NDArray[np.uint8]  # a band sampled from a 4-channel still, before its 4th channel is dropped
 
     @classmethod
     def of(cls, rows: int, cols: int, h: int, w: int) -> _Buffers:
         f32 = np.float32
         grid, centres = (rows, cols), (rows - 1, cols - 1)
+        rows_ = min(BAND, h)
         return cls(np.empty(grid, f32), np.empty(grid, f32), np.empty(centres, f32), np.empty(centres, f32),
-                   np.empty(centres, np.bool_), np.empty((h, w), f32), np.empty((h, w), f32))  # fmt: skip
+                   np.empty(centres, np.bool_), np.empty((rows_, w), f32), np.empty((rows_, w), f32),
+                   np.empty((rows_, w, 4), np.uint8))  # fmt: skip
 
 
 class SurfaceWarp:
@@ -231,12 +239,14 @@ class SurfaceWarp:
         return bufs
 
     def render(self, frame: npt.NDArray[np.uint8], m: Motion, out: npt.NDArray[np.uint8]) -> bool:
-        """``frame`` (``HxWx3``, the animated still) seen from motion ``m``, into ``out``; False (``out``
-        untouched) where this frame's check fails and the splat must draw it."""
+        """``frame`` (the animated still, ``HxWx3``, or ``HxWx4`` with the 4th channel ignored: ``cv2.remap``
+        samples 4 channels twice as fast as 3) seen from motion ``m``, into ``out`` (``HxWx3``); False where the
+        splat must draw this frame (``out`` untouched when the grid's check fails, part written in the rare case
+        that a pixel's own solve does not converge)."""
         import cv2
 
         if m.ax == 0 and m.ay == 0 and m.s == 0 and m.ox == 0 and m.oy == 0:
-            out[...] = frame
+            out[...] = frame[..., :3]
             self._count(True)
             return True
         ldi = self.ldi
@@ -250,11 +260,23 @@ class SurfaceWarp:
         # cells solved pixel by pixel cost ~10x an interpolated one: past a share of them the splat is faster
         exact = mark_cells(dx, dy, cdx, cdy, MAX_ERROR_PX, bad) if ok else 0
         ok = ok and exact <= MAX_EXACT_SHARE * bad.size
-        ok = ok and fill_maps(dx, dy, bad, STEP, *motion, CONVERGED_PX, MAX_ITERS, mx, my)
         if not ok:
             self._count(False)
             return False
-        cv2.remap(frame, mx, my, cv2.INTER_LINEAR, dst=out, borderMode=cv2.BORDER_REFLECT_101)
+        # a band of rows at a time: its maps stay in cache between being written and read
+        h = ldi.height
+        for y0 in range(0, h, BAND):
+            y1 = min(y0 + BAND, h)
+            if not fill_maps(dx, dy, bad, STEP, *motion, CONVERGED_PX, MAX_ITERS, y0, h, mx, my):
+                self._count(False)
+                return False
+            rows = y1 - y0
+            if frame.shape[2] == 3:
+                cv2.remap(frame, mx[:rows], my[:rows], cv2.INTER_LINEAR, dst=out[y0:y1], borderMode=MIRROR)
+            else:
+                band = b.band4[:rows]
+                cv2.remap(frame, mx[:rows], my[:rows], cv2.INTER_LINEAR, dst=band, borderMode=MIRROR)
+                cv2.cvtColor(band, cv2.COLOR_BGRA2BGR, dst=out[y0:y1])  # drops the 4th channel, nothing else
         self._count(True, exact)
         return True
 
