@@ -5,9 +5,10 @@
     .venv/bin/python bench/bench_ldi_stages.py --backend ml        # the photo path (stand-ins): smooth depth
 
 Per type: the scene build, the animator at rest (fluid preparation, with the LDI built beside it), the LDI build
-alone (and its Telea inpainting), then per frame over the loop the fluid frame at rest, the splat and the lz4 of
-the result (the cache sink's codec), each the median and minimum over ``--frames`` frames spread over the loop.
-The wall time of a cold render is about: build + animator + frames x (fluid + splat + lz4) / render threads.
+alone (and its Telea inpainting), then per frame over the loop the fluid frame at rest, the splat, the warp that
+stands in for it where the depth has no edge (``render.ldi.warp``: the photo path) and the lz4 of the result (the
+cache sink's codec), each the median and minimum over ``--frames`` frames spread over the loop. The wall time of
+a cold render is about: build + animator + frames x (fluid + (warp or splat) + lz4) / render threads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import statistics
 import time
 
+import cv2
 import numpy as np
 import torch
 
@@ -69,9 +71,11 @@ def stages(kind: DisasterType, width: int, height: int, camera: str, frames: int
     if not isinstance(anim.splat, NumbaSplat):
         raise SystemExit("the LDI's numba kernels did not load (render.ldi_kernels_unavailable)")
     frame = np.empty((height, width, 3), np.uint8)
+    four = np.empty((height, width, 4), np.uint8)  # the warp's still, as the animator hands it
     out = np.empty_like(frame)
     fluid: list[float] = []
     splat: list[float] = []
+    warped: list[float] = []
     packed: list[float] = []
     with torch.inference_mode():
         for t in np.linspace(0, anim.n - 1, frames).astype(int):
@@ -84,7 +88,15 @@ def stages(kind: DisasterType, width: int, height: int, camera: str, frames: int
             fluid.append(m - s)
             splat.append(e - m)
             packed.append(time.perf_counter() - e)
-    print(f"{'':11s} per frame: fluid at rest {_ms(fluid)}, splat {_ms(splat)}, lz4 {_ms(packed)}")
+            if anim.warp is not None:  # what the animator draws instead of the splat (render.ldi.warp)
+                four[..., :3] = frame
+                s = time.perf_counter()
+                anim.warp.render(four, anim.path.motions[int(t)], out)
+                warped.append(time.perf_counter() - s)
+    warp = "no warp (depth edges)"
+    if anim.warp is not None:
+        warp = f"warp {_ms(warped)} ({anim.warp.declined} declined, {anim.warp.exact_cells} cells solved exactly)"
+    print(f"{'':11s} per frame: fluid at rest {_ms(fluid)}, splat {_ms(splat)}, {warp}, lz4 {_ms(packed)}")
 
 
 def main() -> None:
@@ -101,6 +113,7 @@ def main() -> None:
     width, height = service.RESOLUTIONS[args.resolution]
     warm = service.warm_renderer(RenderSettings(parallax="ldi"))
     torch.set_num_threads(1)
+    cv2.setNumThreads(1)  # one thread per stage, as when frames render side by side
     print(f"kernels ready in {warm:.2f} s; load {os.getloadavg()[0]:.1f}; {args.resolution}, {args.camera}")
     for kind in types:
         stages(kind, width, height, args.camera, args.frames, args.backend)
