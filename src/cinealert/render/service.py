@@ -49,8 +49,9 @@ log = structlog.get_logger("cinealert.render")
 SCENE_SEED = 0
 #: the animator's generation, part of every cache key: bump when the same scene and settings animate into other
 #: frames (2: the loop blended by symmetric splatting instead of the crossfade; 3: the splat's weights spread over
-#: 5 cells; 4: the LDI of a depth map with no edge drawn by a backward warp, within ~0.1 level of the splat), so
-#: no old loop is served
+#: 5 cells; 4: the LDI of a depth map with no edge drawn by a backward warp, within ~0.1 level of the splat, and
+#: the fluid kernel's flow fields lerped per row first, within 0.05 of a level before rounding), so no old loop
+#: is served
 ANIMATOR_VERSION = "4-warp"
 
 
