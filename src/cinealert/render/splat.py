@@ -27,6 +27,7 @@ reverse, with the same zero displacement: frame ``N`` equals frame ``0`` exactly
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -120,7 +121,13 @@ def loop_weights(flows: Tensor, nearness: Tensor, *, crossfade: bool = False) ->
     )
     cells = torch.stack([cx, cy], dim=-1).reshape(1, -1, 2)
     scale = torch.tensor([lw / 2.0, lh / 2.0], device=device)  # grid units -> cells
-    for s in range(0, n1, CHUNK):
+    inference = torch.is_inference_mode_enabled()  # thread-local: the pool's threads take the caller's
+
+    def chunk(s: int) -> None:
+        with torch.inference_mode(inference):
+            _chunk(s)
+
+    def _chunk(s: int) -> None:
         e = min(n1, s + CHUNK)
         t = ts[s:e]
         # the forward set: moved t steps ahead; the backward set: moved N - t steps back
@@ -142,6 +149,16 @@ def loop_weights(flows: Tensor, nearness: Tensor, *, crossfade: bool = False) ->
         out[s:e, 0] = share.reshape(e - s, lh, lw)
         # covered: some set lands at least half as densely as at rest (a stretching flow thins it, a hole empties it)
         out[s:e, 1] = (torch.maximum(df, db) * 2.0).clamp(0.0, 1.0).reshape(e - s, lh, lw)
+
+    # the chunks are independent (each writes its own frames of ``out``): on CPU two at a time, torch leaves the
+    # GIL in its ops (a fluid's preparation is most of an animator's, and on the cold path)
+    starts = range(0, n1, CHUNK)
+    if device.type == "cpu" and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="loop-weights") as pool:
+            list(pool.map(chunk, starts))
+    else:
+        for s in starts:
+            chunk(s)
     # the seam, exactly: at rest the forward set alone (t = 0) and the backward set alone (t = N)
     out[0, 0], out[0, 1], out[n, 0], out[n, 1] = 0.0, 1.0, 1.0, 1.0
     return out

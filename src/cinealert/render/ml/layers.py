@@ -179,15 +179,17 @@ def photo_scene(
     """The layered scene of a photo; with the particle sheets of ``particles`` (``particle_sheets``)."""
     h, w = image.shape[:2]
     kept = {kind: mask for kind, mask in masks.items() if mask.any()}
-    layers = split_layers(image, nearness, max_layers, kept)
     hint = direction_hint(prompt)  # "water flowing left" leans the estimate that way
-    motion = {
-        kind: motion_field(
-            kind, mask, seed=stable_seed(seed, kind.value), nearness=nearness, hint=hint, image=image,
-            predictor=predictor,
-        )
-        for kind, mask in kept.items()
-    }  # fmt: skip
+
+    def estimate(kind: FluidKind) -> Motion:
+        return motion_field(kind, kept[kind], seed=stable_seed(seed, kind.value), nearness=nearness, hint=hint,
+                            image=image, predictor=predictor)  # fmt: skip
+
+    # each fluid's motion reads only the masks and the nearness: estimated beside the layer split
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="motion") as pool:
+        estimates = [(kind, pool.submit(estimate, kind)) for kind in kept]
+        layers = split_layers(image, nearness, max_layers, kept)
+        motion = {kind: done.result() for kind, done in estimates}
     if particles is not None:
         layers, kept, motion = particle_sheets(layers, kept, motion, particles)
     rest, depth = composite(layers)  # once, sheets included: it is on the cold path
