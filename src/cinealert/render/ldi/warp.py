@@ -70,6 +70,20 @@ def _solve(k: np.ndarray, shift: np.float32, cx: np.float32, cy: np.float32, ax:
     return ux, uy, False
 
 
+@_step
+def _source(k: np.ndarray, m: int, cx: float, cy: float, ax: float, ay: float, s: float, ox: float, oy: float,
+            x: np.float32, y: np.float32, eps: float,
+            max_iters: int) -> tuple[np.float32, np.float32, bool]:  # fmt: skip
+    # the source position (frame pixel indices) of screen pixel (x, y) under the motion: ``_solve`` in the
+    # centre- and offset-relative terms it iterates in, and back
+    half = np.float32(0.5)
+    cx32, cy32 = np.float32(cx), np.float32(cy)
+    vx, vy = x + half - cx32 - np.float32(ox), y + half - cy32 - np.float32(oy)
+    ux, uy, done = _solve(k, np.float32(m) - half, cx32, cy32, np.float32(ax), np.float32(ay), np.float32(s), vx,
+                          vy, np.float32(eps), max_iters)  # fmt: skip
+    return ux + cx32 - half, uy + cy32 - half, done
+
+
 @_jit
 def solve_grid(k: np.ndarray, m: int, cx: float, cy: float, ax: float, ay: float, s: float, ox: float,
                oy: float, step: int, off: float, dx: np.ndarray, dy: np.ndarray, eps: float,
@@ -77,26 +91,15 @@ def solve_grid(k: np.ndarray, m: int, cx: float, cy: float, ax: float, ay: float
     # dx, dy (rows, cols) <- source minus screen position (px, frame pixel indices) of the screen points
     # (off + col * step, off + row * step); k is the LDI's nearness grid (``m`` px of margin). False: some point
     # did not converge.
-    half = np.float32(0.5)
-    cx32, cy32, ax32, ay32, s32 = (
-        np.float32(cx),
-        np.float32(cy),
-        np.float32(ax),
-        np.float32(ay),
-        np.float32(s),
-    )
-    shift = np.float32(m) - half
     for a in range(dx.shape[0]):
         yq = np.float32(off + a * step)
-        vy = yq + half - cy32 - np.float32(oy)
         for b in range(dx.shape[1]):
             xq = np.float32(off + b * step)
-            vx = xq + half - cx32 - np.float32(ox)
-            ux, uy, done = _solve(k, shift, cx32, cy32, ax32, ay32, s32, vx, vy, np.float32(eps), max_iters)
+            sx, sy, done = _source(k, m, cx, cy, ax, ay, s, ox, oy, xq, yq, eps, max_iters)
             if not done:
                 return False
-            dx[a, b] = ux + cx32 - half - xq
-            dy[a, b] = uy + cy32 - half - yq
+            dx[a, b] = sx - xq
+            dy[a, b] = sy - yq
     return True
 
 
@@ -125,15 +128,6 @@ def fill_maps(dx: np.ndarray, dy: np.ndarray, bad: np.ndarray, step: int, k: np.
     # mx, my (rows, W) <- the source position of every screen pixel of rows y0.. (of h): the grid's offsets
     # interpolated bilinearly, or solved pixel by pixel in a ``bad`` cell. False: a pixel's solve did not converge.
     w = mx.shape[1]
-    half = np.float32(0.5)
-    cx32, cy32, ax32, ay32, s32 = (
-        np.float32(cx),
-        np.float32(cy),
-        np.float32(ax),
-        np.float32(ay),
-        np.float32(s),
-    )
-    shift = np.float32(m) - half
     inv = np.float32(1.0) / np.float32(step)
     cw = dx.shape[1]
     rx = np.empty(cw, np.float32)
@@ -146,20 +140,19 @@ def fill_maps(dx: np.ndarray, dy: np.ndarray, bad: np.ndarray, step: int, k: np.
             rx[b] = dx[a, b] + (dx[a + 1, b] - dx[a, b]) * fy
             ry[b] = dy[a, b] + (dy[a + 1, b] - dy[a, b]) * fy
         yf = np.float32(y)
-        vy = yf + half - cy32 - np.float32(oy)
         rowx, rowy = mx[i], my[i]
         for b in range(cw - 1):
             x0 = b * step
             n = min(step, w - x0)
             if bad[a, b]:
                 for u in range(n):
-                    vx = np.float32(x0 + u) + half - cx32 - np.float32(ox)
-                    ux, uy, done = _solve(k, shift, cx32, cy32, ax32, ay32, s32, vx, vy, np.float32(eps),
-                                          max_iters)  # fmt: skip
+                    sx, sy, done = _source(
+                        k, m, cx, cy, ax, ay, s, ox, oy, np.float32(x0 + u), yf, eps, max_iters
+                    )
                     if not done:
                         return False
-                    rowx[x0 + u] = ux + cx32 - half
-                    rowy[x0 + u] = uy + cy32 - half
+                    rowx[x0 + u] = sx
+                    rowy[x0 + u] = sy
                 continue
             bx, gx = rx[b], (rx[b + 1] - rx[b]) * inv
             by, gy = ry[b], (ry[b + 1] - ry[b]) * inv
